@@ -1,0 +1,304 @@
+//! The one way out: every request Onramp makes to a GitLab goes through [`Outbound`].
+//!
+//! It resolves the host itself, asks the [`OutboundGuard`] about every address, and pins the
+//! connection to exactly the addresses that were checked (no DNS-rebinding window). Redirects are
+//! never followed (the token would go along); each request has a connect and a total timeout and a
+//! cap on how much of the answer is read. TLS is rustls with the system's roots plus, optionally, a
+//! private CA. `HTTPS_PROXY`/`NO_PROXY` are honoured; the guard still judges the target.
+
+use super::base_url::BaseUrl;
+use super::guard::{Blocked, OutboundGuard};
+use super::token::GitlabToken;
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, StatusCode};
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+/// Outbound settings, read once at start-up.
+#[derive(Clone, Debug)]
+pub struct OutboundConfig {
+    pub guard: OutboundGuard,
+    pub connect_timeout: Duration,
+    pub request_timeout: Duration,
+    pub max_body_bytes: usize,
+    /// PEM from `ONRAMP_EXTRA_CA_FILE`, trusted for every check.
+    pub extra_ca_pem: Option<String>,
+}
+
+impl Default for OutboundConfig {
+    fn default() -> Self {
+        OutboundConfig {
+            guard: OutboundGuard::default(),
+            connect_timeout: Duration::from_secs(5),
+            request_timeout: Duration::from_secs(10),
+            max_body_bytes: 256 * 1024,
+            extra_ca_pem: None,
+        }
+    }
+}
+
+impl OutboundConfig {
+    /// `ONRAMP_OUTBOUND_ALLOW`, `ONRAMP_CONNECT_TIMEOUT_MS`, `ONRAMP_REQUEST_TIMEOUT_MS`,
+    /// `ONRAMP_EXTRA_CA_FILE`. A bad value is an error that names the variable.
+    pub fn from_env() -> Result<Self, String> {
+        let mut config = OutboundConfig::default();
+        if let Ok(spec) = std::env::var("ONRAMP_OUTBOUND_ALLOW") {
+            config.guard = OutboundGuard::parse(&spec)?;
+        }
+        let millis = |name: &str, default: Duration| -> Result<Duration, String> {
+            match std::env::var(name) {
+                Ok(v) => v
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|ms| *ms > 0)
+                    .map(Duration::from_millis)
+                    .ok_or_else(|| format!("{name}: expected a number of milliseconds, got {v:?}")),
+                Err(_) => Ok(default),
+            }
+        };
+        config.connect_timeout = millis("ONRAMP_CONNECT_TIMEOUT_MS", config.connect_timeout)?;
+        config.request_timeout = millis("ONRAMP_REQUEST_TIMEOUT_MS", config.request_timeout)?;
+        if let Ok(path) = std::env::var("ONRAMP_EXTRA_CA_FILE") {
+            let pem = std::fs::read_to_string(&path).map_err(|e| format!("ONRAMP_EXTRA_CA_FILE: cannot read {path}: {e}"))?;
+            parse_ca(&pem).map_err(|e| format!("ONRAMP_EXTRA_CA_FILE: {path}: {e}"))?;
+            config.extra_ca_pem = Some(pem);
+        }
+        Ok(config)
+    }
+}
+
+/// Why a host cannot be connected to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ResolveError {
+    /// DNS has no address for the host.
+    NotFound(String),
+    /// The guard refused one of the addresses.
+    Blocked(Blocked),
+}
+
+/// A host that was resolved and admitted by the guard, ready to be called.
+pub struct Target {
+    pub addrs: Vec<SocketAddr>,
+    client: reqwest::Client,
+    max_body_bytes: usize,
+    proxied: Option<String>,
+}
+
+/// How a request failed before an HTTP answer arrived.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Failure {
+    Timeout,
+    Refused,
+    /// TLS failed; the message says why in words people know.
+    Tls(String),
+    /// The proxy (named) could not be reached or refused the tunnel.
+    Proxy(String),
+    Other(String),
+}
+
+/// An HTTP answer, read up to the size cap.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+    /// The body parsed as JSON, only when it says it is JSON and is whole.
+    pub json: Option<serde_json::Value>,
+}
+
+impl Answer {
+    /// The JSON string field `key`, if any.
+    pub fn str_field(&self, key: &str) -> Option<&str> {
+        self.json.as_ref()?.get(key)?.as_str()
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name)?.to_str().ok()
+    }
+
+    /// `Retry-After` in seconds (only the delta-seconds form; dates are rare from GitLab).
+    pub fn retry_after(&self) -> Option<u64> {
+        self.header("retry-after")?.trim().parse().ok()
+    }
+}
+
+/// Parses a PEM bundle of CA certificates.
+pub fn parse_ca(pem: &str) -> Result<Vec<reqwest::Certificate>, String> {
+    let certs = reqwest::Certificate::from_pem_bundle(pem.as_bytes())
+        .map_err(|_| "this is not a PEM certificate (it should start with -----BEGIN CERTIFICATE-----)".to_owned())?;
+    if certs.is_empty() {
+        return Err("no certificate found: paste the PEM text that starts with -----BEGIN CERTIFICATE-----".to_owned());
+    }
+    Ok(certs)
+}
+
+pub struct Outbound {
+    config: OutboundConfig,
+}
+
+impl Outbound {
+    pub fn new(config: OutboundConfig) -> Self {
+        Outbound { config }
+    }
+
+    pub fn config(&self) -> &OutboundConfig {
+        &self.config
+    }
+
+    /// Resolves `base`'s host and checks every address with the guard.
+    pub async fn resolve(&self, base: &BaseUrl) -> Result<Vec<SocketAddr>, ResolveError> {
+        let host = base.host();
+        let literal = host.trim_start_matches('[').trim_end_matches(']');
+        let addrs: Vec<SocketAddr> = if let Ok(ip) = literal.parse::<IpAddr>() {
+            vec![SocketAddr::new(ip, base.port())]
+        } else {
+            let lookup = tokio::time::timeout(self.config.connect_timeout, tokio::net::lookup_host((host, base.port()))).await;
+            match lookup {
+                Ok(Ok(found)) => found.collect(),
+                _ => Vec::new(),
+            }
+        };
+        if addrs.is_empty() {
+            return Err(ResolveError::NotFound(host.to_owned()));
+        }
+        for addr in &addrs {
+            self.config.guard.check(literal, addr.ip()).map_err(ResolveError::Blocked)?;
+        }
+        Ok(addrs)
+    }
+
+    /// A client bound to `addrs` for `base`'s host, trusting `extra_ca` on top of the system roots.
+    pub fn target(&self, base: &BaseUrl, addrs: Vec<SocketAddr>, extra_ca: &[reqwest::Certificate]) -> Result<Target, String> {
+        let mut builder = reqwest::Client::builder()
+            .use_rustls_tls()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(self.config.connect_timeout)
+            .timeout(self.config.request_timeout)
+            .user_agent(concat!("Onramp/", env!("CARGO_PKG_VERSION")))
+            .referer(false)
+            .resolve_to_addrs(base.host(), &addrs);
+        let mut cas = extra_ca.to_vec();
+        if let Some(pem) = &self.config.extra_ca_pem {
+            cas.extend(parse_ca(pem)?);
+        }
+        for ca in cas {
+            builder = builder.add_root_certificate(ca);
+        }
+        let client = builder.build().map_err(|e| format!("cannot set up the HTTP client: {e}"))?;
+        Ok(Target { addrs, client, max_body_bytes: self.config.max_body_bytes, proxied: proxy_for(base) })
+    }
+}
+
+impl Target {
+    /// GET `url`, with the token in the `PRIVATE-TOKEN` header when given. Never follows redirects.
+    pub async fn get(&self, url: &str, token: Option<&GitlabToken>) -> Result<Answer, Failure> {
+        let mut request = self.client.get(url).header("accept", "application/json");
+        if let Some(token) = token {
+            let mut value = HeaderValue::from_str(token.expose()).map_err(|_| Failure::Other("the token contains characters that cannot be sent".into()))?;
+            value.set_sensitive(true);
+            request = request.header("private-token", value);
+        }
+        let mut response = request.send().await.map_err(|e| self.classify(&e))?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let mut body = Vec::new();
+        let mut whole = true;
+        loop {
+            match response.chunk().await {
+                Ok(Some(chunk)) => {
+                    if body.len() + chunk.len() > self.max_body_bytes {
+                        whole = false;
+                        break;
+                    }
+                    body.extend_from_slice(&chunk);
+                }
+                Ok(None) => break,
+                Err(e) => return Err(self.classify(&e)),
+            }
+        }
+        let is_json = headers
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|ct| ct.to_ascii_lowercase().contains("json"));
+        let json = if is_json && whole { serde_json::from_slice(&body).ok() } else { None };
+        Ok(Answer { status, headers, body: Bytes::from(body), json })
+    }
+
+    fn classify(&self, error: &reqwest::Error) -> Failure {
+        if error.is_timeout() {
+            return Failure::Timeout;
+        }
+        let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+        while let Some(e) = source {
+            if let Some(tls) = e.downcast_ref::<rustls::Error>() {
+                return Failure::Tls(describe_tls(tls));
+            }
+            if let Some(io) = e.downcast_ref::<std::io::Error>() {
+                if io.kind() == std::io::ErrorKind::TimedOut {
+                    return Failure::Timeout;
+                }
+                if io.kind() == std::io::ErrorKind::ConnectionRefused {
+                    return match &self.proxied {
+                        Some(proxy) => Failure::Proxy(proxy.clone()),
+                        None => Failure::Refused,
+                    };
+                }
+                if let Some(tls) = io.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()) {
+                    return Failure::Tls(describe_tls(tls));
+                }
+            }
+            source = e.source();
+        }
+        if let Some(proxy) = &self.proxied {
+            if error.is_connect() {
+                return Failure::Proxy(proxy.clone());
+            }
+        }
+        Failure::Other(if error.is_connect() { "the connection failed".into() } else { "the request failed".into() })
+    }
+}
+
+fn describe_tls(error: &rustls::Error) -> String {
+    use rustls::CertificateError as C;
+    match error {
+        rustls::Error::InvalidCertificate(C::UnknownIssuer) => {
+            "its certificate is not trusted: it was issued by an authority Onramp does not know (self-signed or a private CA)".into()
+        }
+        rustls::Error::InvalidCertificate(C::Expired | C::ExpiredContext { .. }) => "its certificate has expired".into(),
+        rustls::Error::InvalidCertificate(C::NotValidForName | C::NotValidForNameContext { .. }) => {
+            "its certificate is for another name than the one in the address".into()
+        }
+        rustls::Error::InvalidCertificate(other) => format!("its certificate was refused ({other:?})"),
+        rustls::Error::AlertReceived(alert) => format!("the server ended the TLS handshake ({alert:?})"),
+        other => format!("the TLS handshake failed ({other})"),
+    }
+}
+
+/// The proxy that will carry requests to `base`, from `HTTPS_PROXY`/`HTTP_PROXY`/`ALL_PROXY` and
+/// `NO_PROXY` (only to name it in messages; reqwest applies the same variables itself).
+fn proxy_for(base: &BaseUrl) -> Option<String> {
+    let var = |names: &[&str]| names.iter().find_map(|n| std::env::var(n).ok().filter(|v| !v.trim().is_empty()));
+    let proxy = if base.is_https() {
+        var(&["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"])
+    } else {
+        var(&["HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"])
+    }?;
+    let no_proxy = var(&["NO_PROXY", "no_proxy"]).unwrap_or_default();
+    let host = base.host().to_ascii_lowercase();
+    let bypass = no_proxy.split(',').map(|e| e.trim().trim_start_matches('.').to_ascii_lowercase()).any(|entry| {
+        entry == "*" || (!entry.is_empty() && (host == entry || host.ends_with(&format!(".{entry}"))))
+    });
+    if bypass {
+        return None;
+    }
+    // Name the proxy without any credentials it carries.
+    Some(match url::Url::parse(&proxy) {
+        Ok(mut url) => {
+            let _ = url.set_username("");
+            let _ = url.set_password(None);
+            url.to_string()
+        }
+        Err(_) => "the configured proxy".to_owned(),
+    })
+}

@@ -1,0 +1,112 @@
+//! Onramp's pages. Thin: they read the URL, call the domain and render its results; they never
+//! build GitLab URLs (see `gitlab::links`) or read HTTP answers (see `gitlab::check`).
+
+mod report;
+mod steps;
+
+pub use steps::StepPage;
+
+use crate::gitlab::base_url::BaseUrl;
+use crate::wizard::step_href;
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_query_map;
+
+/// A query parameter of the current request.
+pub(crate) fn query(key: &str) -> Option<String> {
+    use_query_map().with_untracked(|q| q.get(key))
+}
+
+/// The instance riding along as `?base=`, when it is a valid base URL.
+pub(crate) fn base_param() -> Option<BaseUrl> {
+    query("base").and_then(|b| BaseUrl::parse(&b).ok())
+}
+
+/// Answers the current request with this status (server only).
+pub(crate) fn set_status(_code: u16) {
+    #[cfg(feature = "ssr")]
+    if let (Some(options), Ok(status)) = (use_context::<leptos_axum::ResponseOptions>(), http::StatusCode::from_u16(_code)) {
+        options.set_status(status);
+    }
+}
+
+#[component]
+pub fn Home() -> impl IntoView {
+    view! {
+        <Title text="Connect GitLab · Onramp"/>
+        <main id="main" tabindex="-1" class="narrow">
+            <h1 tabindex="-1">"Connect your GitLab to Onramp"</h1>
+            <p class="lead">
+                "Onramp needs two things from your GitLab: a personal access token and the address of your GitLab. "
+                "This guide takes you to the right page of your own GitLab at each step, then checks the connection "
+                "and tells you exactly what to fix if something is wrong."
+            </p>
+            <p>"It takes about five minutes. You need the Maintainer role (or higher) on the groups or projects Onramp should see."</p>
+            <a class="button" href=step_href(1, None)>"Start now"</a>
+        </main>
+    }
+}
+
+/// Steps 2–3 happen here: Settings › Integrations, with the GitLab card.
+#[component]
+pub fn SettingsIntegrations() -> impl IntoView {
+    let base = base_param();
+    view! {
+        <Title text="Integrations · Settings · Onramp"/>
+        <main id="main" tabindex="-1" class="narrow">
+            <span class="caption">"Settings"</span>
+            <h1 tabindex="-1">"Integrations"</h1>
+            <ul class="cards">
+                <li class="card">
+                    <h2>"GitLab"</h2>
+                    <p>"Read merge requests, commits and pipelines from GitLab.com or your own GitLab."</p>
+                    <a class="button" href=with_base("/integrations/gitlab", base.as_ref()) aria-label="Integrate GitLab">"Integrate"</a>
+                </li>
+            </ul>
+        </main>
+    }
+}
+
+/// Step 4: the GitLab integration page, whose button opens the wizard in GitLab (step 5).
+#[component]
+pub fn GitlabIntegration() -> impl IntoView {
+    let base = base_param();
+    view! {
+        <Title text="GitLab · Integrations · Onramp"/>
+        <nav class="back-nav" aria-label="Back">
+            <a class="back-link" href="/settings/integrations">"Back to Integrations"</a>
+        </nav>
+        <main id="main" tabindex="-1" class="narrow">
+            <span class="caption">"Integrations"</span>
+            <h1 tabindex="-1">"GitLab"</h1>
+            <p class="lead">"Onramp connects with a personal access token of yours. You will:"</p>
+            <ol>
+                <li>"create the token in your GitLab, with the scopes Onramp needs and an expiry date;"</li>
+                <li>"find your GitLab's base URL;"</li>
+                <li>"paste both here. Onramp checks them at once and explains anything that needs fixing."</li>
+            </ol>
+            <p>"You need the Maintainer role or higher on at least one group or project."</p>
+            <a class="button" href=step_href(5, base.as_ref())>"Integrate GitLab"</a>
+        </main>
+    }
+}
+
+#[component]
+pub fn NotFound() -> impl IntoView {
+    set_status(404);
+    view! {
+        <Title text="Page not found · Onramp"/>
+        <main id="main" tabindex="-1" class="narrow">
+            <h1 tabindex="-1">"Page not found"</h1>
+            <p>"If you typed the address, check it is correct. The GitLab guide has 13 steps, numbered 1 to 13."</p>
+            <p><a href=step_href(1, None)>"Go to step 1 of the GitLab guide"</a></p>
+        </main>
+    }
+}
+
+fn with_base(path: &str, base: Option<&BaseUrl>) -> String {
+    match base {
+        Some(base) => format!("{path}?base={}", base.query_value()),
+        None => path.to_owned(),
+    }
+}

@@ -1,0 +1,380 @@
+//! The wizard's step pages: `/integrations/gitlab/step/{n}`, each complete on the server.
+
+use super::report::{load_check, CheckList, ErrorSummary, ErrorLink};
+use super::{base_param, query, NotFound};
+use crate::gitlab::base_url::BaseUrl;
+use crate::gitlab::links;
+use crate::gitlab::report::CheckId;
+use crate::wizard::{step_href, Actor, Step, STEPS};
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_params_map;
+
+/// What a step's content adds to the page around it.
+struct Content {
+    view: AnyView,
+    /// The page shows a problem: its title starts with "Error: ".
+    error: bool,
+    /// Where "Continue" goes; `None` when the step has its own primary action.
+    next: Option<String>,
+}
+
+impl Content {
+    fn new(view: AnyView, step: &Step, base: Option<&BaseUrl>) -> Self {
+        Content { view, error: false, next: step.next().map(|s| s.href(base)) }
+    }
+}
+
+#[component]
+pub fn StepPage() -> impl IntoView {
+    let segment = use_params_map().with_untracked(|p| p.get("n")).unwrap_or_default();
+    let Some(step) = Step::from_segment(&segment) else {
+        return NotFound().into_any();
+    };
+    let base = base_param();
+    let base = base.as_ref();
+    let content = match step.number {
+        1 => Content::new(step_1().into_any(), step, base),
+        2 => Content::new(step_2(base).into_any(), step, base),
+        3 => Content::new(step_3(base).into_any(), step, base),
+        4 => Content::new(step_4(base).into_any(), step, base),
+        5..=10 => gitlab_step(step, base),
+        11 => step_11(step, base),
+        12 => step_12(base),
+        _ => step_13(base),
+    };
+    let title = if content.error { format!("Error: {}", step.document_title()) } else { step.document_title() };
+    let back = match step.previous() {
+        Some(prev) => prev.href(base),
+        None => "/".to_owned(),
+    };
+    view! {
+        <Title text=title/>
+        <nav class="back-nav" aria-label="Back">
+            <a class="back-link" href=back>"Back"</a>
+        </nav>
+        <div class="wizard">
+            <main id="main" tabindex="-1">
+                <span class="caption" id="step-caption">{step.caption()}</span>
+                <h1 id="step-title" tabindex="-1" aria-describedby="step-caption">{step.title}</h1>
+                {content.view}
+                {content.next.map(|href| view! { <a class="button" href=href>"Continue"</a> })}
+            </main>
+            <StepList current=step.number base=base.cloned()/>
+        </div>
+    }
+    .into_any()
+}
+
+#[component]
+fn StepList(current: u8, base: Option<BaseUrl>) -> impl IntoView {
+    view! {
+        <nav class="step-list" aria-label="Steps of the GitLab guide">
+            <ol>
+                {STEPS
+                    .iter()
+                    .map(|s| {
+                        let is_current = s.number == current;
+                        let done = s.number < current;
+                        let place = if s.actor == Actor::GitLab { " (in GitLab)" } else { "" };
+                        view! {
+                            <li class:current=is_current class:done=done>
+                                <a href=s.href(base.as_ref()) aria-current=is_current.then_some("step")>
+                                    <span class="step-number" aria-hidden="true">{s.number}</span>
+                                    <span>{s.title}</span>
+                                    <span class="visually-hidden">{place}</span>
+                                    {done.then(|| view! { <span class="visually-hidden">" (completed)"</span> })}
+                                </a>
+                            </li>
+                        }
+                    })
+                    .collect_view()}
+            </ol>
+        </nav>
+    }
+}
+
+fn step_1() -> impl IntoView {
+    view! {
+        <p>"Onramp accounts are on their way. Until they arrive, everyone who can open this Onramp can connect GitLab, so there is nothing to log in to yet."</p>
+        <p>"Continue to open Onramp's settings."</p>
+    }
+}
+
+fn step_2(base: Option<&BaseUrl>) -> impl IntoView {
+    view! {
+        <p>"In Onramp, open " <strong>"Settings"</strong> ", then " <strong>"Integrations"</strong> "."</p>
+        <p><a href=super::with_base("/settings/integrations", base)>"Open Settings › Integrations"</a></p>
+    }
+}
+
+fn step_3(base: Option<&BaseUrl>) -> impl IntoView {
+    view! {
+        <p>"On the Integrations page, find the " <strong>"GitLab"</strong> " card and select " <strong>"Integrate"</strong> "."</p>
+        <p><a href=super::with_base("/settings/integrations", base)>"Open the Integrations page"</a></p>
+    }
+}
+
+fn step_4(base: Option<&BaseUrl>) -> impl IntoView {
+    view! {
+        <p>"The GitLab page explains what Onramp will read. Select " <strong>"Integrate GitLab"</strong> " to start: the next steps happen in your GitLab."</p>
+        <p><a href=super::with_base("/integrations/gitlab", base)>"Open the GitLab integration page"</a></p>
+    }
+}
+
+/// Steps 5–10 happen in GitLab: each explains what to do there and links to the exact page of the
+/// user's instance, once it is known. Until then, a small form asks which GitLab it is.
+fn gitlab_step(step: &Step, base: Option<&BaseUrl>) -> Content {
+    let invalid = query("base").filter(|_| base.is_none()).map(|typed| {
+        let message = BaseUrl::parse(&typed).err().map(|e| e.to_string()).unwrap_or_default();
+        (typed, message)
+    });
+    let error = invalid.is_some();
+    let instance = match base {
+        Some(base) => view! {
+            <p class="instance">"Your GitLab: " <strong>{base.to_string()}</strong> " "
+                <a href=step.href(None)>"Change"</a>
+            </p>
+        }
+        .into_any(),
+        None => instance_form(step, invalid).into_any(),
+    };
+    let body = match step.number {
+        5 => step_5(base).into_any(),
+        6 => step_6(base).into_any(),
+        7 => step_7(base).into_any(),
+        8 => step_8(base).into_any(),
+        9 => step_9().into_any(),
+        _ => step_10(base).into_any(),
+    };
+    let mut content = Content::new(view! { {instance} {body} }.into_any(), step, base);
+    content.error = error;
+    content
+}
+
+fn instance_form(step: &Step, invalid: Option<(String, String)>) -> impl IntoView {
+    let (typed, message) = invalid.unzip();
+    let gitlab_com = BaseUrl::parse("https://gitlab.com").expect("a valid URL");
+    view! {
+        {message.clone().map(|m| view! {
+            <ErrorSummary links=vec![ErrorLink { href: "#base".into(), text: m }]/>
+        })}
+        <form method="get" action=step.href(None) class="instance-form" data-enhance="">
+            <div class="field" class:field-error=message.is_some()>
+                <label for="base">"Which GitLab do you use?"</label>
+                <p class="hint" id="base-hint">"Its address, for example https://gitlab.example.com. Onramp then links you to the right pages of it."</p>
+                {message.clone().map(|m| view! { <p class="error-message" id="base-error"><span class="visually-hidden">"Error: "</span>{m}</p> })}
+                <input id="base" name="base" type="text" inputmode="url" autocomplete="url" spellcheck="false"
+                    value=typed aria-describedby="base-hint base-error"/>
+            </div>
+            <button type="submit" class="button secondary">"Use this GitLab"</button>
+            <p>"Or " <a href=step.href(Some(&gitlab_com))>"use GitLab.com"</a> "."</p>
+        </form>
+    }
+}
+
+/// A link into the user's GitLab, opening in a new tab so the guide stays open.
+fn gitlab_link(href: String, text: &'static str) -> impl IntoView {
+    view! {
+        <a class="gitlab-link" href=href target="_blank" rel="noopener noreferrer">
+            {text} <span class="visually-hidden">" (opens in a new tab)"</span>
+        </a>
+    }
+}
+
+fn step_5(base: Option<&BaseUrl>) -> impl IntoView {
+    view! {
+        <p>"Sign in to your GitLab as the person whose token Onramp will use. If you use single sign-on, sign in the way you always do."</p>
+        {base.map(|b| view! { <p>{gitlab_link(links::sign_in(b), "Sign in to GitLab")}</p> })}
+        <p>"Already signed in? Continue."</p>
+    }
+}
+
+fn step_6(base: Option<&BaseUrl>) -> impl IntoView {
+    view! {
+        <p>"In GitLab, select your avatar (top of the left sidebar, or top right in older versions), then " <strong>"Edit profile"</strong> "."</p>
+        {base.map(|b| view! { <p>{gitlab_link(links::user_settings(b), "Open your user settings")}</p> })}
+        <div class="callout">
+            <h2>"You need the Maintainer role"</h2>
+            <p>"Onramp sees what the token's owner sees. Create the token as someone with the Maintainer role or higher on the groups or projects Onramp should read. Onramp checks this in step 12."</p>
+        </div>
+    }
+}
+
+fn step_7(base: Option<&BaseUrl>) -> impl IntoView {
+    view! {
+        <p>"In your user settings, select " <strong>"Access"</strong> " › " <strong>"Personal access tokens"</strong> ", then " <strong>"Add new token"</strong>
+            " (on the newest GitLab, " <strong>"Generate token"</strong> " › " <strong>"Legacy token"</strong> "). On GitLab 15 to 17 it is "
+            <strong>"Access tokens"</strong> " › " <strong>"Add new token"</strong> "."</p>
+        {token_links(base)}
+        <h2>"Name"</h2>
+        <p>"Name it " <strong>"Onramp"</strong> " so you recognise it later. The link above fills the name in for you."</p>
+        <h2>"Expiry date"</h2>
+        <p>"Since GitLab 16, every token expires: if you leave the date empty, GitLab sets the longest allowed, usually one year from today, and your admin may allow less. Choose a date you will remember."</p>
+        <p>"Onramp shows the date after connecting, checks the token every day, warns you 30 days before it expires, and replacing it is a single paste in step 12. GitLab also emails you a week before."</p>
+    }
+}
+
+fn token_links(base: Option<&BaseUrl>) -> impl IntoView {
+    base.map(|b| {
+        view! {
+            <p>{gitlab_link(links::token_page(b), "Open the token page, prefilled for Onramp")}</p>
+            <p class="hint">"GitLab older than 16.7? " {gitlab_link(links::legacy_token_page(b), "Use the older token page")}</p>
+        }
+    })
+}
+
+fn step_8(base: Option<&BaseUrl>) -> impl IntoView {
+    view! {
+        <p>"Select these scopes (the prefilled link selects them for you):"</p>
+        <ul class="scopes">
+            <li><code>"api"</code>" — read and write access to the API, used for webhooks"</li>
+            <li><code>"read_api"</code>" — read projects, merge requests and pipelines"</li>
+            <li><code>"read_user"</code>" — read your profile"</li>
+            <li><code>"read_repository"</code>" — read commits and files"</li>
+        </ul>
+        <p>"Older guides also list " <code>"create"</code> ": that is not a GitLab scope, only the button you press next."</p>
+        {token_links(base)}
+    }
+}
+
+fn step_9() -> impl IntoView {
+    view! {
+        <p>"Select " <strong>"Create token"</strong> " at the bottom of the form. GitLab shows the new token once, at the top of the page: copy it now with the copy button next to it."</p>
+        <div class="callout warning">
+            <h2>"The token is shown only once"</h2>
+            <p>"If you leave the page before copying it, create a new token. Paste it only into Onramp in step 12: it works like your password."</p>
+        </div>
+    }
+}
+
+fn step_10(base: Option<&BaseUrl>) -> impl IntoView {
+    view! {
+        <p>"Open your profile: select your avatar, then your name. Your browser's address bar now shows your profile URL, for example " <code>"https://gitlab.example.com/jdoe"</code> "."</p>
+        {base.map(|b| view! { <p>{gitlab_link(links::user_settings(b), "Open your user settings")}</p> <p class="hint">"From there, select your avatar, then your name."</p> })}
+        <p>"Copy that address: step 11 turns it into the base URL."</p>
+    }
+}
+
+/// Step 11: a plain GET form derives the base URL from the pasted profile URL.
+fn step_11(step: &Step, base: Option<&BaseUrl>) -> Content {
+    let profile = query("profile");
+    let derived = profile.as_deref().map(BaseUrl::from_profile_url);
+    let error = derived.as_ref().and_then(|d| d.as_ref().err()).map(|e| e.to_string());
+    let found = derived.and_then(Result::ok).or_else(|| base.cloned());
+    let continue_to = step.next().map(|s| s.href(found.as_ref()));
+    let view = view! {
+        {error.clone().map(|m| view! { <ErrorSummary links=vec![ErrorLink { href: "#profile".into(), text: m }]/> })}
+        <p>"Your base URL is your profile URL without your user name at the end. Paste your profile URL and Onramp works it out, keeping any port and path your GitLab is served under."</p>
+        <form method="get" action=step.href(None) data-enhance="">
+            <div class="field" class:field-error=error.is_some()>
+                <label for="profile">"Your GitLab profile URL"</label>
+                <p class="hint" id="profile-hint">"For example https://gitlab.example.com/jdoe"</p>
+                {error.clone().map(|m| view! { <p class="error-message" id="profile-error"><span class="visually-hidden">"Error: "</span>{m}</p> })}
+                <input id="profile" name="profile" type="text" inputmode="url" spellcheck="false" autocomplete="url"
+                    value=profile aria-describedby="profile-hint profile-error"/>
+            </div>
+            <button type="submit" class="button secondary">"Find base URL"</button>
+        </form>
+        {found.as_ref().map(|b| view! {
+            <div class="result" role="status">
+                <p>"Your GitLab base URL is"</p>
+                <p class="base-url" id="derived-base"><strong>{b.to_string()}</strong></p>
+            </div>
+        })}
+    };
+    Content { view: view.into_any(), error: error.is_some(), next: continue_to }
+}
+
+/// Step 12: the connect form, and the report of the last check when there is one.
+fn step_12(base: Option<&BaseUrl>) -> Content {
+    let stored = query("check").and_then(|id| load_check(&id));
+    let typed_base = stored.as_ref().map(|s| s.typed_base_url.clone()).or_else(|| base.map(BaseUrl::to_string)).unwrap_or_default();
+    let ca_pem = stored.as_ref().map(|s| s.extra_ca_pem.clone()).unwrap_or_default();
+    let report = stored.map(|s| s.report);
+    let failed = |id: CheckId| report.as_ref().and_then(|r| r.check(id)).filter(|c| c.status == crate::gitlab::report::Status::Fail).map(|c| c.message.clone());
+    let url_error = failed(CheckId::Url);
+    let token_error = failed(CheckId::Token).filter(|_| report.as_ref().is_some_and(|r| r.check(CheckId::Token).is_some_and(|c| c.fix_step == Some(9))));
+    let tls_problem = failed(CheckId::Reachable).is_some() || !ca_pem.is_empty();
+    let error = report.as_ref().is_some_and(|r| !r.ok);
+    let links: Vec<ErrorLink> = report
+        .as_ref()
+        .map(|r| {
+            r.failures()
+                .map(|c| ErrorLink {
+                    href: match c.id {
+                        CheckId::Url => "#base_url".into(),
+                        CheckId::Token if token_error.is_some() => "#token".into(),
+                        id => format!("#check-{}", id.as_str()),
+                    },
+                    text: c.message.clone(),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let view = view! {
+        {error.then(|| view! { <ErrorSummary links=links/> })}
+        <p>"Paste the base URL from step 11 and the token from step 9. Onramp checks the connection against your GitLab at once: the address, the token, its scopes and expiry, and your role."</p>
+        <form method="post" action="/api/gitlab/validate" class="connect-form" data-enhance="" data-pending-label="Checking the connection…" novalidate>
+            <div class="field" class:field-error=url_error.is_some()>
+                <label for="base_url">"GitLab base URL"</label>
+                <p class="hint" id="base_url-hint">"For example https://gitlab.com or https://git.example.com/gitlab"</p>
+                {url_error.clone().map(|m| view! { <p class="error-message" id="base_url-error"><span class="visually-hidden">"Error: "</span>{m}</p> })}
+                <input id="base_url" name="base_url" type="text" inputmode="url" autocomplete="url" spellcheck="false"
+                    value=typed_base aria-describedby="base_url-hint base_url-error"/>
+            </div>
+            <div class="field" class:field-error=token_error.is_some()>
+                <label for="token">"Personal access token"</label>
+                <p class="hint" id="token-hint">"The token you copied in step 9. Onramp sends it to your GitLab only and never shows it again."</p>
+                {token_error.clone().map(|m| view! { <p class="error-message" id="token-error"><span class="visually-hidden">"Error: "</span>{m}</p> })}
+                <input id="token" name="token" type="password" autocomplete="off" spellcheck="false"
+                    aria-describedby="token-hint token-error"/>
+            </div>
+            <details class="advanced" open=tls_problem>
+                <summary>"Advanced: your GitLab uses a private certificate authority"</summary>
+                <div class="field">
+                    <label for="ca_pem">"CA certificate (PEM)"</label>
+                    <p class="hint" id="ca_pem-hint">"Only if your GitLab's HTTPS certificate comes from your organisation's own CA. Paste the text that starts with -----BEGIN CERTIFICATE-----."</p>
+                    <textarea id="ca_pem" name="ca_pem" rows="6" spellcheck="false" aria-describedby="ca_pem-hint">{ca_pem}</textarea>
+                </div>
+            </details>
+            <button type="submit" class="button">"Integrate GitLab"</button>
+        </form>
+        {report.map(|r| view! { <CheckList report=r base=base.cloned()/> })}
+    };
+    Content { view: view.into_any(), error, next: None }
+}
+
+/// Step 13: who and which instance got connected.
+fn step_13(base: Option<&BaseUrl>) -> Content {
+    let stored = query("check").and_then(|id| load_check(&id)).filter(|s| s.report.ok);
+    let view = match stored {
+        Some(stored) => {
+            let r = stored.report;
+            let user = r.user.clone();
+            let expires = r.token.as_ref().and_then(|t| t.expires_at.clone());
+            let has_warnings = r.warnings().next().is_some();
+            view! {
+                <div class="panel success" role="status">
+                    <p class="panel-title">"You have connected GitLab"</p>
+                    <dl class="summary">
+                        <dt>"GitLab"</dt><dd id="connected-base">{r.base_url.clone()}</dd>
+                        {r.gitlab_version.clone().map(|v| view! { <dt>"Version"</dt><dd>{v}</dd> })}
+                        {user.map(|u| view! { <dt>"Account"</dt><dd id="connected-user">{u.name} " (@" {u.username} ")"</dd> })}
+                        <dt>"Token expires"</dt><dd>{expires.unwrap_or_else(|| "never".into())}</dd>
+                    </dl>
+                </div>
+                {has_warnings.then(|| view! { <h2>"Worth fixing soon"</h2> })}
+                <CheckList report=r base=base.cloned() only_warnings=true/>
+                <a class="button" href="/settings/integrations">"Back to Integrations"</a>
+            }
+            .into_any()
+        }
+        None => view! {
+            <p>"Nothing is connected yet: a connection appears here after its check passes in step 12."</p>
+            <p><a href=step_href(12, base)>"Go to step 12 to connect GitLab"</a></p>
+        }
+        .into_any(),
+    };
+    Content { view, error: false, next: None }
+}

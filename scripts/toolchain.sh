@@ -1,0 +1,34 @@
+# shellcheck shell=bash
+# Sourced by scripts/setup.sh and the Makefile's recipes. Decides how the WASM half is built:
+#   rustup mode  - the active rustup toolchain has (or can add) the wasm32-unknown-unknown target;
+#   debian mode  - it cannot (no internet for rustup): use Debian's rustc-web 1.96 toolchain and
+#                  rebuild std for wasm32 with -Zbuild-std (see docs/TOOLCHAIN.md).
+# Exports ONRAMP_TOOLCHAIN_MODE and LEPTOS_LIB_ARGS (extra cargo-leptos flags) and, in debian mode,
+# RUSTUP_TOOLCHAIN=/usr and RUSTC_BOOTSTRAP=1. Nothing is committed that would break the other mode.
+
+onramp_detect_toolchain() {
+  if [ -n "${ONRAMP_TOOLCHAIN_MODE:-}" ]; then
+    return 0
+  fi
+  if command -v rustup >/dev/null 2>&1 &&
+    { rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown ||
+      timeout 120 rustup target add wasm32-unknown-unknown >/dev/null 2>&1; }; then
+    ONRAMP_TOOLCHAIN_MODE=rustup
+  else
+    ONRAMP_TOOLCHAIN_MODE=debian
+  fi
+  export ONRAMP_TOOLCHAIN_MODE
+}
+
+onramp_toolchain_env() {
+  onramp_detect_toolchain
+  if [ "$ONRAMP_TOOLCHAIN_MODE" = debian ]; then
+    export RUSTUP_TOOLCHAIN=/usr
+    export RUSTC_BOOTSTRAP=1
+    export LEPTOS_LIB_ARGS="--lib-cargo-args=-Zbuild-std=std,panic_abort"
+  else
+    export LEPTOS_LIB_ARGS=""
+  fi
+  # Tools installed by setup.sh: cargo binaries and the npm-provided wasm-opt (binaryen).
+  export PATH="$HOME/.cargo/bin:$ONRAMP_ROOT/end2end/node_modules/.bin:$PATH"
+}

@@ -1,0 +1,201 @@
+//! A fake GitLab for tests, end-to-end runs and benchmarks: the API answers Onramp's connection
+//! check needs, with GitLab's real status codes and bodies (../shared/gitlab/FACTS.md).
+//!
+//! The token decides who you are:
+//!
+//! | token | behaves as |
+//! |---|---|
+//! | `glpat-good` | active user `jdoe`, all four scopes, Maintainer in 2 groups and 5 projects |
+//! | `glpat-noscope` | lacks `read_repository` |
+//! | `glpat-readuser` | only `read_user`: groups and projects answer 403 `insufficient_scope` |
+//! | `glpat-expired`, `glpat-revoked` | GitLab's 401 bodies for those |
+//! | `glpat-blocked` | 403 "Your account has been blocked." on every route |
+//! | `glpat-soon` | expires in 10 days |
+//! | `glpat-noexpiry` | `expires_at: null` |
+//! | `glpat-guest` | Maintainer nowhere |
+//! | `glpat-bot` | a project access token's bot user |
+//! | anything else | 401 `{"message":"401 Unauthorized"}` |
+
+use axum::body::Body;
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use serde_json::{json, Value};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// One request the fake saw (never the token itself: only whether one came).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Hit {
+    pub path: String,
+    pub with_token: bool,
+}
+
+#[derive(Clone, Default)]
+pub struct FakeGitlab {
+    /// Relative URL root, e.g. `/gitlab` ("" for the root).
+    pub prefix: String,
+    /// GitLab 14.x: no `/metadata` (15.2) and no `/personal_access_tokens/self` (15.5).
+    pub legacy: bool,
+    /// Added before every answer.
+    pub latency: Duration,
+    /// Answer every API call with this status (429 with a text body, 5xx with HTML).
+    pub fail_status: Option<u16>,
+    /// Redirect every API call to this origin (keeping the path).
+    pub redirect_to: Option<String>,
+    pub hits: Arc<Mutex<Vec<Hit>>>,
+}
+
+impl FakeGitlab {
+    pub fn router(self) -> Router {
+        Router::new().fallback(move |uri: Uri, headers: HeaderMap| {
+            let fake = self.clone();
+            async move { fake.answer(uri, headers).await }
+        })
+    }
+
+    pub fn hits(&self) -> Vec<Hit> {
+        self.hits.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    async fn answer(&self, uri: Uri, headers: HeaderMap) -> Response {
+        let token = headers
+            .get("private-token")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+            .or_else(|| headers.get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer ")).map(str::to_owned));
+        self.hits.lock().unwrap_or_else(|e| e.into_inner()).push(Hit { path: uri.path().to_owned(), with_token: token.is_some() });
+        if !self.latency.is_zero() {
+            tokio::time::sleep(self.latency).await;
+        }
+        let Some(rest) = uri.path().strip_prefix(self.prefix.as_str()) else { return not_found_page() };
+        let Some(api) = rest.strip_prefix("/api/v4") else {
+            return match rest {
+                "/users/sign_in" | "/jdoe" => (StatusCode::OK, html("GitLab")).into_response(),
+                _ => not_found_page(),
+            };
+        };
+        if let Some(origin) = &self.redirect_to {
+            return (StatusCode::MOVED_PERMANENTLY, [("location", format!("{origin}{}", uri.path()))]).into_response();
+        }
+        match self.fail_status {
+            Some(429) => return (StatusCode::TOO_MANY_REQUESTS, [("retry-after", "30"), ("content-type", "text/plain")], "Retry later\n").into_response(),
+            Some(code) => {
+                let status = StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_GATEWAY);
+                return (status, html("<h1>502 Bad Gateway</h1>")).into_response();
+            }
+            None => {}
+        }
+        let host = headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("gitlab.test").to_owned();
+        self.api(api, token.as_deref(), &host)
+    }
+
+    fn api(&self, path: &str, token: Option<&str>, host: &str) -> Response {
+        let known = [
+            "/metadata",
+            "/version",
+            "/user",
+            "/personal_access_tokens/self",
+            "/groups",
+            "/projects",
+        ];
+        if !known.contains(&path) {
+            return json_answer(StatusCode::NOT_FOUND, json!({"error": "404 Not Found"}), &[]);
+        }
+        let Some(token) = token else { return unauthorized() };
+        let persona = match token {
+            "glpat-good" | "glpat-noscope" | "glpat-readuser" | "glpat-blocked" | "glpat-soon" | "glpat-noexpiry" | "glpat-guest" | "glpat-bot" => token,
+            "glpat-expired" => {
+                return json_answer(
+                    StatusCode::UNAUTHORIZED,
+                    json!({"error":"invalid_token","error_description":"Token is expired. You can either do re-authorization or token refresh."}),
+                    &[],
+                )
+            }
+            "glpat-revoked" => {
+                return json_answer(
+                    StatusCode::UNAUTHORIZED,
+                    json!({"error":"invalid_token","error_description":"Token was revoked. You have to re-authorize from the user."}),
+                    &[],
+                )
+            }
+            _ => return unauthorized(),
+        };
+        if persona == "glpat-blocked" {
+            return json_answer(StatusCode::FORBIDDEN, json!({"message": "403 Forbidden - Your account has been blocked."}), &[]);
+        }
+        let scopes: &[&str] = match persona {
+            "glpat-noscope" => &["api", "read_api", "read_user"],
+            "glpat-readuser" => &["read_user"],
+            _ => &["api", "read_api", "read_user", "read_repository"],
+        };
+        let api_scope = scopes.contains(&"api") || scopes.contains(&"read_api");
+        match path {
+            "/metadata" if self.legacy => json_answer(StatusCode::NOT_FOUND, json!({"error": "404 Not Found"}), &[]),
+            "/metadata" => json_answer(StatusCode::OK, json!({"version": "17.5.1", "revision": "abc123", "enterprise": false}), &[]),
+            "/version" => json_answer(StatusCode::OK, json!({"version": if self.legacy { "14.10.5" } else { "17.5.1" }, "revision": "abc123"}), &[]),
+            "/personal_access_tokens/self" if self.legacy => json_answer(StatusCode::NOT_FOUND, json!({"error": "404 Not Found"}), &[]),
+            "/personal_access_tokens/self" => {
+                let today = time::OffsetDateTime::now_utc().date();
+                let expires_at = match persona {
+                    "glpat-soon" => Value::from((today + time::Duration::days(10)).to_string()),
+                    "glpat-noexpiry" => Value::Null,
+                    _ => Value::from("2099-01-01"),
+                };
+                json_answer(
+                    StatusCode::OK,
+                    json!({"id": 7, "name": "Onramp", "revoked": false, "active": true, "scopes": scopes, "expires_at": expires_at, "last_used_at": null}),
+                    &[],
+                )
+            }
+            "/user" => {
+                let (username, bot) = if persona == "glpat-bot" { ("project_7_bot_1", true) } else { ("jdoe", false) };
+                json_answer(
+                    StatusCode::OK,
+                    json!({"id": 1, "username": username, "name": "Jane Doe", "state": "active", "web_url": format!("http://{host}{}/{username}", self.prefix), "bot": bot}),
+                    &[],
+                )
+            }
+            "/groups" | "/projects" if !api_scope => insufficient_scope(),
+            "/groups" | "/projects" => {
+                let total = match (persona, path) {
+                    ("glpat-guest", _) => 0,
+                    (_, "/groups") => 2,
+                    _ => 5,
+                };
+                let items: Vec<Value> = (0..total.min(1)).map(|i| json!({"id": i + 1})).collect();
+                let total = total.to_string();
+                json_answer(StatusCode::OK, Value::from(items), &[("x-total", total.as_str()), ("x-per-page", "1")])
+            }
+            _ => json_answer(StatusCode::NOT_FOUND, json!({"error": "404 Not Found"}), &[]),
+        }
+    }
+}
+
+fn json_answer(status: StatusCode, body: Value, headers: &[(&str, &str)]) -> Response {
+    let mut builder = Response::builder().status(status).header("content-type", "application/json");
+    for (k, v) in headers {
+        builder = builder.header(*k, *v);
+    }
+    builder.body(Body::from(body.to_string())).expect("a valid response")
+}
+
+fn unauthorized() -> Response {
+    json_answer(StatusCode::UNAUTHORIZED, json!({"message": "401 Unauthorized"}), &[])
+}
+
+fn insufficient_scope() -> Response {
+    json_answer(
+        StatusCode::FORBIDDEN,
+        json!({"error": "insufficient_scope", "error_description": "The request requires higher privileges than provided by the access token.", "scope": "api read_api"}),
+        &[],
+    )
+}
+
+fn html(text: &str) -> ([(&'static str, &'static str); 1], String) {
+    ([("content-type", "text/html; charset=utf-8")], format!("<!DOCTYPE html><html><body>{text}</body></html>"))
+}
+
+fn not_found_page() -> Response {
+    (StatusCode::NOT_FOUND, html("<h1>404 Page not found</h1>")).into_response()
+}

@@ -1,0 +1,91 @@
+//! `onramp`: serves the Onramp web app (default), or checks a GitLab connection from a terminal.
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser)]
+#[command(name = "onramp", version, about = "Connect a GitLab to your engineering-analytics platform")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve Onramp (the default). Address: LEPTOS_SITE_ADDR, default 127.0.0.1:3000.
+    Serve,
+    /// Check a GitLab connection and print the report. The token is read from
+    /// ONRAMP_GITLAB_TOKEN or standard input, never from the command line.
+    Check {
+        /// The GitLab base URL (a profile or project URL works too).
+        #[arg(long)]
+        base_url: String,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+        /// A PEM file with your GitLab's private CA certificate.
+        #[arg(long)]
+        ca_file: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("onramp: cannot start: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match cli.command {
+        Some(Command::Check { base_url, json, ca_file }) => {
+            // Reports go to stdout; only warnings and worse to stderr.
+            init_logging("warn", true);
+            let code = runtime.block_on(server::cli::check(server::cli::CheckArgs { base_url, json, ca_file }));
+            ExitCode::from(code as u8)
+        }
+        None | Some(Command::Serve) => {
+            init_logging("info", false);
+            runtime.block_on(serve())
+        }
+    }
+}
+
+fn init_logging(default: &str, stderr: bool) {
+    let filter = EnvFilter::try_from_env("ONRAMP_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    if stderr {
+        builder.with_writer(std::io::stderr).init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn serve() -> ExitCode {
+    let config = match server::Config::from_env() {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    let addr = config.leptos.site_addr;
+    let listener = match tokio::net::TcpListener::bind(addr).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!("cannot listen on {addr}: {e}. Set LEPTOS_SITE_ADDR to another address.");
+            return ExitCode::from(2);
+        }
+    };
+    tracing::info!("Onramp listening on http://{addr}");
+    match server::serve(listener, server::router(config)).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("server stopped: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
