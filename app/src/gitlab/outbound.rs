@@ -226,6 +226,7 @@ impl Target {
     }
 
     fn classify(&self, error: &reqwest::Error) -> Failure {
+        tracing::debug!(error = ?error, "outbound request failed");
         if error.is_timeout() {
             return Failure::Timeout;
         }
@@ -234,21 +235,23 @@ impl Target {
             if let Some(tls) = e.downcast_ref::<rustls::Error>() {
                 return Failure::Tls(describe_tls(tls));
             }
-            if let Some(io) = e.downcast_ref::<std::io::Error>() {
-                if io.kind() == std::io::ErrorKind::TimedOut {
-                    return Failure::Timeout;
+            source = match e.downcast_ref::<std::io::Error>() {
+                Some(io) => {
+                    match io.kind() {
+                        std::io::ErrorKind::TimedOut => return Failure::Timeout,
+                        std::io::ErrorKind::ConnectionRefused => {
+                            return match &self.proxied {
+                                Some(proxy) => Failure::Proxy(proxy.clone()),
+                                None => Failure::Refused,
+                            }
+                        }
+                        _ => {}
+                    }
+                    // io::Error::source() skips the wrapped error itself: look at it directly.
+                    io.get_ref().map(|inner| inner as &(dyn std::error::Error + 'static))
                 }
-                if io.kind() == std::io::ErrorKind::ConnectionRefused {
-                    return match &self.proxied {
-                        Some(proxy) => Failure::Proxy(proxy.clone()),
-                        None => Failure::Refused,
-                    };
-                }
-                if let Some(tls) = io.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()) {
-                    return Failure::Tls(describe_tls(tls));
-                }
-            }
-            source = e.source();
+                None => e.source(),
+            };
         }
         if let Some(proxy) = &self.proxied {
             if error.is_connect() {

@@ -76,13 +76,12 @@ fn StepList(current: u8, base: Option<BaseUrl>) -> impl IntoView {
                     .map(|s| {
                         let is_current = s.number == current;
                         let done = s.number < current;
-                        let place = if s.actor == Actor::GitLab { " (in GitLab)" } else { "" };
                         view! {
                             <li class:current=is_current class:done=done>
                                 <a href=s.href(base.as_ref()) aria-current=is_current.then_some("step")>
                                     <span class="step-number" aria-hidden="true">{s.number}</span>
                                     <span>{s.title}</span>
-                                    <span class="visually-hidden">{place}</span>
+                                    {(s.actor == Actor::GitLab).then(|| view! { <span class="visually-hidden">" (in GitLab)"</span> })}
                                     {done.then(|| view! { <span class="visually-hidden">" (completed)"</span> })}
                                 </a>
                             </li>
@@ -360,7 +359,7 @@ fn step_13(base: Option<&BaseUrl>) -> Content {
                     <dl class="summary">
                         <dt>"GitLab"</dt><dd id="connected-base">{r.base_url.clone()}</dd>
                         {r.gitlab_version.clone().map(|v| view! { <dt>"Version"</dt><dd>{v}</dd> })}
-                        {user.map(|u| view! { <dt>"Account"</dt><dd id="connected-user">{u.name} " (@" {u.username} ")"</dd> })}
+                        {user.map(|u| view! { <dt>"Account"</dt><dd id="connected-user">{format!("{} (@{})", u.name, u.username)}</dd> })}
                         <dt>"Token expires"</dt><dd>{expires.unwrap_or_else(|| "never".into())}</dd>
                     </dl>
                 </div>

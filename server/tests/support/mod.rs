@@ -1,0 +1,179 @@
+//! Test support: Onramp and fake GitLabs on random loopback ports, TLS included.
+
+#![allow(dead_code)]
+
+use app::gitlab::guard::OutboundGuard;
+use app::gitlab::outbound::OutboundConfig;
+use leptos::config::LeptosOptions;
+use server::fake_gitlab::FakeGitlab;
+use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+/// A running server on a random port.
+pub struct Running {
+    pub addr: SocketAddr,
+}
+
+impl Running {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+}
+
+pub async fn spawn_router(router: axum::Router) -> Running {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a free port");
+    let addr = listener.local_addr().expect("an address");
+    tokio::spawn(async move {
+        axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>()).await.expect("serves");
+    });
+    Running { addr }
+}
+
+pub async fn spawn_fake(fake: FakeGitlab) -> Running {
+    spawn_router(fake.router()).await
+}
+
+pub struct Onramp {
+    pub server: Running,
+    pub client: reqwest::Client,
+}
+
+/// Onramp with the loopback network allowed (where the fake GitLabs live).
+pub async fn spawn_onramp() -> Onramp {
+    spawn_onramp_with(|_| {}).await
+}
+
+pub async fn spawn_onramp_with(adjust: impl FnOnce(&mut server::Config)) -> Onramp {
+    init_log_capture();
+    let mut config = server::Config {
+        leptos: LeptosOptions::builder().output_name("onramp").build(),
+        outbound: OutboundConfig {
+            guard: OutboundGuard::parse("127.0.0.0/8").expect("a valid allow-list"),
+            connect_timeout: Duration::from_secs(2),
+            request_timeout: Duration::from_secs(3),
+            ..OutboundConfig::default()
+        },
+        checks_per_minute: NonZeroU32::new(10_000).expect("non-zero"),
+    };
+    adjust(&mut config);
+    let server = spawn_router(server::router(config)).await;
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("a client");
+    Onramp { server, client }
+}
+
+impl Onramp {
+    pub async fn get(&self, path: &str) -> (u16, String) {
+        let r = self.client.get(self.server.url(path)).send().await.expect("answers");
+        let status = r.status().as_u16();
+        (status, r.text().await.expect("a body"))
+    }
+
+    /// POST /api/gitlab/validate as a script (JSON answer).
+    pub async fn validate(&self, base_url: &str, token: &str) -> serde_json::Value {
+        let r = self.validate_raw(&[("base_url", base_url), ("token", token)], "application/json").await;
+        assert_eq!(r.status(), 200, "validate answered {}", r.status());
+        r.json().await.expect("a JSON report")
+    }
+
+    pub async fn validate_raw(&self, form: &[(&str, &str)], accept: &str) -> reqwest::Response {
+        self.client
+            .post(self.server.url("/api/gitlab/validate"))
+            .header("accept", accept)
+            .form(form)
+            .send()
+            .await
+            .expect("answers")
+    }
+}
+
+/// The statuses of a JSON report's checks, in order: `["url:pass", ...]`.
+pub fn statuses(report: &serde_json::Value) -> Vec<String> {
+    report["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .map(|c| format!("{}:{}", c["id"].as_str().unwrap(), c["status"].as_str().unwrap()))
+        .collect()
+}
+
+pub fn check<'a>(report: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
+    report["checks"].as_array().unwrap().iter().find(|c| c["id"] == id).unwrap_or_else(|| panic!("no check {id}"))
+}
+
+/// Everything any test logged, for the "no token in the logs" test.
+pub fn captured_log() -> String {
+    String::from_utf8_lossy(&LOG.get().expect("capture installed").lock().unwrap()).into_owned()
+}
+
+static LOG: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+
+#[derive(Clone)]
+struct LogWriter(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn init_log_capture() {
+    LOG.get_or_init(|| {
+        let buffer = Arc::new(Mutex::new(Vec::new()));
+        let writer = LogWriter(buffer.clone());
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new("trace,hyper=info,h2=info,rustls=info,reqwest=debug"))
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .try_init();
+        buffer
+    });
+}
+
+/// A TLS fake GitLab whose certificate comes from a throw-away CA. Returns the server and the
+/// CA certificate (PEM).
+pub async fn spawn_tls_fake(fake: FakeGitlab) -> (Running, String) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+    let ca_key = KeyPair::generate().expect("a key");
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("params");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params.distinguished_name.push(rcgen::DnType::CommonName, "Onramp Test CA");
+    let ca_cert = ca_params.self_signed(&ca_key).expect("a CA");
+    let leaf_key = KeyPair::generate().expect("a key");
+    let leaf_params = CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()]).expect("params");
+    let issuer = rcgen::Issuer::new(ca_params, ca_key);
+    let leaf = leaf_params.signed_by(&leaf_key, &issuer).expect("a leaf");
+
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let tls = rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![leaf.der().clone()],
+            rustls::pki_types::PrivateKeyDer::Pkcs8(leaf_key.serialize_der().into()),
+        )
+        .expect("a TLS config");
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a port");
+    let addr = listener.local_addr().unwrap();
+    let router = fake.router();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else { continue };
+            let acceptor = acceptor.clone();
+            let router = router.clone();
+            tokio::spawn(async move {
+                let Ok(stream) = acceptor.accept(stream).await else { return };
+                let service = hyper_util::service::TowerToHyperService::new(router);
+                let _ = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new())
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    (Running { addr }, ca_cert.pem())
+}
