@@ -1,0 +1,46 @@
+# Onramp. `make run` and `make test` do all set-up themselves (scripts/setup.sh, idempotent).
+SHELL := /bin/bash
+IN := scripts/in-toolchain.sh
+
+.PHONY: run test setup setup-test build unit lint e2e bench fmt clean
+
+run: setup build
+	@echo "Onramp on http://$${LEPTOS_SITE_ADDR:-127.0.0.1:3000}"
+	$(IN) ./target/release/onramp
+
+test:
+	scripts/test.sh
+
+setup:
+	scripts/setup.sh
+
+setup-test:
+	scripts/setup.sh --test
+
+# Release build: the server (release profile) and the WASM (wasm-release profile), plus the fake
+# GitLab the end-to-end tests and benchmarks talk to.
+build:
+	$(IN) cargo leptos build --release @LIB_ARGS@
+	$(IN) cargo build --release -p server --bin fake-gitlab
+
+unit:
+	$(IN) cargo test -p app --features ssr
+	$(IN) cargo test -p server
+
+lint:
+	$(IN) cargo fmt --all --check
+	$(IN) cargo clippy -p app --features ssr --all-targets -- -D warnings
+	$(IN) cargo clippy -p app --features hydrate -- -D warnings
+	$(IN) cargo clippy -p server --all-targets -- -D warnings
+
+e2e:
+	scripts/e2e.sh
+
+bench: setup-test build
+	scripts/bench.sh
+
+fmt:
+	$(IN) cargo fmt --all
+
+clean:
+	cargo clean

@@ -1,0 +1,58 @@
+import { defineConfig, devices } from "@playwright/test";
+
+// Onramp and a fake GitLab (server/src/fake_gitlab.rs), both from the release build, on loopback.
+const PORT = process.env.ONRAMP_E2E_PORT ?? "3917";
+const FAKE_PORT = process.env.ONRAMP_E2E_FAKE_PORT ?? "3918";
+export const FAKE_GITLAB = `http://127.0.0.1:${FAKE_PORT}`;
+
+export default defineConfig({
+  testDir: "./tests",
+  timeout: 30_000,
+  expect: { timeout: 10_000 },
+  fullyParallel: true,
+  workers: 2,
+  forbidOnly: !!process.env.CI,
+  reporter: [["list"]],
+  use: { baseURL: `http://127.0.0.1:${PORT}`, trace: "off" },
+  webServer: [
+    {
+      command: `../target/release/fake-gitlab --port ${FAKE_PORT}`,
+      url: `${FAKE_GITLAB}/users/sign_in`,
+      reuseExistingServer: false,
+      stdout: "ignore",
+    },
+    {
+      command: "./target/release/onramp",
+      cwd: "..",
+      url: `http://127.0.0.1:${PORT}/healthz`,
+      reuseExistingServer: false,
+      env: {
+        ...(process.env as Record<string, string>),
+        LEPTOS_SITE_ADDR: `127.0.0.1:${PORT}`,
+        ONRAMP_OUTBOUND_ALLOW: "127.0.0.1",
+        ONRAMP_CHECK_RATE_PER_MIN: "1000",
+      },
+    },
+  ],
+  projects: [
+    {
+      name: "chromium",
+      use: {
+        ...devices["Desktop Chrome"],
+        launchOptions: {
+          executablePath: "/usr/bin/chromium",
+          args: [
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+          ],
+        },
+      },
+    },
+  ],
+});

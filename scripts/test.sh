@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Every test: set-up, release build, Rust unit and integration tests, fmt + clippy (warnings
+# denied), then Playwright in Debian's Chromium against the release build. Prints how long each
+# phase took.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+timings=()
+phase() {
+  local name=$1
+  shift
+  local start=$SECONDS
+  echo "=== $name"
+  "$@"
+  timings+=("$(printf '%-8s %5ss' "$name" $((SECONDS - start)))")
+}
+report() {
+  echo "=== timings"
+  printf '%s\n' "${timings[@]}"
+}
+trap report EXIT
+phase setup scripts/setup.sh --test
+phase build make --no-print-directory build
+phase unit make --no-print-directory unit
+phase lint make --no-print-directory lint
+phase e2e scripts/e2e.sh
