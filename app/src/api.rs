@@ -41,7 +41,9 @@ impl FromServerFnError for ApiError {
         match value {
             // The request could not be read: the caller's mistake, answered 400, never 500.
             ServerFnErrorErr::Args(_) | ServerFnErrorErr::Deserialization(_) | ServerFnErrorErr::MissingArg(_) => {
-                ApiError::bad_request("The request could not be read: send the form fields base_url and token, form-urlencoded.")
+                ApiError::bad_request(
+                    "The request could not be read: send the form fields base_url and token, form-urlencoded.",
+                )
             }
             other => ApiError { error: ApiErrorKind::Internal, message: other.to_string(), retry_after: None },
         }
@@ -61,7 +63,11 @@ fn set_status(status: http::StatusCode) {
 /// step that shows the result: step 13 when nothing failed, else step 12. The token is never in
 /// the answer, a URL or a log.
 #[server(prefix = "/api", endpoint = "gitlab/validate")]
-pub async fn validate(base_url: Option<String>, token: Option<String>, ca_pem: Option<String>) -> Result<Report, ApiError> {
+pub async fn validate(
+    base_url: Option<String>,
+    token: Option<String>,
+    ca_pem: Option<String>,
+) -> Result<Report, ApiError> {
     ssr::validate(base_url, token, ca_pem).await
 }
 
@@ -69,15 +75,19 @@ pub async fn validate(base_url: Option<String>, token: Option<String>, ca_pem: O
 mod ssr {
     use super::*;
     use crate::gitlab::check::{self, CheckInput};
-    use crate::gitlab::token::GitlabToken;
     use crate::gitlab::report::StoredCheck;
+    use crate::gitlab::token::GitlabToken;
     use crate::state::AppState;
     use crate::wizard::step_href;
     use axum::extract::ConnectInfo;
     use http::{header, HeaderMap, HeaderValue, StatusCode};
     use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
-    pub async fn validate(base_url: Option<String>, token: Option<String>, ca_pem: Option<String>) -> Result<Report, ApiError> {
+    pub async fn validate(
+        base_url: Option<String>,
+        token: Option<String>,
+        ca_pem: Option<String>,
+    ) -> Result<Report, ApiError> {
         let state = use_context::<AppState>().ok_or_else(|| internal("the server is not set up"))?;
         let headers: HeaderMap = leptos_axum::extract().await.unwrap_or_default();
         let browser = headers

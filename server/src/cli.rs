@@ -42,7 +42,8 @@ pub async fn check(args: CheckArgs) -> i32 {
             return 2;
         }
     };
-    let input = CheckInput { base_url: &args.base_url, token: GitlabToken::parse(&token), extra_ca_pem: ca_pem.as_deref() };
+    let input =
+        CheckInput { base_url: &args.base_url, token: GitlabToken::parse(&token), extra_ca_pem: ca_pem.as_deref() };
     drop(token);
     let report = check::run(&Outbound::new(config), input, time::OffsetDateTime::now_utc().date()).await;
     if args.json {
@@ -63,7 +64,8 @@ fn read_token() -> Result<String, String> {
     }
     let stdin = std::io::stdin();
     if stdin.is_terminal() {
-        return rpassword::prompt_password("GitLab token (input hidden): ").map_err(|e| format!("cannot read the token: {e}"));
+        return rpassword::prompt_password("GitLab token (input hidden): ")
+            .map_err(|e| format!("cannot read the token: {e}"));
     }
     let mut token = String::new();
     stdin.lock().read_to_string(&mut token).map_err(|e| format!("cannot read the token from standard input: {e}"))?;

@@ -59,12 +59,17 @@ impl FakeGitlab {
     }
 
     async fn answer(&self, uri: Uri, headers: HeaderMap) -> Response {
-        let token = headers
-            .get("private-token")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
-            .or_else(|| headers.get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer ")).map(str::to_owned));
-        self.hits.lock().unwrap_or_else(|e| e.into_inner()).push(Hit { path: uri.path().to_owned(), with_token: token.is_some() });
+        let token = headers.get("private-token").and_then(|v| v.to_str().ok()).map(str::to_owned).or_else(|| {
+            headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .map(str::to_owned)
+        });
+        self.hits
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(Hit { path: uri.path().to_owned(), with_token: token.is_some() });
         if !self.latency.is_zero() {
             tokio::time::sleep(self.latency).await;
         }
@@ -79,7 +84,14 @@ impl FakeGitlab {
             return (StatusCode::MOVED_PERMANENTLY, [("location", format!("{origin}{}", uri.path()))]).into_response();
         }
         match self.fail_status {
-            Some(429) => return (StatusCode::TOO_MANY_REQUESTS, [("retry-after", "30"), ("content-type", "text/plain")], "Retry later\n").into_response(),
+            Some(429) => {
+                return (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    [("retry-after", "30"), ("content-type", "text/plain")],
+                    "Retry later\n",
+                )
+                    .into_response()
+            }
             Some(code) => {
                 let status = StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_GATEWAY);
                 return (status, html("<h1>502 Bad Gateway</h1>")).into_response();
@@ -91,20 +103,14 @@ impl FakeGitlab {
     }
 
     fn api(&self, path: &str, token: Option<&str>, host: &str) -> Response {
-        let known = [
-            "/metadata",
-            "/version",
-            "/user",
-            "/personal_access_tokens/self",
-            "/groups",
-            "/projects",
-        ];
+        let known = ["/metadata", "/version", "/user", "/personal_access_tokens/self", "/groups", "/projects"];
         if !known.contains(&path) {
             return json_answer(StatusCode::NOT_FOUND, json!({"error": "404 Not Found"}), &[]);
         }
         let Some(token) = token else { return unauthorized() };
         let persona = match token {
-            "glpat-good" | "glpat-noscope" | "glpat-readuser" | "glpat-blocked" | "glpat-soon" | "glpat-noexpiry" | "glpat-guest" | "glpat-bot" => token,
+            "glpat-good" | "glpat-noscope" | "glpat-readuser" | "glpat-blocked" | "glpat-soon" | "glpat-noexpiry"
+            | "glpat-guest" | "glpat-bot" => token,
             "glpat-expired" => {
                 return json_answer(
                     StatusCode::UNAUTHORIZED,
@@ -122,7 +128,11 @@ impl FakeGitlab {
             _ => return unauthorized(),
         };
         if persona == "glpat-blocked" {
-            return json_answer(StatusCode::FORBIDDEN, json!({"message": "403 Forbidden - Your account has been blocked."}), &[]);
+            return json_answer(
+                StatusCode::FORBIDDEN,
+                json!({"message": "403 Forbidden - Your account has been blocked."}),
+                &[],
+            );
         }
         let scopes: &[&str] = match persona {
             "glpat-noscope" => &["api", "read_api", "read_user"],
@@ -132,9 +142,19 @@ impl FakeGitlab {
         let api_scope = scopes.contains(&"api") || scopes.contains(&"read_api");
         match path {
             "/metadata" if self.legacy => json_answer(StatusCode::NOT_FOUND, json!({"error": "404 Not Found"}), &[]),
-            "/metadata" => json_answer(StatusCode::OK, json!({"version": "17.5.1", "revision": "abc123", "enterprise": false}), &[]),
-            "/version" => json_answer(StatusCode::OK, json!({"version": if self.legacy { "14.10.5" } else { "17.5.1" }, "revision": "abc123"}), &[]),
-            "/personal_access_tokens/self" if self.legacy => json_answer(StatusCode::NOT_FOUND, json!({"error": "404 Not Found"}), &[]),
+            "/metadata" => json_answer(
+                StatusCode::OK,
+                json!({"version": "17.5.1", "revision": "abc123", "enterprise": false}),
+                &[],
+            ),
+            "/version" => json_answer(
+                StatusCode::OK,
+                json!({"version": if self.legacy { "14.10.5" } else { "17.5.1" }, "revision": "abc123"}),
+                &[],
+            ),
+            "/personal_access_tokens/self" if self.legacy => {
+                json_answer(StatusCode::NOT_FOUND, json!({"error": "404 Not Found"}), &[])
+            }
             "/personal_access_tokens/self" => {
                 let today = time::OffsetDateTime::now_utc().date();
                 let expires_at = match persona {

@@ -15,7 +15,11 @@ async fn every_step_is_server_rendered_with_its_title() {
         let step = app::wizard::Step::get(n).unwrap();
         let (status, body) = onramp.get(&format!("/integrations/gitlab/step/{n}")).await;
         assert_eq!(status, 200, "step {n}");
-        assert!(body.contains(&format!("<title>{}</title>", step.document_title().replace('\'', "&#x27;"))) || body.contains(&format!("<title>{}</title>", step.document_title())), "step {n} title");
+        assert!(
+            body.contains(&format!("<title>{}</title>", step.document_title().replace('\'', "&#x27;")))
+                || body.contains(&format!("<title>{}</title>", step.document_title())),
+            "step {n} title"
+        );
         assert!(body.contains(&format!("Step {n} of 13")), "step {n} caption");
         assert_eq!(body.matches("<h1").count(), 1, "step {n}: one h1");
         assert_eq!(body.matches(r#"aria-current="step""#).count(), 1, "step {n}: one current step");
@@ -28,7 +32,14 @@ async fn every_step_is_server_rendered_with_its_title() {
 #[tokio::test]
 async fn unknown_steps_and_pages_are_404_with_a_way_back() {
     let onramp = spawn_onramp().await;
-    for path in ["/integrations/gitlab/step/0", "/integrations/gitlab/step/14", "/integrations/gitlab/step/abc", "/integrations/gitlab/step/08", "/nope", "/integrations/gitlab/step/1/x"] {
+    for path in [
+        "/integrations/gitlab/step/0",
+        "/integrations/gitlab/step/14",
+        "/integrations/gitlab/step/abc",
+        "/integrations/gitlab/step/08",
+        "/nope",
+        "/integrations/gitlab/step/1/x",
+    ] {
         let (status, body) = onramp.get(path).await;
         assert_eq!(status, 404, "{path}");
         assert!(body.contains(r#"href="/integrations/gitlab/step/1""#), "{path} links to step 1");
@@ -38,7 +49,8 @@ async fn unknown_steps_and_pages_are_404_with_a_way_back() {
 #[tokio::test]
 async fn wizard_root_redirects_to_step_one_keeping_base() {
     let onramp = spawn_onramp().await;
-    let r = onramp.client.get(onramp.server.url("/integrations/gitlab/step?base=gitlab.example.com")).send().await.unwrap();
+    let r =
+        onramp.client.get(onramp.server.url("/integrations/gitlab/step?base=gitlab.example.com")).send().await.unwrap();
     assert!(r.status().is_redirection());
     assert_eq!(r.headers()["location"], "/integrations/gitlab/step/1?base=https%3A%2F%2Fgitlab.example.com");
 }
@@ -50,8 +62,13 @@ async fn base_rides_along_and_deep_links_prefill_the_token_page() {
     assert_eq!(status, 200);
     assert!(body.contains("https://git.acme.io:8443/gitlab/-/user_settings/personal_access_tokens?name=Onramp&amp;"));
     assert!(body.contains("scopes=api,read_api,read_user,read_repository"));
-    assert!(body.contains("https://git.acme.io:8443/gitlab/-/profile/personal_access_tokens?"), "the older page as fallback");
-    assert!(body.contains(r#"href="/integrations/gitlab/step/9?base=https%3A%2F%2Fgit.acme.io%3A8443%2Fgitlab" class="button">Continue"#));
+    assert!(
+        body.contains("https://git.acme.io:8443/gitlab/-/profile/personal_access_tokens?"),
+        "the older page as fallback"
+    );
+    assert!(body.contains(
+        r#"href="/integrations/gitlab/step/9?base=https%3A%2F%2Fgit.acme.io%3A8443%2Fgitlab" class="button">Continue"#
+    ));
     let (_, body) = onramp.get("/integrations/gitlab/step/5?base=https%3A%2F%2Fgit.acme.io").await;
     assert!(body.contains("https://git.acme.io/users/sign_in"));
 }
@@ -70,9 +87,12 @@ async fn a_bad_base_is_explained_not_ignored() {
 #[tokio::test]
 async fn step_11_derives_the_base_url_without_javascript() {
     let onramp = spawn_onramp().await;
-    let (_, body) = onramp.get("/integrations/gitlab/step/11?profile=https%3A%2F%2Fgit.acme.io%3A8443%2Fgitlab%2Fjdoe%2F").await;
+    let (_, body) =
+        onramp.get("/integrations/gitlab/step/11?profile=https%3A%2F%2Fgit.acme.io%3A8443%2Fgitlab%2Fjdoe%2F").await;
     assert!(body.contains(r#"<strong>https://git.acme.io:8443/gitlab</strong>"#), "derived base shown");
-    assert!(body.contains(r#"href="/integrations/gitlab/step/12?base=https%3A%2F%2Fgit.acme.io%3A8443%2Fgitlab" class="button">Continue"#));
+    assert!(body.contains(
+        r#"href="/integrations/gitlab/step/12?base=https%3A%2F%2Fgit.acme.io%3A8443%2Fgitlab" class="button">Continue"#
+    ));
     let (_, body) = onramp.get("/integrations/gitlab/step/11?profile=gitlab.com").await;
     assert!(body.contains("<title>Error: Step 11 of 13"));
     assert!(body.contains("This address has no user name at the end"));
@@ -101,7 +121,8 @@ async fn security_headers_on_pages() {
 
 // ---------------------------------------------------------------- the connection check
 
-const ALL_PASS: [&str; 8] = ["url:pass", "reachable:warn", "gitlab:pass", "token:pass", "user:pass", "scopes:pass", "expiry:pass", "role:pass"];
+const ALL_PASS: [&str; 8] =
+    ["url:pass", "reachable:warn", "gitlab:pass", "token:pass", "user:pass", "scopes:pass", "expiry:pass", "role:pass"];
 
 #[tokio::test]
 async fn a_good_token_passes_every_check() {
@@ -116,7 +137,10 @@ async fn a_good_token_passes_every_check() {
     assert_eq!(report["user"]["bot"], false);
     assert!(report["elapsed_ms"].is_u64());
     assert!(check(&report, "role")["message"].as_str().unwrap().contains("2 groups and 5 projects"));
-    assert!(check(&report, "reachable")["message"].as_str().unwrap().contains("unencrypted"), "plain http is a warning");
+    assert!(
+        check(&report, "reachable")["message"].as_str().unwrap().contains("unencrypted"),
+        "plain http is a warning"
+    );
 }
 
 #[tokio::test]
@@ -158,7 +182,14 @@ async fn gitlab_under_a_subpath_found_from_profile_and_project_urls() {
     let fake = spawn_fake(FakeGitlab { prefix: "/gitlab".into(), ..FakeGitlab::default() }).await;
     let onramp = spawn_onramp().await;
     let base = fake.url("/gitlab");
-    for pasted in [base.clone(), format!("{base}/"), format!("{base}/api/v4"), format!("{base}/jdoe"), format!("{base}/acme/widgets/-/tree/main"), format!("{base}/acme/widgets")] {
+    for pasted in [
+        base.clone(),
+        format!("{base}/"),
+        format!("{base}/api/v4"),
+        format!("{base}/jdoe"),
+        format!("{base}/acme/widgets/-/tree/main"),
+        format!("{base}/acme/widgets"),
+    ] {
         let report = onramp.validate(&pasted, "glpat-good").await;
         assert_eq!(report["ok"], true, "{pasted}: {report:#}");
         assert_eq!(report["base_url"], base, "{pasted}");
@@ -227,11 +258,15 @@ async fn private_ca_trusted_only_when_given() {
     let reachable = check(&report, "reachable");
     assert_eq!(reachable["status"], "fail");
     assert!(reachable["message"].as_str().unwrap().contains("not trusted"), "{reachable}");
-    let r = onramp.validate_raw(&[("base_url", &base), ("token", "glpat-good"), ("ca_pem", &ca_pem)], "application/json").await;
+    let r = onramp
+        .validate_raw(&[("base_url", &base), ("token", "glpat-good"), ("ca_pem", &ca_pem)], "application/json")
+        .await;
     let report: serde_json::Value = r.json().await.unwrap();
     assert_eq!(report["ok"], true, "{report:#}");
     assert_eq!(check(&report, "reachable")["status"], "pass");
-    let r = onramp.validate_raw(&[("base_url", &base), ("token", "glpat-good"), ("ca_pem", "not a pem")], "application/json").await;
+    let r = onramp
+        .validate_raw(&[("base_url", &base), ("token", "glpat-good"), ("ca_pem", "not a pem")], "application/json")
+        .await;
     let report: serde_json::Value = r.json().await.unwrap();
     assert!(check(&report, "reachable")["message"].as_str().unwrap().contains("CA certificate"), "{report:#}");
 }
@@ -271,7 +306,10 @@ async fn redirects_are_reported_and_never_followed_with_the_token() {
     let elsewhere = spawn_fake(elsewhere_fake.clone()).await;
     let origin = format!("http://localhost:{}", elsewhere.addr.port());
     let redirecting = spawn_fake(FakeGitlab { redirect_to: Some(origin.clone()), ..FakeGitlab::default() }).await;
-    let onramp = spawn_onramp_with(|c| c.outbound.guard = app::gitlab::guard::OutboundGuard::parse("127.0.0.0/8, ::1/128").unwrap()).await;
+    let onramp = spawn_onramp_with(|c| {
+        c.outbound.guard = app::gitlab::guard::OutboundGuard::parse("127.0.0.0/8, ::1/128").unwrap()
+    })
+    .await;
     let report = onramp.validate(&redirecting.url(""), "glpat-good").await;
     let reachable = check(&report, "reachable");
     assert_eq!(reachable["status"], "fail", "{report:#}");
@@ -302,7 +340,9 @@ async fn the_token_is_in_no_answer_url_page_or_log() {
         let body = r.text().await.unwrap();
         assert!(!body.contains(token), "JSON answer");
         // A browser without JavaScript: redirect, then the result page.
-        let r = onramp.validate_raw(&[("base_url", &fake.url("")), ("token", token)], "text/html,application/xhtml+xml").await;
+        let r = onramp
+            .validate_raw(&[("base_url", &fake.url("")), ("token", token)], "text/html,application/xhtml+xml")
+            .await;
         assert!(r.status().is_redirection(), "{}", r.status());
         let location = r.headers()["location"].to_str().unwrap().to_owned();
         assert!(!location.contains(token), "redirect URL");

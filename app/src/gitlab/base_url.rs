@@ -28,7 +28,9 @@ pub enum UrlError {
     Spaces,
     #[error("This is not a web address. Copy it from your browser's address bar, for example https://gitlab.example.com/jdoe.")]
     NotAWebAddress,
-    #[error("Only http:// and https:// addresses can be used, not {0}:. Copy the address from your browser's address bar.")]
+    #[error(
+        "Only http:// and https:// addresses can be used, not {0}:. Copy the address from your browser's address bar."
+    )]
     Scheme(String),
     #[error("Remove the user name and password from the address: Onramp only needs the address itself.")]
     Credentials,
@@ -121,15 +123,9 @@ impl BaseUrl {
     pub fn candidates(&self) -> Vec<BaseUrl> {
         const MAX: usize = 6;
         let url = Url::parse(&self.text).expect("a BaseUrl is a valid URL");
-        let segments: Vec<String> = url
-            .path_segments()
-            .map(|s| s.filter(|s| !s.is_empty()).map(str::to_owned).collect())
-            .unwrap_or_default();
-        (0..=segments.len())
-            .rev()
-            .take(MAX)
-            .map(|n| Self::from_parts(&url, &segments[..n]))
-            .collect()
+        let segments: Vec<String> =
+            url.path_segments().map(|s| s.filter(|s| !s.is_empty()).map(str::to_owned).collect()).unwrap_or_default();
+        (0..=segments.len()).rev().take(MAX).map(|n| Self::from_parts(&url, &segments[..n])).collect()
     }
 
     /// The number of path segments after the host (0 for an instance served at the root).
@@ -369,10 +365,8 @@ mod tests {
         let base = BaseUrl::parse("https://git.acme.io:8443/gitlab").unwrap();
         let encoded = base.query_value();
         assert!(!encoded.contains('/') && !encoded.contains(':'));
-        let decoded: String = url::form_urlencoded::parse(format!("b={encoded}").as_bytes())
-            .next()
-            .map(|(_, v)| v.into_owned())
-            .unwrap();
+        let decoded: String =
+            url::form_urlencoded::parse(format!("b={encoded}").as_bytes()).next().map(|(_, v)| v.into_owned()).unwrap();
         assert_eq!(BaseUrl::parse(&decoded).unwrap(), base);
     }
 }

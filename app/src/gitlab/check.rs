@@ -107,7 +107,8 @@ impl Findings {
     }
 
     fn into_report(mut self, outcome: Outcome, elapsed_ms: u64) -> Report {
-        let first_failure = CheckId::ALL.iter().find(|id| self.0.get(id).is_some_and(|c| c.status == Status::Fail)).copied();
+        let first_failure =
+            CheckId::ALL.iter().find(|id| self.0.get(id).is_some_and(|c| c.status == Status::Fail)).copied();
         for id in CheckId::ALL {
             self.0.entry(id).or_insert_with(|| {
                 let why = match first_failure {
@@ -117,7 +118,14 @@ impl Findings {
                 CheckResult::skipped(id, why)
             });
         }
-        Report::new(outcome.base_url, outcome.version, outcome.user, outcome.token, self.0.into_values().collect(), elapsed_ms)
+        Report::new(
+            outcome.base_url,
+            outcome.version,
+            outcome.user,
+            outcome.token,
+            self.0.into_values().collect(),
+            elapsed_ms,
+        )
     }
 }
 
@@ -164,7 +172,10 @@ async fn run_checks(outbound: &Outbound, input: &CheckInput<'_>, today: time::Da
         }
     };
     let ips: Vec<String> = addrs.iter().map(|a| a.ip().to_string()).collect();
-    found.add(CheckResult::pass(CheckId::Url, format!("{pasted} is a web address; {} resolves to {}.", pasted.host(), ips.join(", "))));
+    found.add(CheckResult::pass(
+        CheckId::Url,
+        format!("{pasted} is a web address; {} resolves to {}.", pasted.host(), ips.join(", ")),
+    ));
     let target = match outbound.target(&pasted, addrs, &extra_ca) {
         Ok(t) => t,
         Err(e) => {
@@ -197,7 +208,8 @@ async fn run_checks(outbound: &Outbound, input: &CheckInput<'_>, today: time::Da
 
     // gitlab: here, or under a shorter prefix?
     if !speaks_gitlab_api(&round.metadata) {
-        let under = shorter.iter().zip(&probes).find(|(_, probe)| speaks_gitlab_api(probe)).map(|(base, _)| base.clone());
+        let under =
+            shorter.iter().zip(&probes).find(|(_, probe)| speaks_gitlab_api(probe)).map(|(base, _)| base.clone());
         match under {
             Some(base) => round = ask(&target, &base, token).await,
             None => {
@@ -239,12 +251,18 @@ async fn run_checks(outbound: &Outbound, input: &CheckInput<'_>, today: time::Da
     found.add(evaluate_scopes(info.as_ref(), round.projects.as_ref().expect("asked with a token"), user_reply));
     found.add(match &info {
         Some(info) => evaluate_expiry(info.expires_at.as_deref(), today),
-        None => CheckResult::skipped(CheckId::Expiry, "This GitLab (older than 15.5) does not tell when a token expires: note the date you chose in step 7."),
+        None => CheckResult::skipped(
+            CheckId::Expiry,
+            "This GitLab (older than 15.5) does not tell when a token expires: note the date you chose in step 7.",
+        ),
     });
     outcome.token = info;
 
     // role
-    found.add(evaluate_role(round.groups.as_ref().expect("asked with a token"), round.projects.as_ref().expect("asked with a token")));
+    found.add(evaluate_role(
+        round.groups.as_ref().expect("asked with a token"),
+        round.projects.as_ref().expect("asked with a token"),
+    ));
     outcome
 }
 
@@ -349,7 +367,10 @@ fn gitlab_pass(base: &BaseUrl, pasted: &BaseUrl, version: Option<&str>) -> Check
         None => format!("GitLab answers at {}.", base.api("")),
     };
     if base != pasted {
-        CheckResult::pass(CheckId::Gitlab, format!("{what} The address you pasted points into it; Onramp uses {base} as the base URL."))
+        CheckResult::pass(
+            CheckId::Gitlab,
+            format!("{what} The address you pasted points into it; Onramp uses {base} as the base URL."),
+        )
     } else {
         CheckResult::pass(CheckId::Gitlab, what)
     }
@@ -374,7 +395,10 @@ fn unexpected(id: CheckId, what: &str, reply: &Reply) -> CheckResult {
     let message = match reply {
         Ok(a) if a.status == StatusCode::TOO_MANY_REQUESTS => rate_limited_message(a),
         Ok(a) if a.status.is_server_error() => {
-            format!("GitLab answered {} when asked about {what}. Try again later, or tell your GitLab admin.", status_text(a.status))
+            format!(
+                "GitLab answered {} when asked about {what}. Try again later, or tell your GitLab admin.",
+                status_text(a.status)
+            )
         }
         Ok(a) => format!("GitLab answered {} when asked about {what}.", status_text(a.status)),
         Err(Failure::Timeout) => format!("GitLab did not answer in time when asked about {what}. Try again."),
@@ -391,9 +415,15 @@ fn evaluate_token(user: &Reply) -> CheckResult {
         401 => {
             let description = answer.str_field("error_description").unwrap_or_default().to_ascii_lowercase();
             if description.contains("expired") {
-                CheckResult::fail(CheckId::Token, "This token has expired. Create a new one (step 7) and paste it here.")
+                CheckResult::fail(
+                    CheckId::Token,
+                    "This token has expired. Create a new one (step 7) and paste it here.",
+                )
             } else if description.contains("revoked") {
-                CheckResult::fail(CheckId::Token, "This token was revoked. Create a new one (step 7) and paste it here.")
+                CheckResult::fail(
+                    CheckId::Token,
+                    "This token was revoked. Create a new one (step 7) and paste it here.",
+                )
             } else {
                 CheckResult::fail(
                     CheckId::Token,
@@ -488,9 +518,13 @@ fn token_info(token_self: &Reply) -> Option<TokenInfo> {
 /// which calls answered 403 `insufficient_scope`.
 fn evaluate_scopes(info: Option<&TokenInfo>, projects: &Reply, user: &Reply) -> CheckResult {
     if let Some(info) = info {
-        let missing: Vec<&str> = REQUIRED_SCOPES.iter().copied().filter(|s| !info.scopes.iter().any(|have| have == s)).collect();
+        let missing: Vec<&str> =
+            REQUIRED_SCOPES.iter().copied().filter(|s| !info.scopes.iter().any(|have| have == s)).collect();
         return if missing.is_empty() {
-            CheckResult::pass(CheckId::Scopes, format!("The token has the scopes Onramp needs: {}.", info.scopes.join(", ")))
+            CheckResult::pass(
+                CheckId::Scopes,
+                format!("The token has the scopes Onramp needs: {}.", info.scopes.join(", ")),
+            )
         } else {
             CheckResult::fail(
                 CheckId::Scopes,
@@ -507,7 +541,10 @@ fn evaluate_scopes(info: Option<&TokenInfo>, projects: &Reply, user: &Reply) -> 
         let missing = if insufficient(user) { "api, read_api, read_user" } else { "api, read_api" };
         return CheckResult::fail(
             CheckId::Scopes,
-            format!("Missing scopes: the token has none of {missing}. Create a new token with {} selected (step 8).", REQUIRED_SCOPES.join(", ")),
+            format!(
+                "Missing scopes: the token has none of {missing}. Create a new token with {} selected (step 8).",
+                REQUIRED_SCOPES.join(", ")
+            ),
         );
     }
     CheckResult::warn(
@@ -526,7 +563,10 @@ pub fn evaluate_expiry(expires_at: Option<&str>, today: time::Date) -> CheckResu
     };
     let format = time::macros::format_description!("[year]-[month]-[day]");
     let Ok(date) = time::Date::parse(raw.get(..10).unwrap_or(raw), &format) else {
-        return CheckResult::warn(CheckId::Expiry, format!("GitLab gave an expiry date Onramp cannot read ({raw}). Check it on the token page (step 7)."));
+        return CheckResult::warn(
+            CheckId::Expiry,
+            format!("GitLab gave an expiry date Onramp cannot read ({raw}). Check it on the token page (step 7)."),
+        );
     };
     let days = (date - today).whole_days();
     if days <= 0 {
@@ -540,7 +580,10 @@ pub fn evaluate_expiry(expires_at: Option<&str>, today: time::Date) -> CheckResu
             ),
         )
     } else {
-        CheckResult::pass(CheckId::Expiry, format!("The token is valid until {date} ({days} days). GitLab emails you a week before it expires."))
+        CheckResult::pass(
+            CheckId::Expiry,
+            format!("The token is valid until {date} ({days} days). GitLab emails you a week before it expires."),
+        )
     }
 }
 
@@ -605,7 +648,12 @@ mod tests {
     }
 
     fn html(status: u16) -> Reply {
-        Ok(Answer { status: StatusCode::from_u16(status).unwrap(), headers: HeaderMap::new(), body: "<html>".into(), json: None })
+        Ok(Answer {
+            status: StatusCode::from_u16(status).unwrap(),
+            headers: HeaderMap::new(),
+            body: "<html>".into(),
+            json: None,
+        })
     }
 
     #[test]
@@ -614,18 +662,31 @@ mod tests {
             (answer(200, r#"{"id":1}"#, &[]), Status::Pass, None, "accepted"),
             (answer(401, r#"{"message":"401 Unauthorized"}"#, &[]), Status::Fail, Some(9), "does not know"),
             (
-                answer(401, r#"{"error":"invalid_token","error_description":"Token is expired. You can either do re-authorization or token refresh."}"#, &[]),
+                answer(
+                    401,
+                    r#"{"error":"invalid_token","error_description":"Token is expired. You can either do re-authorization or token refresh."}"#,
+                    &[],
+                ),
                 Status::Fail,
                 Some(7),
                 "expired",
             ),
             (
-                answer(401, r#"{"error":"invalid_token","error_description":"Token was revoked. You have to re-authorize from the user."}"#, &[]),
+                answer(
+                    401,
+                    r#"{"error":"invalid_token","error_description":"Token was revoked. You have to re-authorize from the user."}"#,
+                    &[],
+                ),
                 Status::Fail,
                 Some(7),
                 "revoked",
             ),
-            (answer(403, r#"{"message":"403 Forbidden - Your account has been blocked."}"#, &[]), Status::Pass, None, "accepted"),
+            (
+                answer(403, r#"{"message":"403 Forbidden - Your account has been blocked."}"#, &[]),
+                Status::Pass,
+                None,
+                "accepted",
+            ),
             (answer(429, "slow down", &[("retry-after", "17")]), Status::Fail, Some(12), "17 seconds"),
             (html(502), Status::Fail, Some(12), "502 Bad Gateway"),
             (Err(Failure::Timeout), Status::Fail, Some(12), "in time"),
@@ -665,7 +726,8 @@ mod tests {
         let all = TokenInfo { scopes: REQUIRED_SCOPES.iter().map(|s| s.to_string()).collect(), ..Default::default() };
         let ok = answer(200, "[]", &[]);
         assert_eq!(evaluate_scopes(Some(&all), &ok, &ok).status, Status::Pass);
-        let some = TokenInfo { scopes: vec!["api".into(), "read_api".into(), "read_user".into()], ..Default::default() };
+        let some =
+            TokenInfo { scopes: vec!["api".into(), "read_api".into(), "read_user".into()], ..Default::default() };
         let r = evaluate_scopes(Some(&some), &ok, &ok);
         assert_eq!((r.status, r.fix_step), (Status::Fail, Some(8)));
         assert!(r.message.starts_with("Missing scopes: read_repository."), "{}", r.message);
@@ -726,10 +788,14 @@ mod tests {
 
     #[test]
     fn redirects_suggest_the_base() {
-        let Ok(a) = answer(301, "", &[("location", "https://gitlab.example.com/gitlab/api/v4/metadata")]) else { unreachable!() };
+        let Ok(a) = answer(301, "", &[("location", "https://gitlab.example.com/gitlab/api/v4/metadata")]) else {
+            unreachable!()
+        };
         let m = redirect_suggestion(&a).unwrap();
         assert!(m.contains("use https://gitlab.example.com/gitlab as the base URL"), "{m}");
-        let Ok(a) = answer(302, "", &[("location", "https://gitlab.example.com/users/sign_in")]) else { unreachable!() };
+        let Ok(a) = answer(302, "", &[("location", "https://gitlab.example.com/users/sign_in")]) else {
+            unreachable!()
+        };
         assert!(redirect_suggestion(&a).is_none());
     }
 

@@ -52,7 +52,11 @@ impl OutboundGuard {
     pub fn admits_host(&self, host: &str) -> bool {
         let host = host.trim_end_matches('.').to_ascii_lowercase();
         self.allow_hosts.iter().any(|pattern| match pattern.strip_prefix("*.") {
-            Some(domain) => host.len() > domain.len() + 1 && host.ends_with(domain) && host[..host.len() - domain.len()].ends_with('.'),
+            Some(domain) => {
+                host.len() > domain.len() + 1
+                    && host.ends_with(domain)
+                    && host[..host.len() - domain.len()].ends_with('.')
+            }
             None => *pattern == host,
         })
     }
@@ -78,7 +82,9 @@ impl OutboundGuard {
 fn is_host_pattern(entry: &str) -> bool {
     let name = entry.strip_prefix("*.").unwrap_or(entry);
     !name.is_empty()
-        && name.split('.').all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+        && name
+            .split('.')
+            .all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
 }
 
 /// The kind of a non-public address, or `None` for a public unicast one.
@@ -121,21 +127,21 @@ fn classify_v4(ip: Ipv4Addr) -> Option<&'static str> {
 
 fn classify_v6(ip: Ipv6Addr) -> Option<&'static str> {
     let s = ip.segments();
+    let unique_local = s[0] & 0xfe00 == 0xfc00;
+    let site_local = s[0] & 0xffc0 == 0xfec0;
+    let documentation = s[0] == 0x2001 && s[1] == 0x0db8;
+    let discard = s[..4] == [0x0100, 0, 0, 0];
     Some(if ip.is_unspecified() {
         "unspecified"
     } else if ip.is_loopback() {
         "loopback"
-    } else if s[0] & 0xfe00 == 0xfc00 {
+    } else if unique_local || site_local {
         "private"
     } else if s[0] & 0xffc0 == 0xfe80 {
         "link-local"
-    } else if s[0] & 0xffc0 == 0xfec0 {
-        "private"
     } else if s[0] & 0xff00 == 0xff00 {
         "multicast"
-    } else if s[0] == 0x2001 && s[1] == 0x0db8 {
-        "reserved"
-    } else if s[..4] == [0x0100, 0, 0, 0] {
+    } else if documentation || discard {
         "reserved"
     } else {
         return None;
@@ -148,9 +154,10 @@ fn embedded_ipv4(ip: IpAddr) -> Option<Ipv4Addr> {
     let IpAddr::V6(v6) = ip else { return None };
     let s = v6.segments();
     let tail = Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8);
-    if s[..5] == [0; 5] && (s[5] == 0xffff || (s[5] == 0 && !v6.is_loopback() && !v6.is_unspecified())) {
-        Some(tail)
-    } else if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+    let mapped = s[..5] == [0; 5] && s[5] == 0xffff;
+    let compatible = s[..6] == [0; 6] && !v6.is_loopback() && !v6.is_unspecified();
+    let nat64 = s[..6] == [0x64, 0xff9b, 0, 0, 0, 0];
+    if mapped || compatible || nat64 {
         Some(tail)
     } else if s[0] == 0x2002 {
         Some(Ipv4Addr::new((s[1] >> 8) as u8, s[1] as u8, (s[2] >> 8) as u8, s[2] as u8))

@@ -66,7 +66,8 @@ mod tests {
              &description=Lets+Onramp+read+your+projects+for+engineering+analytics\
              &scopes=api,read_api,read_user,read_repository"
         );
-        assert!(legacy_token_page(&b).starts_with("https://git.acme.io:8443/gitlab/-/profile/personal_access_tokens?name=Onramp&"));
+        assert!(legacy_token_page(&b)
+            .starts_with("https://git.acme.io:8443/gitlab/-/profile/personal_access_tokens?name=Onramp&"));
         assert_eq!(profile(&b, "jdoe"), "https://git.acme.io:8443/gitlab/jdoe");
     }
 

@@ -60,7 +60,8 @@ impl OutboundConfig {
         config.connect_timeout = millis("ONRAMP_CONNECT_TIMEOUT_MS", config.connect_timeout)?;
         config.request_timeout = millis("ONRAMP_REQUEST_TIMEOUT_MS", config.request_timeout)?;
         if let Ok(path) = std::env::var("ONRAMP_EXTRA_CA_FILE") {
-            let pem = std::fs::read_to_string(&path).map_err(|e| format!("ONRAMP_EXTRA_CA_FILE: cannot read {path}: {e}"))?;
+            let pem =
+                std::fs::read_to_string(&path).map_err(|e| format!("ONRAMP_EXTRA_CA_FILE: cannot read {path}: {e}"))?;
             parse_ca(&pem).map_err(|e| format!("ONRAMP_EXTRA_CA_FILE: {path}: {e}"))?;
             config.extra_ca_pem = Some(pem);
         }
@@ -153,7 +154,8 @@ impl Outbound {
         let addrs: Vec<SocketAddr> = if let Ok(ip) = literal.parse::<IpAddr>() {
             vec![SocketAddr::new(ip, base.port())]
         } else {
-            let lookup = tokio::time::timeout(self.config.connect_timeout, tokio::net::lookup_host((host, base.port()))).await;
+            let lookup =
+                tokio::time::timeout(self.config.connect_timeout, tokio::net::lookup_host((host, base.port()))).await;
             match lookup {
                 Ok(Ok(found)) => found.collect(),
                 _ => Vec::new(),
@@ -169,7 +171,12 @@ impl Outbound {
     }
 
     /// A client bound to `addrs` for `base`'s host, trusting `extra_ca` on top of the system roots.
-    pub fn target(&self, base: &BaseUrl, addrs: Vec<SocketAddr>, extra_ca: &[reqwest::Certificate]) -> Result<Target, String> {
+    pub fn target(
+        &self,
+        base: &BaseUrl,
+        addrs: Vec<SocketAddr>,
+        extra_ca: &[reqwest::Certificate],
+    ) -> Result<Target, String> {
         let mut builder = reqwest::Client::builder()
             .use_rustls_tls()
             .redirect(reqwest::redirect::Policy::none())
@@ -195,7 +202,8 @@ impl Target {
     pub async fn get(&self, url: &str, token: Option<&GitlabToken>) -> Result<Answer, Failure> {
         let mut request = self.client.get(url).header("accept", "application/json");
         if let Some(token) = token {
-            let mut value = HeaderValue::from_str(token.expose()).map_err(|_| Failure::Other("the token contains characters that cannot be sent".into()))?;
+            let mut value = HeaderValue::from_str(token.expose())
+                .map_err(|_| Failure::Other("the token contains characters that cannot be sent".into()))?;
             value.set_sensitive(true);
             request = request.header("private-token", value);
         }
@@ -289,9 +297,10 @@ fn proxy_for(base: &BaseUrl) -> Option<String> {
     }?;
     let no_proxy = var(&["NO_PROXY", "no_proxy"]).unwrap_or_default();
     let host = base.host().to_ascii_lowercase();
-    let bypass = no_proxy.split(',').map(|e| e.trim().trim_start_matches('.').to_ascii_lowercase()).any(|entry| {
-        entry == "*" || (!entry.is_empty() && (host == entry || host.ends_with(&format!(".{entry}"))))
-    });
+    let bypass = no_proxy
+        .split(',')
+        .map(|e| e.trim().trim_start_matches('.').to_ascii_lowercase())
+        .any(|entry| entry == "*" || (!entry.is_empty() && (host == entry || host.ends_with(&format!(".{entry}")))));
     if bypass {
         return None;
     }

@@ -203,10 +203,7 @@ mod tests {
             None,
             None,
             None,
-            vec![
-                CheckResult::warn(CheckId::Expiry, "soon"),
-                CheckResult::pass(CheckId::Url, "fine"),
-            ],
+            vec![CheckResult::warn(CheckId::Expiry, "soon"), CheckResult::pass(CheckId::Url, "fine")],
             5,
         );
         assert!(r.ok);
@@ -218,7 +215,8 @@ mod tests {
 
     #[test]
     fn fix_steps_match_the_wizard() {
-        let expected = [(CheckId::Url, 11), (CheckId::Scopes, 8), (CheckId::Expiry, 7), (CheckId::Role, 6), (CheckId::Token, 7)];
+        let expected =
+            [(CheckId::Url, 11), (CheckId::Scopes, 8), (CheckId::Expiry, 7), (CheckId::Role, 6), (CheckId::Token, 7)];
         for (id, step) in expected {
             assert_eq!(id.fix_step(), step, "{id:?}");
         }

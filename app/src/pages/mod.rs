@@ -25,7 +25,9 @@ pub(crate) fn base_param() -> Option<BaseUrl> {
 /// Answers the current request with this status (server only).
 pub(crate) fn set_status(_code: u16) {
     #[cfg(feature = "ssr")]
-    if let (Some(options), Ok(status)) = (use_context::<leptos_axum::ResponseOptions>(), http::StatusCode::from_u16(_code)) {
+    if let (Some(options), Ok(status)) =
+        (use_context::<leptos_axum::ResponseOptions>(), http::StatusCode::from_u16(_code))
+    {
         options.set_status(status);
     }
 }

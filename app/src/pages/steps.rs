@@ -1,6 +1,6 @@
 //! The wizard's step pages: `/integrations/gitlab/step/{n}`, each complete on the server.
 
-use super::report::{load_check, CheckList, ErrorSummary, ErrorLink};
+use super::report::{load_check, CheckList, ErrorLink, ErrorSummary};
 use super::{base_param, query, NotFound};
 use crate::gitlab::base_url::BaseUrl;
 use crate::gitlab::links;
@@ -288,12 +288,20 @@ fn step_11(step: &Step, base: Option<&BaseUrl>) -> Content {
 /// Step 12: the connect form, and the report of the last check when there is one.
 fn step_12(base: Option<&BaseUrl>) -> Content {
     let stored = query("check").and_then(|id| load_check(&id));
-    let typed_base = stored.as_ref().map(|s| s.typed_base_url.clone()).or_else(|| base.map(BaseUrl::to_string)).unwrap_or_default();
+    let typed_base =
+        stored.as_ref().map(|s| s.typed_base_url.clone()).or_else(|| base.map(BaseUrl::to_string)).unwrap_or_default();
     let ca_pem = stored.as_ref().map(|s| s.extra_ca_pem.clone()).unwrap_or_default();
     let report = stored.map(|s| s.report);
-    let failed = |id: CheckId| report.as_ref().and_then(|r| r.check(id)).filter(|c| c.status == crate::gitlab::report::Status::Fail).map(|c| c.message.clone());
+    let failed = |id: CheckId| {
+        report
+            .as_ref()
+            .and_then(|r| r.check(id))
+            .filter(|c| c.status == crate::gitlab::report::Status::Fail)
+            .map(|c| c.message.clone())
+    };
     let url_error = failed(CheckId::Url);
-    let token_error = failed(CheckId::Token).filter(|_| report.as_ref().is_some_and(|r| r.check(CheckId::Token).is_some_and(|c| c.fix_step == Some(9))));
+    let token_error = failed(CheckId::Token)
+        .filter(|_| report.as_ref().is_some_and(|r| r.check(CheckId::Token).is_some_and(|c| c.fix_step == Some(9))));
     let tls_problem = failed(CheckId::Reachable).is_some() || !ca_pem.is_empty();
     let error = report.as_ref().is_some_and(|r| !r.ok);
     let links: Vec<ErrorLink> = report

@@ -15,12 +15,17 @@ async fn main() {
         match arg.as_str() {
             "--port" => port = value().parse().unwrap_or_else(|_| usage("--port: not a port number")),
             "--prefix" => fake.prefix = value(),
-            "--latency-ms" => fake.latency = Duration::from_millis(value().parse().unwrap_or_else(|_| usage("--latency-ms: not a number"))),
+            "--latency-ms" => {
+                fake.latency =
+                    Duration::from_millis(value().parse().unwrap_or_else(|_| usage("--latency-ms: not a number")))
+            }
             "--legacy" => fake.legacy = true,
             other => usage(&format!("unknown argument {other}")),
         }
     }
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap_or_else(|e| usage(&format!("cannot listen: {e}")));
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .unwrap_or_else(|e| usage(&format!("cannot listen: {e}")));
     println!("listening on http://{}", listener.local_addr().expect("a bound address"));
     axum::serve(listener, fake.router()).await.expect("the fake GitLab runs");
 }
