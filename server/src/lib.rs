@@ -17,6 +17,7 @@ use leptos_axum::{generate_route_list, LeptosRoutes};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
+use tower_http::compression::CompressionLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
@@ -71,6 +72,8 @@ pub fn router(config: Config) -> Router {
         .layer(header_layer(header::REFERRER_POLICY, "same-origin"))
         .layer(header_layer(header::CONTENT_SECURITY_POLICY, "frame-ancestors 'none'"))
         .layer(header_layer(header::X_FRAME_OPTIONS, "DENY"))
+        // Pages, CSS, JS and WASM go out brotli- or gzip-compressed when the browser accepts it.
+        .layer(CompressionLayer::new())
 }
 
 fn header_layer(name: HeaderName, value: &'static str) -> SetResponseHeaderLayer<HeaderValue> {

@@ -111,6 +111,19 @@ async fn settings_and_integration_pages_lead_into_the_wizard() {
 }
 
 #[tokio::test]
+async fn pages_are_compressed_for_browsers_that_accept_it() {
+    let onramp = spawn_onramp().await;
+    let r = onramp
+        .client
+        .get(onramp.server.url("/integrations/gitlab/step/1"))
+        .header("accept-encoding", "br")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["content-encoding"], "br");
+}
+
+#[tokio::test]
 async fn security_headers_on_pages() {
     let onramp = spawn_onramp().await;
     let r = onramp.client.get(onramp.server.url("/integrations/gitlab/step/1")).send().await.unwrap();

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Benchmarks (run by `make bench` after a release build); writes BENCHMARKS.md.
+#  1. What a browser downloads to run a step page: JS + WASM, raw / gzip -9 / brotli q11.
+#  2. The connection check against a fake GitLab that answers every request after 200 ms:
+#     the whole check should take about one round trip (target <= 1.3 x).
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+PKG=target/site/pkg
+LATENCY_MS=${LATENCY_MS:-200}
+RUNS=${RUNS:-15}
+
+sizes=$(node -e '
+const fs = require("fs"), zlib = require("zlib");
+const rows = [];
+let total = [0, 0, 0];
+for (const f of process.argv.slice(1)) {
+  const raw = fs.readFileSync(f);
+  const gz = zlib.gzipSync(raw, { level: 9 }).length;
+  const br = zlib.brotliCompressSync(raw, { params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 11 } }).length;
+  total = [total[0] + raw.length, total[1] + gz, total[2] + br];
+  rows.push(`| ${f.split("/").pop()} | ${raw.length} | ${gz} | ${br} |`);
+}
+rows.push(`| **JS + WASM** | **${total[0]}** | **${total[1]}** | **${total[2]}** |`);
+console.log(rows.join("\n"));
+' "$PKG/onramp.js" "$PKG/onramp.wasm")
+css=$(wc -c < "$PKG/onramp.css")
+
+port=$((20000 + RANDOM % 20000))
+./target/release/fake-gitlab --port "$port" --latency-ms "$LATENCY_MS" > /dev/null &
+fake=$!
+trap 'kill $fake 2>/dev/null || true' EXIT
+for _ in $(seq 50); do curl -fs "http://127.0.0.1:$port/users/sign_in" > /dev/null 2>&1 && break; sleep 0.1; done
+
+rtts=()
+checks=()
+for _ in $(seq "$RUNS"); do
+  rtts+=("$(curl -s -o /dev/null -w '%{time_total}' -H 'PRIVATE-TOKEN: glpat-good' "http://127.0.0.1:$port/api/v4/user" | awk '{printf "%d", $1 * 1000}')")
+  ms=$(ONRAMP_OUTBOUND_ALLOW=127.0.0.1 ONRAMP_GITLAB_TOKEN=glpat-good ./target/release/onramp check --json --base-url "http://127.0.0.1:$port" \
+    | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const r=JSON.parse(s);if(!r.ok){process.exit(1)}console.log(r.elapsed_ms)})')
+  checks+=("$ms")
+done
+median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+rtt=$(median "${rtts[@]}")
+check=$(median "${checks[@]}")
+ratio=$(awk -v c="$check" -v r="$rtt" 'BEGIN {printf "%.2f", c / r}')
+
+cat > BENCHMARKS.md <<MD
+# Benchmarks
+
+Produced by \`make bench\` (scripts/bench.sh) on $(date -u +%Y-%m-%d), $(nproc) cores, $(uname -m).
+
+## What a browser downloads to run a step page
+
+Release build (\`cargo leptos build --release\`, WASM in the \`wasm-release\` profile, wasm-opt -Oz).
+Budget: JS + WASM under 60 KB brotli.
+
+| file | raw bytes | gzip -9 | brotli q11 |
+|---|---|---|---|
+$sizes
+
+The stylesheet (onramp.css, $css bytes raw) is not counted: pages render and work without it
+loading any script.
+
+## Connection check latency
+
+Fake GitLab (\`fake-gitlab --latency-ms $LATENCY_MS\`) answering every request after $LATENCY_MS ms;
+\`onramp check --json\` against it, $RUNS runs, medians. Target: the whole check within 1.3 x one
+round trip.
+
+| one round trip (curl GET /api/v4/user) | whole check (elapsed_ms) | ratio |
+|---|---|---|
+| $rtt ms | $check ms | $ratio x |
+MD
+cat BENCHMARKS.md
