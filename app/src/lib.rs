@@ -6,10 +6,13 @@
 
 pub mod api;
 pub mod gitlab;
+pub mod integration;
 pub mod islands;
 pub mod pages;
 #[cfg(feature = "ssr")]
 pub mod state;
+#[cfg(feature = "ssr")]
+pub mod store;
 pub mod wizard;
 
 use leptos::prelude::*;

@@ -1,0 +1,278 @@
+//! Accounts: users (passwords hashed with Argon2id), server-side sessions and Onramp API tokens.
+//! Session ids and API tokens are random 256-bit secrets; only their SHA-256 is stored.
+
+use super::{get, hash_secret, new_id, now, random_secret, Db, StoreError};
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use serde::{Deserialize, Serialize};
+
+/// How long a session lasts.
+pub const SESSION_SECONDS: i64 = 14 * 24 * 3600;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    pub id: String,
+    pub email: String,
+}
+
+/// A syntactically plausible e-mail address, lower-cased.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Email(String);
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum AccountError {
+    #[error("Enter an email address in the right format, like name@example.com")]
+    EmailInvalid,
+    #[error("An account with this email address already exists: log in instead")]
+    EmailTaken,
+    #[error("Your password must be at least 10 characters long")]
+    PasswordTooShort,
+    #[error("Your password must be at most 200 characters long")]
+    PasswordTooLong,
+}
+
+impl Email {
+    pub fn parse(input: &str) -> Result<Email, AccountError> {
+        let email = input.trim().to_lowercase();
+        let valid = email.len() <= 254
+            && !email.chars().any(char::is_whitespace)
+            && email.split_once('@').is_some_and(|(local, domain)| {
+                !local.is_empty()
+                    && domain.contains('.')
+                    && !domain.starts_with('.')
+                    && !domain.ends_with('.')
+                    && !domain.contains('@')
+            });
+        if valid {
+            Ok(Email(email))
+        } else {
+            Err(AccountError::EmailInvalid)
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+pub fn check_password(password: &str) -> Result<(), AccountError> {
+    match password.chars().count() {
+        n if n < 10 => Err(AccountError::PasswordTooShort),
+        n if n > 200 => Err(AccountError::PasswordTooLong),
+        _ => Ok(()),
+    }
+}
+
+async fn hash_password(password: String) -> String {
+    tokio::task::spawn_blocking(move || {
+        let salt = SaltString::generate(&mut rand::rngs::OsRng);
+        Argon2::default().hash_password(password.as_bytes(), &salt).expect("Argon2id hashes any password").to_string()
+    })
+    .await
+    .expect("the hashing task completes")
+}
+
+/// Verifies against `hash`, or, without one, against a fixed hash anyway, so that the time taken
+/// does not tell who has an account.
+async fn verify_password(password: String, hash: Option<String>) -> bool {
+    tokio::task::spawn_blocking(move || {
+        static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+        let known = hash.is_some();
+        let hash = hash.unwrap_or_else(|| {
+            DUMMY
+                .get_or_init(|| {
+                    let salt = SaltString::encode_b64(b"onramp-dummy-salt").expect("a valid salt");
+                    Argon2::default().hash_password(b"no account", &salt).expect("hashes").to_string()
+                })
+                .clone()
+        });
+        let ok = PasswordHash::new(&hash)
+            .is_ok_and(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok());
+        known && ok
+    })
+    .await
+    .unwrap_or(false)
+}
+
+/// Creates a user. `Err(Ok(_))` for what the person should fix, `Err(Err(_))` for storage errors.
+pub async fn create_user(db: &Db, email: &Email, password: &str) -> Result<Result<User, AccountError>, StoreError> {
+    if let Err(e) = check_password(password) {
+        return Ok(Err(e));
+    }
+    let hash = hash_password(password.to_owned()).await;
+    let id = new_id();
+    let inserted = sqlx::query("INSERT INTO users (id, email, password_hash, created_at) VALUES ($1, $2, $3, $4)")
+        .bind(&id)
+        .bind(email.as_str())
+        .bind(&hash)
+        .bind(now())
+        .execute(db.pool())
+        .await;
+    match inserted {
+        Ok(_) => Ok(Ok(User { id, email: email.as_str().to_owned() })),
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(Err(AccountError::EmailTaken)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The user with this email and password, if they match.
+pub async fn verify_login(db: &Db, email: &str, password: &str) -> Result<Option<User>, StoreError> {
+    let email = email.trim().to_lowercase();
+    let row = sqlx::query("SELECT id, email, password_hash FROM users WHERE email = $1")
+        .bind(&email)
+        .fetch_optional(db.pool())
+        .await?;
+    let (user, hash) = match row {
+        Some(row) => (
+            Some(User { id: get(&row, "id")?, email: get(&row, "email")? }),
+            Some(get::<String>(&row, "password_hash")?),
+        ),
+        None => (None, None),
+    };
+    let ok = verify_password(password.to_owned(), hash).await;
+    Ok(user.filter(|_| ok))
+}
+
+/// Starts a session; returns the secret for the cookie.
+pub async fn create_session(db: &Db, user_id: &str) -> Result<String, StoreError> {
+    let secret = random_secret();
+    let now = now();
+    sqlx::query("INSERT INTO sessions (id_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)")
+        .bind(hash_secret(&secret))
+        .bind(user_id)
+        .bind(now)
+        .bind(now + SESSION_SECONDS)
+        .execute(db.pool())
+        .await?;
+    Ok(secret)
+}
+
+pub async fn session_user(db: &Db, secret: &str) -> Result<Option<User>, StoreError> {
+    let row = sqlx::query(
+        "SELECT u.id, u.email FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id_hash = $1 AND s.expires_at > $2",
+    )
+    .bind(hash_secret(secret))
+    .bind(now())
+    .fetch_optional(db.pool())
+    .await?;
+    row.map(|row| Ok(User { id: get(&row, "id")?, email: get(&row, "email")? })).transpose()
+}
+
+pub async fn delete_session(db: &Db, secret: &str) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM sessions WHERE id_hash = $1").bind(hash_secret(secret)).execute(db.pool()).await?;
+    Ok(())
+}
+
+/// An Onramp API token as listed (never its secret).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiToken {
+    pub id: String,
+    pub name: String,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+}
+
+/// The prefix of Onramp API tokens, so they are recognisable (and scannable) in leaks.
+pub const API_TOKEN_PREFIX: &str = "onr_";
+
+/// Creates an API token; the secret is returned once and only its hash is kept.
+pub async fn create_api_token(db: &Db, user_id: &str, name: &str) -> Result<(ApiToken, String), StoreError> {
+    let secret = format!("{API_TOKEN_PREFIX}{}", random_secret());
+    let token =
+        ApiToken { id: new_id(), name: name.trim().chars().take(100).collect(), created_at: now(), last_used_at: None };
+    sqlx::query("INSERT INTO api_tokens (id, user_id, name, token_hash, created_at) VALUES ($1, $2, $3, $4, $5)")
+        .bind(&token.id)
+        .bind(user_id)
+        .bind(&token.name)
+        .bind(hash_secret(&secret))
+        .bind(token.created_at)
+        .execute(db.pool())
+        .await?;
+    Ok((token, secret))
+}
+
+pub async fn list_api_tokens(db: &Db, user_id: &str) -> Result<Vec<ApiToken>, StoreError> {
+    let rows =
+        sqlx::query("SELECT id, name, created_at, last_used_at FROM api_tokens WHERE user_id = $1 ORDER BY created_at")
+            .bind(user_id)
+            .fetch_all(db.pool())
+            .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(ApiToken {
+                id: get(row, "id")?,
+                name: get(row, "name")?,
+                created_at: get(row, "created_at")?,
+                last_used_at: get(row, "last_used_at")?,
+            })
+        })
+        .collect()
+}
+
+/// Revokes one of the user's tokens; false when the user has no such token.
+pub async fn revoke_api_token(db: &Db, user_id: &str, id: &str) -> Result<bool, StoreError> {
+    let done = sqlx::query("DELETE FROM api_tokens WHERE id = $1 AND user_id = $2")
+        .bind(id)
+        .bind(user_id)
+        .execute(db.pool())
+        .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+pub async fn api_token_user(db: &Db, secret: &str) -> Result<Option<User>, StoreError> {
+    let hash = hash_secret(secret);
+    let row =
+        sqlx::query("SELECT u.id, u.email FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1")
+            .bind(&hash)
+            .fetch_optional(db.pool())
+            .await?;
+    let Some(row) = row else { return Ok(None) };
+    sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE token_hash = $2")
+        .bind(now())
+        .bind(&hash)
+        .execute(db.pool())
+        .await?;
+    Ok(Some(User { id: get(&row, "id")?, email: get(&row, "email")? }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::test_db;
+
+    #[test]
+    fn emails_and_passwords() {
+        assert_eq!(Email::parse("  Jane@Example.COM ").unwrap().as_str(), "jane@example.com");
+        for bad in ["", "jane", "jane@", "@example.com", "jane@example", "ja ne@example.com", "a@b@c.com", "jane@.com"]
+        {
+            assert_eq!(Email::parse(bad), Err(AccountError::EmailInvalid), "{bad:?}");
+        }
+        assert_eq!(check_password("short"), Err(AccountError::PasswordTooShort));
+        assert!(check_password("long enough password").is_ok());
+        assert_eq!(check_password(&"x".repeat(201)), Err(AccountError::PasswordTooLong));
+    }
+
+    #[tokio::test]
+    async fn users_sessions_and_api_tokens() {
+        let (db, _dir) = test_db::sqlite().await;
+        let email = Email::parse("jane@example.com").unwrap();
+        let user = create_user(&db, &email, "correct horse battery").await.unwrap().unwrap();
+        assert_eq!(create_user(&db, &email, "another password!").await.unwrap(), Err(AccountError::EmailTaken));
+        assert_eq!(verify_login(&db, "JANE@example.com", "correct horse battery").await.unwrap(), Some(user.clone()));
+        assert_eq!(verify_login(&db, "jane@example.com", "wrong password").await.unwrap(), None);
+        assert_eq!(verify_login(&db, "nobody@example.com", "correct horse battery").await.unwrap(), None);
+
+        let session = create_session(&db, &user.id).await.unwrap();
+        assert_eq!(session_user(&db, &session).await.unwrap(), Some(user.clone()));
+        delete_session(&db, &session).await.unwrap();
+        assert_eq!(session_user(&db, &session).await.unwrap(), None);
+
+        let (token, secret) = create_api_token(&db, &user.id, "CI").await.unwrap();
+        assert!(secret.starts_with(API_TOKEN_PREFIX));
+        assert_eq!(api_token_user(&db, &secret).await.unwrap(), Some(user.clone()));
+        assert_eq!(list_api_tokens(&db, &user.id).await.unwrap()[0].id, token.id);
+        assert!(!revoke_api_token(&db, "someone-else", &token.id).await.unwrap());
+        assert!(revoke_api_token(&db, &user.id, &token.id).await.unwrap());
+        assert_eq!(api_token_user(&db, &secret).await.unwrap(), None);
+    }
+}

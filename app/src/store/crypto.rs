@@ -1,0 +1,173 @@
+//! The GitLab token at rest: XChaCha20-Poly1305 with a random 192-bit nonce per encryption and the
+//! row's id as associated data (a ciphertext moved to another row does not decrypt).
+//!
+//! The key is 32 bytes, from `ONRAMP_SECRET_KEY` (base64) or a key file created on first run with
+//! mode 0600 next to the database. Each ciphertext records the id of its key (the first 8 bytes of
+//! SHA-256 of the key, hex), so a key rotation interrupted at any point can be finished.
+
+use crate::gitlab::token::GitlabToken;
+use base64::Engine;
+use chacha20poly1305::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use sha2::{Digest, Sha256};
+use std::path::Path;
+
+#[derive(Clone)]
+pub struct Cipher {
+    key_id: String,
+    aead: XChaCha20Poly1305,
+}
+
+/// A sealed token.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Sealed {
+    pub key_id: String,
+    pub nonce: Vec<u8>,
+    pub ciphertext: Vec<u8>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CryptoError {
+    #[error("ONRAMP_SECRET_KEY must be 32 bytes, base64-encoded (e.g. `openssl rand -base64 32`)")]
+    BadKey,
+    #[error("the key file {0}: {1}")]
+    KeyFile(String, String),
+    #[error("a stored token could not be decrypted: wrong key, or the data was tampered with")]
+    Decrypt,
+    #[error("a stored token was encrypted with key {0}, which is not loaded")]
+    UnknownKey(String),
+}
+
+impl Cipher {
+    pub fn from_bytes(key: &[u8; 32]) -> Self {
+        let digest = Sha256::digest(key);
+        let key_id = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+        Cipher { key_id, aead: XChaCha20Poly1305::new(key.into()) }
+    }
+
+    pub fn generate() -> ([u8; 32], Self) {
+        let key: [u8; 32] = XChaCha20Poly1305::generate_key(&mut OsRng).into();
+        let cipher = Cipher::from_bytes(&key);
+        (key, cipher)
+    }
+
+    /// Parses a base64 key (standard or URL-safe alphabet, padding optional).
+    pub fn from_base64(text: &str) -> Result<Self, CryptoError> {
+        let text = text.trim();
+        let engines = [
+            base64::engine::general_purpose::STANDARD,
+            base64::engine::general_purpose::URL_SAFE,
+            base64::engine::general_purpose::STANDARD_NO_PAD,
+            base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        ];
+        let bytes = engines.iter().find_map(|e| e.decode(text).ok()).ok_or(CryptoError::BadKey)?;
+        let key: [u8; 32] = bytes.try_into().map_err(|_| CryptoError::BadKey)?;
+        Ok(Cipher::from_bytes(&key))
+    }
+
+    pub fn key_id(&self) -> &str {
+        &self.key_id
+    }
+
+    pub fn seal(&self, token: &GitlabToken, row_id: &str) -> Sealed {
+        let nonce = XChaCha20Poly1305::generate_nonce(&mut OsRng);
+        let ciphertext = self
+            .aead
+            .encrypt(&nonce, Payload { msg: token.expose().as_bytes(), aad: row_id.as_bytes() })
+            .expect("XChaCha20-Poly1305 encryption does not fail for tokens");
+        Sealed { key_id: self.key_id.clone(), nonce: nonce.to_vec(), ciphertext }
+    }
+
+    pub fn open(&self, sealed: &Sealed, row_id: &str) -> Result<GitlabToken, CryptoError> {
+        if sealed.key_id != self.key_id {
+            return Err(CryptoError::UnknownKey(sealed.key_id.clone()));
+        }
+        if sealed.nonce.len() != 24 {
+            return Err(CryptoError::Decrypt);
+        }
+        let nonce = XNonce::from_slice(&sealed.nonce);
+        let mut plain: Vec<u8> = self
+            .aead
+            .decrypt(nonce, Payload { msg: &sealed.ciphertext, aad: row_id.as_bytes() })
+            .map_err(|_| CryptoError::Decrypt)?;
+        let token = std::str::from_utf8(&plain).ok().and_then(|s| GitlabToken::parse(s).ok());
+        zeroize::Zeroize::zeroize(&mut plain);
+        token.ok_or(CryptoError::Decrypt)
+    }
+}
+
+/// The key: `ONRAMP_SECRET_KEY` if set, else `<dir>/secret.key` (created with mode 0600).
+pub fn load_or_create_key(env_value: Option<&str>, dir: &Path) -> Result<Cipher, CryptoError> {
+    if let Some(text) = env_value {
+        return Cipher::from_base64(text);
+    }
+    let path = dir.join("secret.key");
+    let fail = |e: std::io::Error| CryptoError::KeyFile(path.display().to_string(), e.to_string());
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Cipher::from_base64(&text),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let (key, cipher) = Cipher::generate();
+            write_key_file(&path, &key).map_err(fail)?;
+            Ok(cipher)
+        }
+        Err(e) => Err(fail(e)),
+    }
+}
+
+/// Writes a key file readable by its owner only, atomically (temp file, fsync, rename).
+pub fn write_key_file(path: &Path, key: &[u8; 32]) -> std::io::Result<()> {
+    use std::io::Write;
+    let tmp = path.with_extension("tmp");
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(&tmp)?;
+    file.write_all(base64::engine::general_purpose::STANDARD.encode(key).as_bytes())?;
+    file.write_all(b"\n")?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, path)?;
+    if let Some(dir) = path.parent().and_then(|d| std::fs::File::open(d).ok()) {
+        let _ = dir.sync_all();
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seal_open_round_trip_bound_to_the_row() {
+        let (_, cipher) = Cipher::generate();
+        let token = GitlabToken::parse("glpat-secretsecretsecret").unwrap();
+        let sealed = cipher.seal(&token, "row-1");
+        assert!(!sealed.ciphertext.windows(6).any(|w| w == b"glpat-"));
+        assert_eq!(cipher.open(&sealed, "row-1").unwrap().expose(), "glpat-secretsecretsecret");
+        assert!(matches!(cipher.open(&sealed, "row-2"), Err(CryptoError::Decrypt)), "AAD binds the row");
+        let again = cipher.seal(&token, "row-1");
+        assert_ne!(again.nonce, sealed.nonce, "fresh nonce each time");
+        let mut tampered = sealed.clone();
+        tampered.ciphertext[0] ^= 1;
+        assert!(cipher.open(&tampered, "row-1").is_err());
+        let (_, other) = Cipher::generate();
+        assert!(matches!(other.open(&sealed, "row-1"), Err(CryptoError::UnknownKey(_))));
+    }
+
+    #[test]
+    fn keys_from_env_and_file() {
+        assert!(Cipher::from_base64("short").is_err());
+        let key = Cipher::from_base64("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=").unwrap();
+        assert_eq!(key.key_id().len(), 16);
+        let dir = tempfile::tempdir().unwrap();
+        let first = load_or_create_key(None, dir.path()).unwrap();
+        let second = load_or_create_key(None, dir.path()).unwrap();
+        assert_eq!(first.key_id(), second.key_id(), "the file is reused");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.path().join("secret.key")).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+}

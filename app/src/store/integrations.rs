@@ -1,0 +1,395 @@
+//! Saved GitLab integrations (one per user) and kept check reports, with the token sealed by
+//! [`Keyring`]. Every query is scoped by the owner's user id: there is no way to read or change
+//! another user's rows through this module.
+
+use super::crypto::{Cipher, CryptoError, Sealed};
+use super::{get, new_id, now, Db, StoreError};
+use crate::gitlab::report::{Report, StoredCheck};
+use crate::gitlab::token::GitlabToken;
+use crate::integration::Integration;
+use sqlx::any::AnyRow;
+
+/// The current key, and the previous ones still able to open older ciphertexts.
+#[derive(Clone)]
+pub struct Keyring {
+    pub current: Cipher,
+    pub previous: Vec<Cipher>,
+}
+
+impl Keyring {
+    pub fn new(current: Cipher) -> Self {
+        Keyring { current, previous: Vec::new() }
+    }
+
+    pub fn open(&self, sealed: &Sealed, row_id: &str) -> Result<GitlabToken, CryptoError> {
+        std::iter::once(&self.current)
+            .chain(&self.previous)
+            .find(|c| c.key_id() == sealed.key_id)
+            .ok_or_else(|| CryptoError::UnknownKey(sealed.key_id.clone()))?
+            .open(sealed, row_id)
+    }
+}
+
+const COLUMNS: &str = "id, base_url, gitlab_version, username, token_name, token_last4, scopes, expires_at, \
+                       last_check_at, last_check_ok, last_report, created_at, updated_at";
+
+fn integration(row: &AnyRow) -> Result<Integration, StoreError> {
+    let scopes: String = get(row, "scopes")?;
+    let report: String = get(row, "last_report")?;
+    Ok(Integration {
+        id: get(row, "id")?,
+        base_url: get(row, "base_url")?,
+        gitlab_version: get(row, "gitlab_version")?,
+        username: get(row, "username")?,
+        token_name: get(row, "token_name")?,
+        token_last4: get(row, "token_last4")?,
+        scopes: scopes.split(',').filter(|s| !s.is_empty()).map(str::to_owned).collect(),
+        expires_at: get(row, "expires_at")?,
+        last_check_at: get(row, "last_check_at")?,
+        last_check_ok: get::<i64>(row, "last_check_ok")? != 0,
+        last_report: serde_json::from_str(&report)
+            .map_err(|e| StoreError::Config(format!("a stored report is unreadable: {e}")))?,
+        created_at: get(row, "created_at")?,
+        updated_at: get(row, "updated_at")?,
+    })
+}
+
+fn sealed(row: &AnyRow) -> Result<Option<Sealed>, StoreError> {
+    let key_id: Option<String> = get(row, "key_id")?;
+    let nonce: Option<Vec<u8>> = get(row, "token_nonce")?;
+    let ciphertext: Option<Vec<u8>> = get(row, "token_ciphertext")?;
+    Ok(match (key_id, nonce, ciphertext) {
+        (Some(key_id), Some(nonce), Some(ciphertext)) => Some(Sealed { key_id, nonce, ciphertext }),
+        _ => None,
+    })
+}
+
+/// What a report says about the token, flattened for the row.
+struct Facts {
+    username: String,
+    gitlab_version: Option<String>,
+    token_name: Option<String>,
+    scopes: String,
+    expires_at: Option<String>,
+    report: String,
+}
+
+fn facts(report: &Report) -> Facts {
+    Facts {
+        username: report.user.as_ref().map(|u| u.username.clone()).unwrap_or_default(),
+        gitlab_version: report.gitlab_version.clone(),
+        token_name: report.token.as_ref().and_then(|t| t.name.clone()),
+        scopes: report.token.as_ref().map(|t| t.scopes.join(",")).unwrap_or_default(),
+        expires_at: report.token.as_ref().and_then(|t| t.expires_at.clone()),
+        report: serde_json::to_string(report).expect("a report serialises"),
+    }
+}
+
+/// Saves (or replaces) the user's integration with a token whose check passed. One statement:
+/// the row is either the old one or the new one, never a mix.
+pub async fn save(
+    db: &Db,
+    keys: &Keyring,
+    user_id: &str,
+    report: &Report,
+    token: &GitlabToken,
+    extra_ca_pem: &str,
+) -> Result<Integration, StoreError> {
+    let f = facts(report);
+    for _ in 0..3 {
+        let existing = sqlx::query("SELECT id FROM integrations WHERE user_id = $1")
+            .bind(user_id)
+            .fetch_optional(db.pool())
+            .await?;
+        let id = match &existing {
+            Some(row) => get::<String>(row, "id")?,
+            None => new_id(),
+        };
+        let sealed = keys.current.seal(token, &id);
+        let now = now();
+        let done = sqlx::query(
+            "INSERT INTO integrations (id, user_id, base_url, gitlab_version, username, token_name, token_last4, scopes, \
+             expires_at, extra_ca_pem, key_id, token_nonce, token_ciphertext, last_check_at, last_check_ok, last_report, \
+             created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) \
+             ON CONFLICT (user_id) DO UPDATE SET base_url = excluded.base_url, gitlab_version = excluded.gitlab_version, \
+             username = excluded.username, token_name = excluded.token_name, token_last4 = excluded.token_last4, \
+             scopes = excluded.scopes, expires_at = excluded.expires_at, extra_ca_pem = excluded.extra_ca_pem, \
+             key_id = excluded.key_id, token_nonce = excluded.token_nonce, token_ciphertext = excluded.token_ciphertext, \
+             last_check_at = excluded.last_check_at, last_check_ok = excluded.last_check_ok, \
+             last_report = excluded.last_report, updated_at = excluded.updated_at \
+             WHERE integrations.id = excluded.id",
+        )
+        .bind(&id)
+        .bind(user_id)
+        .bind(&report.base_url)
+        .bind(&f.gitlab_version)
+        .bind(&f.username)
+        .bind(&f.token_name)
+        .bind(token.last_four())
+        .bind(&f.scopes)
+        .bind(&f.expires_at)
+        .bind(extra_ca_pem)
+        .bind(&sealed.key_id)
+        .bind(&sealed.nonce)
+        .bind(&sealed.ciphertext)
+        .bind(now)
+        .bind(i64::from(report.ok))
+        .bind(&f.report)
+        .bind(now)
+        .bind(now)
+        .execute(db.pool())
+        .await?;
+        // 0 rows: another save created the row with another id meanwhile; seal for that id.
+        if done.rows_affected() == 1 {
+            return get_for_user(db, user_id)
+                .await?
+                .ok_or_else(|| StoreError::Config("the saved integration vanished".into()));
+        }
+    }
+    Err(StoreError::Config("the integration is being changed elsewhere: try again".into()))
+}
+
+pub async fn get_for_user(db: &Db, user_id: &str) -> Result<Option<Integration>, StoreError> {
+    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM integrations WHERE user_id = $1"))
+        .bind(user_id)
+        .fetch_optional(db.pool())
+        .await?;
+    row.as_ref().map(integration).transpose()
+}
+
+/// The user's integration with its token (decrypted) and CA, for a re-check.
+pub async fn with_token(
+    db: &Db,
+    keys: &Keyring,
+    user_id: &str,
+) -> Result<Option<(Integration, GitlabToken, String)>, StoreError> {
+    let row = sqlx::query(&format!(
+        "SELECT {COLUMNS}, extra_ca_pem, key_id, token_nonce, token_ciphertext FROM integrations WHERE user_id = $1"
+    ))
+    .bind(user_id)
+    .fetch_optional(db.pool())
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let integration = integration(&row)?;
+    let sealed = sealed(&row)?.ok_or(CryptoError::Decrypt)?;
+    let token = keys.open(&sealed, &integration.id)?;
+    Ok(Some((integration, token, get(&row, "extra_ca_pem")?)))
+}
+
+/// Records a re-check of the stored token. The expiry is updated only when GitLab told it.
+pub async fn record_check(db: &Db, user_id: &str, integration_id: &str, report: &Report) -> Result<(), StoreError> {
+    let f = facts(report);
+    let expiry = if report.token.is_some() { "expires_at = $5" } else { "expires_at = COALESCE($5, expires_at)" };
+    sqlx::query(&format!(
+        "UPDATE integrations SET last_check_at = $1, last_check_ok = $2, last_report = $3, \
+         gitlab_version = COALESCE($4, gitlab_version), {expiry}, updated_at = $6 WHERE id = $7 AND user_id = $8"
+    ))
+    .bind(now())
+    .bind(i64::from(report.ok))
+    .bind(&f.report)
+    .bind(&f.gitlab_version)
+    .bind(&f.expires_at)
+    .bind(now())
+    .bind(integration_id)
+    .bind(user_id)
+    .execute(db.pool())
+    .await?;
+    Ok(())
+}
+
+/// Deletes the user's integration (and with it the token). False when there was none.
+pub async fn delete_for_user(db: &Db, user_id: &str) -> Result<bool, StoreError> {
+    let done = sqlx::query("DELETE FROM integrations WHERE user_id = $1").bind(user_id).execute(db.pool()).await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// The owners of every saved integration, for the daily re-check.
+pub async fn owners(db: &Db) -> Result<Vec<String>, StoreError> {
+    let rows = sqlx::query("SELECT user_id FROM integrations ORDER BY last_check_at").fetch_all(db.pool()).await?;
+    rows.iter().map(|r| Ok(get(r, "user_id")?)).collect()
+}
+
+/// How long a kept check report lives.
+pub const CHECK_TTL_SECONDS: i64 = 30 * 60;
+
+/// Keeps a check for the page that shows it (post/redirect/get), with the token sealed when it
+/// passed with warnings and may still be saved ("Integrate anyway").
+pub async fn put_check(
+    db: &Db,
+    keys: &Keyring,
+    user_id: &str,
+    check: &StoredCheck,
+    token: Option<&GitlabToken>,
+) -> Result<String, StoreError> {
+    let id = new_id();
+    let sealed = token.map(|t| keys.current.seal(t, &id));
+    sqlx::query("DELETE FROM checks WHERE created_at < $1").bind(now() - CHECK_TTL_SECONDS).execute(db.pool()).await?;
+    sqlx::query(
+        "INSERT INTO checks (id, user_id, report, typed_base_url, extra_ca_pem, key_id, token_nonce, token_ciphertext, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(&id)
+    .bind(user_id)
+    .bind(serde_json::to_string(&check.report).expect("a report serialises"))
+    .bind(&check.typed_base_url)
+    .bind(&check.extra_ca_pem)
+    .bind(sealed.as_ref().map(|s| s.key_id.clone()))
+    .bind(sealed.as_ref().map(|s| s.nonce.clone()))
+    .bind(sealed.as_ref().map(|s| s.ciphertext.clone()))
+    .bind(now())
+    .execute(db.pool())
+    .await?;
+    Ok(id)
+}
+
+/// One of the user's kept checks, and its token when one was kept.
+pub async fn get_check(
+    db: &Db,
+    keys: &Keyring,
+    user_id: &str,
+    id: &str,
+) -> Result<Option<(StoredCheck, Option<GitlabToken>)>, StoreError> {
+    let row = sqlx::query(
+        "SELECT report, typed_base_url, extra_ca_pem, key_id, token_nonce, token_ciphertext FROM checks \
+         WHERE id = $1 AND user_id = $2 AND created_at >= $3",
+    )
+    .bind(id)
+    .bind(user_id)
+    .bind(now() - CHECK_TTL_SECONDS)
+    .fetch_optional(db.pool())
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let report: String = get(&row, "report")?;
+    let check = StoredCheck {
+        report: serde_json::from_str(&report)
+            .map_err(|e| StoreError::Config(format!("a kept report is unreadable: {e}")))?,
+        typed_base_url: get(&row, "typed_base_url")?,
+        extra_ca_pem: get(&row, "extra_ca_pem")?,
+    };
+    let token = sealed(&row)?.map(|s| keys.open(&s, id)).transpose()?;
+    Ok(Some((check, token)))
+}
+
+/// Forgets a kept check (after its token was saved).
+pub async fn delete_check(db: &Db, user_id: &str, id: &str) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM checks WHERE id = $1 AND user_id = $2").bind(id).bind(user_id).execute(db.pool()).await?;
+    Ok(())
+}
+
+/// Re-encrypts every stored token under `new`, in one transaction: all rows move or none do.
+/// Returns how many tokens were re-encrypted.
+pub async fn rotate_key(db: &Db, keys: &Keyring, new: &Cipher) -> Result<usize, StoreError> {
+    let mut tx = db.pool().begin().await?;
+    let mut count = 0;
+    for table in ["integrations", "checks"] {
+        let rows = sqlx::query(&format!(
+            "SELECT id, key_id, token_nonce, token_ciphertext FROM {table} WHERE key_id IS NOT NULL"
+        ))
+        .fetch_all(&mut *tx)
+        .await?;
+        for row in &rows {
+            let id: String = get(row, "id")?;
+            let Some(old) = sealed(row)? else { continue };
+            if old.key_id == new.key_id() {
+                continue;
+            }
+            let token = keys.open(&old, &id)?;
+            let fresh = new.seal(&token, &id);
+            sqlx::query(&format!(
+                "UPDATE {table} SET key_id = $1, token_nonce = $2, token_ciphertext = $3 WHERE id = $4"
+            ))
+            .bind(&fresh.key_id)
+            .bind(&fresh.nonce)
+            .bind(&fresh.ciphertext)
+            .bind(&id)
+            .execute(&mut *tx)
+            .await?;
+            count += 1;
+        }
+    }
+    tx.commit().await?;
+    Ok(count)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gitlab::report::{GitlabUser, TokenInfo};
+    use crate::store::accounts::{create_user, Email};
+    use crate::store::test_db;
+
+    fn report(ok_expiry: &str) -> Report {
+        Report::new(
+            "https://gitlab.example.com".into(),
+            Some("17.5.1".into()),
+            Some(GitlabUser { username: "jdoe".into(), name: "Jane".into(), web_url: "u".into(), bot: false }),
+            Some(TokenInfo {
+                name: Some("Onramp".into()),
+                scopes: vec!["api".into(), "read_api".into()],
+                expires_at: Some(ok_expiry.into()),
+            }),
+            vec![],
+            5,
+        )
+    }
+
+    #[tokio::test]
+    async fn save_replace_recheck_delete_scoped_by_owner() {
+        let (db, _dir) = test_db::sqlite().await;
+        let keys = Keyring::new(Cipher::generate().1);
+        let jane = create_user(&db, &Email::parse("jane@example.com").unwrap(), "correct horse battery")
+            .await
+            .unwrap()
+            .unwrap();
+        let mallory =
+            create_user(&db, &Email::parse("m@example.com").unwrap(), "correct horse battery").await.unwrap().unwrap();
+        let token = GitlabToken::parse("glpat-first-token-1234").unwrap();
+        let saved = save(&db, &keys, &jane.id, &report("2027-01-01"), &token, "").await.unwrap();
+        assert_eq!(saved.token_last4, "1234");
+        assert_eq!(saved.scopes, ["api", "read_api"]);
+        assert_eq!(saved.expires_at.as_deref(), Some("2027-01-01"));
+        assert!(get_for_user(&db, &mallory.id).await.unwrap().is_none(), "scoped by owner");
+
+        let replacement = GitlabToken::parse("glpat-second-token-9999").unwrap();
+        let replaced = save(&db, &keys, &jane.id, &report("2028-01-01"), &replacement, "").await.unwrap();
+        assert_eq!(replaced.id, saved.id, "replacing keeps the integration");
+        let (_, token, _) = with_token(&db, &keys, &jane.id).await.unwrap().unwrap();
+        assert_eq!(token.expose(), "glpat-second-token-9999");
+
+        let mut failed = report("2028-01-01");
+        failed.ok = false;
+        record_check(&db, &jane.id, &saved.id, &failed).await.unwrap();
+        assert!(!get_for_user(&db, &jane.id).await.unwrap().unwrap().last_check_ok);
+
+        assert!(!delete_for_user(&db, &mallory.id).await.unwrap());
+        assert!(delete_for_user(&db, &jane.id).await.unwrap());
+        assert!(with_token(&db, &keys, &jane.id).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn checks_keep_tokens_sealed_and_key_rotation_moves_everything() {
+        let (db, _dir) = test_db::sqlite().await;
+        let old = Keyring::new(Cipher::generate().1);
+        let jane = create_user(&db, &Email::parse("jane@example.com").unwrap(), "correct horse battery")
+            .await
+            .unwrap()
+            .unwrap();
+        let token = GitlabToken::parse("glpat-kept-token-abcd").unwrap();
+        let check =
+            StoredCheck { report: report("2027-01-01"), typed_base_url: "x".into(), extra_ca_pem: String::new() };
+        let id = put_check(&db, &old, &jane.id, &check, Some(&token)).await.unwrap();
+        save(&db, &old, &jane.id, &report("2027-01-01"), &token, "").await.unwrap();
+        assert!(get_check(&db, &old, "someone-else", &id).await.unwrap().is_none());
+
+        let new = Cipher::generate().1;
+        assert_eq!(rotate_key(&db, &old, &new).await.unwrap(), 2);
+        let rotated = Keyring::new(new);
+        assert_eq!(
+            get_check(&db, &rotated, &jane.id, &id).await.unwrap().unwrap().1.unwrap().expose(),
+            "glpat-kept-token-abcd"
+        );
+        assert_eq!(with_token(&db, &rotated, &jane.id).await.unwrap().unwrap().1.expose(), "glpat-kept-token-abcd");
+        assert!(with_token(&db, &old, &jane.id).await.is_err(), "the old key no longer opens it");
+    }
+}
