@@ -58,3 +58,13 @@ CREATE TABLE checks (
     created_at BIGINT NOT NULL
 );
 CREATE INDEX checks_created ON checks(created_at);
+
+-- Secrets shown once after a redirect (a new Onramp API token), sealed, read once.
+CREATE TABLE flashes (
+    id TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    key_id TEXT NOT NULL,
+    nonce BLOB NOT NULL,
+    ciphertext BLOB NOT NULL,
+    created_at BIGINT NOT NULL
+);

@@ -1,6 +1,7 @@
 //! Accounts: users (passwords hashed with Argon2id), server-side sessions and Onramp API tokens.
 //! Session ids and API tokens are random 256-bit secrets; only their SHA-256 is stored.
 
+use super::crypto::Keyring;
 use super::{get, hash_secret, new_id, now, random_secret, Db, StoreError};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
@@ -235,6 +236,56 @@ pub async fn api_token_user(db: &Db, secret: &str) -> Result<Option<User>, Store
     Ok(Some(User { id: get(&row, "id")?, email: get(&row, "email")? }))
 }
 
+/// How long a secret waits to be shown once.
+pub const FLASH_TTL_SECONDS: i64 = 10 * 60;
+
+/// Keeps a secret to show once on the page after a redirect (a new API token).
+pub async fn put_flash(db: &Db, keys: &Keyring, user_id: &str, secret: &str) -> Result<String, StoreError> {
+    let id = new_id();
+    let sealed = keys.current.seal_str(secret, &id);
+    sqlx::query("DELETE FROM flashes WHERE created_at < $1").bind(now() - FLASH_TTL_SECONDS).execute(db.pool()).await?;
+    sqlx::query(
+        "INSERT INTO flashes (id, user_id, key_id, nonce, ciphertext, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(&id)
+    .bind(user_id)
+    .bind(&sealed.key_id)
+    .bind(&sealed.nonce)
+    .bind(&sealed.ciphertext)
+    .bind(now())
+    .execute(db.pool())
+    .await?;
+    Ok(id)
+}
+
+/// The kept secret, once: it is deleted as it is read.
+pub async fn take_flash(
+    db: &Db,
+    keys: &Keyring,
+    user_id: &str,
+    id: &str,
+) -> Result<Option<secrecy::SecretString>, StoreError> {
+    let row = sqlx::query(
+        "SELECT key_id, nonce AS token_nonce, ciphertext AS token_ciphertext FROM flashes WHERE id = $1 AND user_id = $2 AND created_at >= $3",
+    )
+    .bind(id)
+    .bind(user_id)
+    .bind(now() - FLASH_TTL_SECONDS)
+    .fetch_optional(db.pool())
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let done = sqlx::query("DELETE FROM flashes WHERE id = $1 AND user_id = $2")
+        .bind(id)
+        .bind(user_id)
+        .execute(db.pool())
+        .await?;
+    if done.rows_affected() == 0 {
+        return Ok(None); // shown elsewhere meanwhile
+    }
+    let Some(sealed) = super::integrations::sealed(&row)? else { return Ok(None) };
+    Ok(Some(keys.open_str(&sealed, id)?))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -274,5 +325,12 @@ mod tests {
         assert!(!revoke_api_token(&db, "someone-else", &token.id).await.unwrap());
         assert!(revoke_api_token(&db, &user.id, &token.id).await.unwrap());
         assert_eq!(api_token_user(&db, &secret).await.unwrap(), None);
+
+        let keys = Keyring::new(crate::store::crypto::Cipher::generate().1);
+        let flash = put_flash(&db, &keys, &user.id, "onr_secret").await.unwrap();
+        assert!(take_flash(&db, &keys, "someone-else", &flash).await.unwrap().is_none());
+        use secrecy::ExposeSecret;
+        assert_eq!(take_flash(&db, &keys, &user.id, &flash).await.unwrap().unwrap().expose_secret(), "onr_secret");
+        assert!(take_flash(&db, &keys, &user.id, &flash).await.unwrap().is_none(), "shown once");
     }
 }

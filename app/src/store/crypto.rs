@@ -70,15 +70,25 @@ impl Cipher {
     }
 
     pub fn seal(&self, token: &GitlabToken, row_id: &str) -> Sealed {
+        self.seal_str(token.expose(), row_id)
+    }
+
+    /// Seals any secret text (an API token shown once, say).
+    pub fn seal_str(&self, secret: &str, row_id: &str) -> Sealed {
         let nonce = XChaCha20Poly1305::generate_nonce(&mut OsRng);
         let ciphertext = self
             .aead
-            .encrypt(&nonce, Payload { msg: token.expose().as_bytes(), aad: row_id.as_bytes() })
-            .expect("XChaCha20-Poly1305 encryption does not fail for tokens");
+            .encrypt(&nonce, Payload { msg: secret.as_bytes(), aad: row_id.as_bytes() })
+            .expect("XChaCha20-Poly1305 encryption does not fail for short secrets");
         Sealed { key_id: self.key_id.clone(), nonce: nonce.to_vec(), ciphertext }
     }
 
     pub fn open(&self, sealed: &Sealed, row_id: &str) -> Result<GitlabToken, CryptoError> {
+        let text = self.open_str(sealed, row_id)?;
+        GitlabToken::parse(secrecy::ExposeSecret::expose_secret(&text)).map_err(|_| CryptoError::Decrypt)
+    }
+
+    pub fn open_str(&self, sealed: &Sealed, row_id: &str) -> Result<secrecy::SecretString, CryptoError> {
         if sealed.key_id != self.key_id {
             return Err(CryptoError::UnknownKey(sealed.key_id.clone()));
         }
@@ -90,9 +100,37 @@ impl Cipher {
             .aead
             .decrypt(nonce, Payload { msg: &sealed.ciphertext, aad: row_id.as_bytes() })
             .map_err(|_| CryptoError::Decrypt)?;
-        let token = std::str::from_utf8(&plain).ok().and_then(|s| GitlabToken::parse(s).ok());
+        let text = std::str::from_utf8(&plain).ok().map(|s| secrecy::SecretString::from(s.to_owned()));
         zeroize::Zeroize::zeroize(&mut plain);
-        token.ok_or(CryptoError::Decrypt)
+        text.ok_or(CryptoError::Decrypt)
+    }
+}
+
+/// The current key, and the previous ones still able to open older ciphertexts.
+#[derive(Clone)]
+pub struct Keyring {
+    pub current: Cipher,
+    pub previous: Vec<Cipher>,
+}
+
+impl Keyring {
+    pub fn new(current: Cipher) -> Self {
+        Keyring { current, previous: Vec::new() }
+    }
+
+    fn cipher_for(&self, sealed: &Sealed) -> Result<&Cipher, CryptoError> {
+        std::iter::once(&self.current)
+            .chain(&self.previous)
+            .find(|c| c.key_id() == sealed.key_id)
+            .ok_or_else(|| CryptoError::UnknownKey(sealed.key_id.clone()))
+    }
+
+    pub fn open(&self, sealed: &Sealed, row_id: &str) -> Result<GitlabToken, CryptoError> {
+        self.cipher_for(sealed)?.open(sealed, row_id)
+    }
+
+    pub fn open_str(&self, sealed: &Sealed, row_id: &str) -> Result<secrecy::SecretString, CryptoError> {
+        self.cipher_for(sealed)?.open_str(sealed, row_id)
     }
 }
 

@@ -2,33 +2,12 @@
 //! [`Keyring`]. Every query is scoped by the owner's user id: there is no way to read or change
 //! another user's rows through this module.
 
-use super::crypto::{Cipher, CryptoError, Sealed};
+use super::crypto::{Cipher, CryptoError, Keyring, Sealed};
 use super::{get, new_id, now, Db, StoreError};
 use crate::gitlab::report::{Report, StoredCheck};
 use crate::gitlab::token::GitlabToken;
 use crate::integration::Integration;
 use sqlx::any::AnyRow;
-
-/// The current key, and the previous ones still able to open older ciphertexts.
-#[derive(Clone)]
-pub struct Keyring {
-    pub current: Cipher,
-    pub previous: Vec<Cipher>,
-}
-
-impl Keyring {
-    pub fn new(current: Cipher) -> Self {
-        Keyring { current, previous: Vec::new() }
-    }
-
-    pub fn open(&self, sealed: &Sealed, row_id: &str) -> Result<GitlabToken, CryptoError> {
-        std::iter::once(&self.current)
-            .chain(&self.previous)
-            .find(|c| c.key_id() == sealed.key_id)
-            .ok_or_else(|| CryptoError::UnknownKey(sealed.key_id.clone()))?
-            .open(sealed, row_id)
-    }
-}
 
 const COLUMNS: &str = "id, base_url, gitlab_version, username, token_name, token_last4, scopes, expires_at, \
                        last_check_at, last_check_ok, last_report, created_at, updated_at";
@@ -54,7 +33,7 @@ fn integration(row: &AnyRow) -> Result<Integration, StoreError> {
     })
 }
 
-fn sealed(row: &AnyRow) -> Result<Option<Sealed>, StoreError> {
+pub(crate) fn sealed(row: &AnyRow) -> Result<Option<Sealed>, StoreError> {
     let key_id: Option<String> = get(row, "key_id")?;
     let nonce: Option<Vec<u8>> = get(row, "token_nonce")?;
     let ciphertext: Option<Vec<u8>> = get(row, "token_ciphertext")?;
