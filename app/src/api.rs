@@ -1,9 +1,14 @@
 //! Server functions: Onramp's public HTTP API. Thin: parse the input into domain types, call the
-//! domain, return its result.
+//! domain, return its result — JSON for scripts, a redirect to the page that shows the result for
+//! a browser posting a form (with or without JavaScript).
+//!
+//! Every function here except those under `/api/auth/` needs a signed-in user or an Onramp API
+//! token; [`crate::auth::ssr::middleware`] enforces that, and CSRF, before they run.
 
 use crate::gitlab::report::Report;
+use crate::integration::Integration;
 use leptos::prelude::*;
-use leptos::server_fn::codec::JsonEncoding;
+use leptos::server_fn::codec::{GetUrl, JsonEncoding};
 use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
 use serde::{Deserialize, Serialize};
 
@@ -22,15 +27,27 @@ pub struct ApiError {
 #[serde(rename_all = "snake_case")]
 pub enum ApiErrorKind {
     BadRequest,
+    Unauthorized,
+    NotFound,
     RateLimited,
     Internal,
 }
 
 impl ApiError {
-    pub fn bad_request(message: impl Into<String>) -> Self {
+    fn new(error: ApiErrorKind, message: impl Into<String>) -> Self {
         #[cfg(feature = "ssr")]
-        set_status(http::StatusCode::BAD_REQUEST);
-        ApiError { error: ApiErrorKind::BadRequest, message: message.into(), retry_after: None }
+        ssr::set_status(match error {
+            ApiErrorKind::BadRequest => http::StatusCode::BAD_REQUEST,
+            ApiErrorKind::Unauthorized => http::StatusCode::UNAUTHORIZED,
+            ApiErrorKind::NotFound => http::StatusCode::NOT_FOUND,
+            ApiErrorKind::RateLimited => http::StatusCode::TOO_MANY_REQUESTS,
+            ApiErrorKind::Internal => http::StatusCode::INTERNAL_SERVER_ERROR,
+        });
+        ApiError { error, message: message.into(), retry_after: None }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(ApiErrorKind::BadRequest, message)
     }
 }
 
@@ -42,26 +59,19 @@ impl FromServerFnError for ApiError {
             // The request could not be read: the caller's mistake, answered 400, never 500.
             ServerFnErrorErr::Args(_) | ServerFnErrorErr::Deserialization(_) | ServerFnErrorErr::MissingArg(_) => {
                 ApiError::bad_request(
-                    "The request could not be read: send the form fields base_url and token, form-urlencoded.",
+                    "The request could not be read: send the documented form fields, form-urlencoded.",
                 )
             }
-            other => ApiError { error: ApiErrorKind::Internal, message: other.to_string(), retry_after: None },
+            other => ApiError::new(ApiErrorKind::Internal, other.to_string()),
         }
-    }
-}
-
-#[cfg(feature = "ssr")]
-fn set_status(status: http::StatusCode) {
-    if let Some(options) = use_context::<leptos_axum::ResponseOptions>() {
-        options.set_status(status);
     }
 }
 
 /// Checks a GitLab connection: `POST /api/gitlab/validate`, form fields `base_url`, `token` and
 /// optionally `ca_pem` (a private CA, PEM). Answers the [`Report`] as JSON, 200 even when checks
-/// fail. A browser posting the form without JavaScript (`Accept: text/html`) is redirected to the
-/// step that shows the result: step 13 when nothing failed, else step 12. The token is never in
-/// the answer, a URL or a log.
+/// fail. A browser posting the form is redirected: to step 13 once the integration is saved (no
+/// check failed nor warned), else back to step 12 with the report (and, when only warnings were
+/// found, an "Integrate anyway" button). The token is never in the answer, a URL or a log.
 #[server(prefix = "/api", endpoint = "gitlab/validate")]
 pub async fn validate(
     base_url: Option<String>,
@@ -71,70 +81,440 @@ pub async fn validate(
     ssr::validate(base_url, token, ca_pem).await
 }
 
+/// Saves the integration of a check that passed with warnings: `POST /api/gitlab/accept`, `check`.
+#[server(prefix = "/api", endpoint = "gitlab/accept")]
+pub async fn accept_warnings(check: String) -> Result<Integration, ApiError> {
+    ssr::accept_warnings(check).await
+}
+
+/// Runs every check again with the stored token: `POST /api/gitlab/recheck`.
+#[server(prefix = "/api", endpoint = "gitlab/recheck")]
+pub async fn recheck() -> Result<Report, ApiError> {
+    ssr::recheck().await
+}
+
+/// Checks a new token against the saved instance and, when no check fails, swaps it in:
+/// `POST /api/gitlab/replace`, `token`.
+#[server(prefix = "/api", endpoint = "gitlab/replace")]
+pub async fn replace_token(token: Option<String>) -> Result<Report, ApiError> {
+    ssr::replace_token(token).await
+}
+
+/// Deletes the saved integration and its token: `POST /api/gitlab/disconnect`.
+#[server(prefix = "/api", endpoint = "gitlab/disconnect")]
+pub async fn disconnect() -> Result<bool, ApiError> {
+    ssr::disconnect().await
+}
+
+/// The caller's saved integrations, without secrets: `GET /api/integrations`.
+#[server(prefix = "/api", endpoint = "integrations", input = GetUrl)]
+pub async fn list_integrations() -> Result<Vec<Integration>, ApiError> {
+    ssr::list_integrations().await
+}
+
+/// `POST /api/auth/signup`: `email`, `password`, `next`.
+#[server(prefix = "/api", endpoint = "auth/signup")]
+pub async fn signup(email: Option<String>, password: Option<String>, next: Option<String>) -> Result<(), ApiError> {
+    ssr::signup(email, password, next).await
+}
+
+/// `POST /api/auth/login`: `email`, `password`, `next`.
+#[server(prefix = "/api", endpoint = "auth/login")]
+pub async fn login(email: Option<String>, password: Option<String>, next: Option<String>) -> Result<(), ApiError> {
+    ssr::login(email, password, next).await
+}
+
+/// `POST /api/auth/logout`.
+#[server(prefix = "/api", endpoint = "auth/logout")]
+pub async fn logout() -> Result<(), ApiError> {
+    ssr::logout().await
+}
+
+/// A new Onramp API token, for scripts: `POST /api/tokens/create`, `name`. The secret is answered
+/// (or shown on the page) once.
+#[server(prefix = "/api", endpoint = "tokens/create")]
+pub async fn create_api_token(name: Option<String>) -> Result<String, ApiError> {
+    ssr::create_api_token(name).await
+}
+
+/// `POST /api/tokens/revoke`, `id`.
+#[server(prefix = "/api", endpoint = "tokens/revoke")]
+pub async fn revoke_api_token(id: String) -> Result<bool, ApiError> {
+    ssr::revoke_api_token(id).await
+}
+
 #[cfg(feature = "ssr")]
-mod ssr {
+pub(crate) mod ssr {
     use super::*;
+    use crate::auth::ssr::{clear_session_cookie, is_https, session_cookie, session_secret};
+    use crate::auth::{safe_next, Viewer};
+    use crate::gitlab::base_url::BaseUrl;
     use crate::gitlab::check::{self, CheckInput};
     use crate::gitlab::report::StoredCheck;
     use crate::gitlab::token::GitlabToken;
     use crate::state::AppState;
+    use crate::store::{accounts, integrations, StoreError};
     use crate::wizard::step_href;
     use axum::extract::ConnectInfo;
-    use http::{header, HeaderMap, HeaderValue, StatusCode};
+    use http::{header, request::Parts, HeaderValue, StatusCode};
     use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+    pub fn set_status(status: StatusCode) {
+        if let Some(options) = use_context::<leptos_axum::ResponseOptions>() {
+            options.set_status(status);
+        }
+    }
+
+    fn state() -> Result<AppState, ApiError> {
+        use_context::<AppState>().ok_or_else(|| ApiError::new(ApiErrorKind::Internal, "the server is not set up"))
+    }
+
+    fn parts() -> Option<Parts> {
+        use_context::<Parts>()
+    }
+
+    fn viewer() -> Result<Viewer, ApiError> {
+        parts()
+            .and_then(|p| p.extensions.get::<Viewer>().cloned())
+            .ok_or_else(|| ApiError::new(ApiErrorKind::Unauthorized, "Log in to Onramp, or send an Onramp API token."))
+    }
+
+    /// A browser posting a form (it accepts HTML): answer with a redirect to a page.
+    fn from_browser() -> bool {
+        parts()
+            .and_then(|p| p.headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).map(|a| a.contains("text/html")))
+            .unwrap_or(false)
+    }
+
+    async fn client_ip() -> IpAddr {
+        leptos_axum::extract::<ConnectInfo<SocketAddr>>()
+            .await
+            .map(|ConnectInfo(addr)| addr.ip())
+            .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
+    }
+
+    fn stored(e: StoreError) -> ApiError {
+        tracing::error!(error = %e, "storage failed");
+        ApiError::new(ApiErrorKind::Internal, "Something went wrong on Onramp's side. Try again in a moment.")
+    }
+
+    fn rate_limited(wait: u64, what: &str) -> ApiError {
+        if let Some(options) = use_context::<leptos_axum::ResponseOptions>() {
+            options.insert_header(header::RETRY_AFTER, HeaderValue::from(wait));
+        }
+        let mut e = ApiError::new(ApiErrorKind::RateLimited, format!("Too many {what}. Try again in {wait} seconds."));
+        e.retry_after = Some(wait);
+        e
+    }
+
+    fn today() -> time::Date {
+        time::OffsetDateTime::now_utc().date()
+    }
+
+    fn with_query(path: &str, key: &str, value: &str) -> String {
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let value: String = url::form_urlencoded::byte_serialize(value.as_bytes()).collect();
+        format!("{path}{sep}{key}={value}")
+    }
+
+    async fn limit_checks(state: &AppState, viewer: &Viewer) -> Result<(), u64> {
+        state.checks_per_ip.check(&client_ip().await)?;
+        state.checks_per_user.check(&viewer.user.id)
+    }
 
     pub async fn validate(
         base_url: Option<String>,
         token: Option<String>,
         ca_pem: Option<String>,
     ) -> Result<Report, ApiError> {
-        let state = use_context::<AppState>().ok_or_else(|| internal("the server is not set up"))?;
-        let headers: HeaderMap = leptos_axum::extract().await.unwrap_or_default();
-        let browser = headers
-            .get(header::ACCEPT)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|accept| accept.contains("text/html"));
-
-        let ip = leptos_axum::extract::<ConnectInfo<SocketAddr>>()
-            .await
-            .map(|ConnectInfo(addr)| addr.ip())
-            .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
-        if let Err(wait) = state.check_limiter.check(ip) {
-            set_status(StatusCode::TOO_MANY_REQUESTS);
-            if let Some(options) = use_context::<leptos_axum::ResponseOptions>() {
-                options.insert_header(header::RETRY_AFTER, HeaderValue::from(wait));
+        let state = state()?;
+        let viewer = viewer()?;
+        let browser = from_browser();
+        let typed_base_url = base_url.clone().unwrap_or_default();
+        if let Err(wait) = limit_checks(&state, &viewer).await {
+            let e = rate_limited(wait, "connection checks");
+            if browser {
+                let base = BaseUrl::parse(&typed_base_url).ok();
+                leptos_axum::redirect(&with_query(&step_href(12, base.as_ref()), "limited", &wait.to_string()));
             }
-            return Err(ApiError {
-                error: ApiErrorKind::RateLimited,
-                message: format!("Too many connection checks from your address. Try again in {wait} seconds."),
-                retry_after: Some(wait),
-            });
+            return Err(e);
         }
-
         if !browser && (base_url.is_none() || token.is_none()) {
             return Err(ApiError::bad_request("Send the form fields base_url and token (form-urlencoded)."));
         }
-        let typed_base_url = base_url.unwrap_or_default();
         let ca_pem = ca_pem.unwrap_or_default();
         let token = GitlabToken::parse(token.as_deref().unwrap_or_default());
-        let today = time::OffsetDateTime::now_utc().date();
         let input = CheckInput { base_url: &typed_base_url, token, extra_ca_pem: Some(&ca_pem) };
-        let report = check::run(&state.outbound, input, today).await;
-
-        if browser {
-            // Post/redirect/get: the result page reads the report by its id; the token is gone.
-            let ok = report.ok;
-            let base = crate::gitlab::base_url::BaseUrl::parse(&report.base_url).ok();
-            let id = state.reports.put(StoredCheck { report: report.clone(), typed_base_url, extra_ca_pem: ca_pem });
-            let target = if ok { step_href(13, base.as_ref()) } else { step_href(12, base.as_ref()) };
-            let sep = if target.contains('?') { '&' } else { '?' };
-            leptos_axum::redirect(&format!("{target}{sep}check={id}"));
+        let report = check::run(&state.outbound, &input, today()).await;
+        if !browser {
+            return Ok(report);
+        }
+        // A browser: save when nothing needs a decision, else show the report on step 12.
+        let token = input.token.ok();
+        let base = BaseUrl::parse(&report.base_url).ok();
+        let warned = report.warnings().next().is_some();
+        match token {
+            Some(token) if report.ok && !warned => {
+                integrations::save(&state.db, &state.keys, &viewer.user.id, &report, &token, &ca_pem)
+                    .await
+                    .map_err(stored)?;
+                leptos_axum::redirect(&step_href(13, base.as_ref()));
+            }
+            token => {
+                let keep = token.filter(|_| report.ok);
+                let check = StoredCheck { report: report.clone(), typed_base_url, extra_ca_pem: ca_pem };
+                let id = integrations::put_check(&state.db, &state.keys, &viewer.user.id, &check, keep.as_ref())
+                    .await
+                    .map_err(stored)?;
+                leptos_axum::redirect(&with_query(&step_href(12, base.as_ref()), "check", &id));
+            }
         }
         Ok(report)
     }
 
-    fn internal(message: &str) -> ApiError {
-        set_status(StatusCode::INTERNAL_SERVER_ERROR);
-        ApiError { error: ApiErrorKind::Internal, message: message.to_owned(), retry_after: None }
+    pub async fn accept_warnings(check_id: String) -> Result<Integration, ApiError> {
+        let state = state()?;
+        let viewer = viewer()?;
+        let kept = integrations::get_check(&state.db, &state.keys, &viewer.user.id, &check_id).await.map_err(stored)?;
+        let Some((check, Some(token))) = kept.filter(|(c, _)| c.report.ok) else {
+            if from_browser() {
+                leptos_axum::redirect(&step_href(12, None));
+            }
+            return Err(ApiError::new(
+                ApiErrorKind::NotFound,
+                "This check is no longer available: check the connection again.",
+            ));
+        };
+        let saved =
+            integrations::save(&state.db, &state.keys, &viewer.user.id, &check.report, &token, &check.extra_ca_pem)
+                .await
+                .map_err(stored)?;
+        integrations::delete_check(&state.db, &viewer.user.id, &check_id).await.map_err(stored)?;
+        if from_browser() {
+            let base = BaseUrl::parse(&saved.base_url).ok();
+            leptos_axum::redirect(&step_href(13, base.as_ref()));
+        }
+        Ok(saved)
+    }
+
+    pub async fn recheck() -> Result<Report, ApiError> {
+        let state = state()?;
+        let viewer = viewer()?;
+        if let Err(wait) = limit_checks(&state, &viewer).await {
+            if from_browser() {
+                leptos_axum::redirect(&format!("/integrations/gitlab?limited={wait}"));
+            }
+            return Err(rate_limited(wait, "connection checks"));
+        }
+        let Some(report) = crate::connections::recheck_user(&state, &viewer.user.id).await.map_err(stored)? else {
+            return Err(not_connected());
+        };
+        if from_browser() {
+            leptos_axum::redirect("/integrations/gitlab?rechecked=1");
+        }
+        Ok(report)
+    }
+
+    fn not_connected() -> ApiError {
+        if from_browser() {
+            leptos_axum::redirect("/integrations/gitlab");
+        }
+        ApiError::new(ApiErrorKind::NotFound, "You have not connected GitLab yet.")
+    }
+
+    pub async fn replace_token(token: Option<String>) -> Result<Report, ApiError> {
+        let state = state()?;
+        let viewer = viewer()?;
+        if let Err(wait) = limit_checks(&state, &viewer).await {
+            if from_browser() {
+                leptos_axum::redirect(&format!("/integrations/gitlab?limited={wait}"));
+            }
+            return Err(rate_limited(wait, "connection checks"));
+        }
+        let Some((integration, _, ca_pem)) =
+            integrations::with_token(&state.db, &state.keys, &viewer.user.id).await.map_err(stored)?
+        else {
+            return Err(not_connected());
+        };
+        let token = GitlabToken::parse(token.as_deref().unwrap_or_default());
+        let input = CheckInput { base_url: &integration.base_url, token, extra_ca_pem: Some(&ca_pem) };
+        let report = check::run(&state.outbound, &input, today()).await;
+        match input.token.ok().filter(|_| report.ok) {
+            Some(token) => {
+                integrations::save(&state.db, &state.keys, &viewer.user.id, &report, &token, &ca_pem)
+                    .await
+                    .map_err(stored)?;
+                if from_browser() {
+                    leptos_axum::redirect("/integrations/gitlab?replaced=1");
+                }
+            }
+            None if from_browser() => {
+                let check = StoredCheck {
+                    report: report.clone(),
+                    typed_base_url: integration.base_url.clone(),
+                    extra_ca_pem: ca_pem,
+                };
+                let id = integrations::put_check(&state.db, &state.keys, &viewer.user.id, &check, None)
+                    .await
+                    .map_err(stored)?;
+                leptos_axum::redirect(&with_query("/integrations/gitlab", "check", &id));
+            }
+            None => {}
+        }
+        Ok(report)
+    }
+
+    pub async fn disconnect() -> Result<bool, ApiError> {
+        let state = state()?;
+        let viewer = viewer()?;
+        let deleted = integrations::delete_for_user(&state.db, &viewer.user.id).await.map_err(stored)?;
+        if from_browser() {
+            leptos_axum::redirect("/settings/integrations?disconnected=1");
+        }
+        Ok(deleted)
+    }
+
+    pub async fn list_integrations() -> Result<Vec<Integration>, ApiError> {
+        let viewer = viewer()?;
+        Ok(viewer.integration.into_iter().collect())
+    }
+
+    fn set_cookie(value: String) {
+        if let (Some(options), Ok(value)) =
+            (use_context::<leptos_axum::ResponseOptions>(), HeaderValue::from_str(&value))
+        {
+            options.append_header(header::SET_COOKIE, value);
+        }
+    }
+
+    fn https() -> bool {
+        parts().is_some_and(|p| is_https(&p.headers))
+    }
+
+    /// Ends the current session (if any) and starts a new one: the session id changes at log-in.
+    async fn start_session(state: &AppState, user_id: &str) -> Result<(), ApiError> {
+        if let Some(old) = parts().and_then(|p| session_secret(&p.headers)) {
+            accounts::delete_session(&state.db, &old).await.map_err(stored)?;
+        }
+        let secret = accounts::create_session(&state.db, user_id).await.map_err(stored)?;
+        set_cookie(session_cookie(&secret, https()));
+        Ok(())
+    }
+
+    fn back_to(page: &str, error: &str, email: &str, next: &str) {
+        let mut path = with_query(page, "error", error);
+        if !email.is_empty() {
+            path = with_query(&path, "email", email);
+        }
+        if !next.is_empty() {
+            path = with_query(&path, "next", next);
+        }
+        leptos_axum::redirect(&path);
+    }
+
+    pub async fn signup(email: Option<String>, password: Option<String>, next: Option<String>) -> Result<(), ApiError> {
+        let state = state()?;
+        let typed = email.unwrap_or_default();
+        let next = safe_next(next.as_deref(), "/integrations/gitlab/step/2");
+        let result = match accounts::Email::parse(&typed) {
+            Ok(email) => accounts::create_user(&state.db, &email, password.as_deref().unwrap_or_default())
+                .await
+                .map_err(stored)?,
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(user) => {
+                start_session(&state, &user.id).await?;
+                leptos_axum::redirect(&next);
+                Ok(())
+            }
+            Err(e) => {
+                let code = match e {
+                    accounts::AccountError::EmailInvalid => "email_invalid",
+                    accounts::AccountError::EmailTaken => "email_taken",
+                    accounts::AccountError::PasswordTooShort => "password_short",
+                    accounts::AccountError::PasswordTooLong => "password_long",
+                };
+                if from_browser() {
+                    back_to("/signup", code, &typed, &next);
+                }
+                Err(ApiError::bad_request(e.to_string()))
+            }
+        }
+    }
+
+    pub async fn login(email: Option<String>, password: Option<String>, next: Option<String>) -> Result<(), ApiError> {
+        let state = state()?;
+        let typed = email.unwrap_or_default();
+        let next = safe_next(next.as_deref(), "/settings/integrations");
+        let account = typed.trim().to_lowercase();
+        let limited =
+            state.logins_per_ip.check(&client_ip().await).and_then(|_| state.logins_per_account.check(&account));
+        if let Err(wait) = limited {
+            tracing::warn!("log-in attempts rate-limited");
+            if from_browser() {
+                back_to("/login", &format!("limited_{wait}"), &typed, &next);
+            }
+            return Err(rate_limited(wait, "log-in attempts"));
+        }
+        match accounts::verify_login(&state.db, &typed, password.as_deref().unwrap_or_default())
+            .await
+            .map_err(stored)?
+        {
+            Some(user) => {
+                start_session(&state, &user.id).await?;
+                leptos_axum::redirect(&next);
+                Ok(())
+            }
+            None => {
+                if from_browser() {
+                    back_to("/login", "invalid", &typed, &next);
+                }
+                Err(ApiError::new(ApiErrorKind::Unauthorized, "The email address or password is not right."))
+            }
+        }
+    }
+
+    pub async fn logout() -> Result<(), ApiError> {
+        let state = state()?;
+        if let Some(secret) = parts().and_then(|p| session_secret(&p.headers)) {
+            accounts::delete_session(&state.db, &secret).await.map_err(stored)?;
+        }
+        set_cookie(clear_session_cookie(https()));
+        leptos_axum::redirect("/login?logged_out=1");
+        Ok(())
+    }
+
+    pub async fn create_api_token(name: Option<String>) -> Result<String, ApiError> {
+        let state = state()?;
+        let viewer = viewer()?;
+        let name = name.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty());
+        let Some(name) = name else {
+            if from_browser() {
+                leptos_axum::redirect("/settings/api-tokens?error=name");
+            }
+            return Err(ApiError::bad_request("Give the token a name, so you know later what uses it."));
+        };
+        let (_, secret) = accounts::create_api_token(&state.db, &viewer.user.id, &name).await.map_err(stored)?;
+        if from_browser() {
+            let flash = accounts::put_flash(&state.db, &state.keys, &viewer.user.id, &secret).await.map_err(stored)?;
+            leptos_axum::redirect(&with_query("/settings/api-tokens", "created", &flash));
+            return Ok(String::new());
+        }
+        Ok(secret)
+    }
+
+    pub async fn revoke_api_token(id: String) -> Result<bool, ApiError> {
+        let state = state()?;
+        let viewer = viewer()?;
+        let revoked = accounts::revoke_api_token(&state.db, &viewer.user.id, &id).await.map_err(stored)?;
+        if from_browser() {
+            leptos_axum::redirect("/settings/api-tokens?revoked=1");
+        }
+        if revoked {
+            Ok(true)
+        } else {
+            Err(ApiError::new(ApiErrorKind::NotFound, "You have no API token with this id."))
+        }
     }
 }

@@ -5,6 +5,9 @@
 //! See ARCHITECTURE.md for the code map.
 
 pub mod api;
+pub mod auth;
+#[cfg(feature = "ssr")]
+pub mod connections;
 pub mod gitlab;
 pub mod integration;
 pub mod islands;
@@ -20,8 +23,23 @@ use leptos_meta::{provide_meta_context, MetaTags};
 use leptos_router::components::{Route, Router, Routes};
 use leptos_router::path;
 
+/// The Content-Security-Policy: only Onramp's own scripts (the inline hydration script by its
+/// per-response nonce) and WASM, nothing framed, forms only to Onramp.
+pub fn content_security_policy(nonce: &str) -> String {
+    format!(
+        "default-src 'self'; script-src 'self' 'wasm-unsafe-eval' 'nonce-{nonce}'; style-src 'self'; img-src 'self' data:; \
+         connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'; object-src 'none'"
+    )
+}
+
 /// The HTML document around every page.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    if let (Some(nonce), Some(response)) = (leptos::nonce::use_nonce(), use_context::<leptos_axum::ResponseOptions>()) {
+        if let Ok(value) = http::HeaderValue::from_str(&content_security_policy(nonce.as_inner())) {
+            response.insert_header(http::header::CONTENT_SECURITY_POLICY, value);
+        }
+    }
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -47,16 +65,33 @@ pub fn App() -> impl IntoView {
     view! {
         <islands::Enhancer/>
         <a class="skip-link" href="#main">"Skip to main content"</a>
-        <header class="site-header">
-            <a class="brand" href="/">"Onramp"</a>
-        </header>
         <div id="page">
+            <header class="site-header">
+                <a class="brand" href="/">"Onramp"</a>
+                {match auth::use_viewer() {
+                    Some(viewer) => view! {
+                        <nav class="account" aria-label="Account">
+                            <a href="/settings/integrations">"Settings"</a>
+                            <span class="who">{viewer.user.email}</span>
+                            <form method="post" action="/api/auth/logout" class="inline">
+                                <button type="submit" class="link-button">"Log out"</button>
+                            </form>
+                        </nav>
+                    }
+                    .into_any(),
+                    None => view! { <nav class="account" aria-label="Account"><a href="/login">"Log in"</a></nav> }.into_any(),
+                }}
+            </header>
             <Router>
                 <Routes fallback=pages::NotFound>
                     <Route path=path!("/") view=pages::Home/>
                     <Route path=path!("/settings/integrations") view=pages::SettingsIntegrations/>
                     <Route path=path!("/integrations/gitlab") view=pages::GitlabIntegration/>
                     <Route path=path!("/integrations/gitlab/step/:n") view=pages::StepPage/>
+                    <Route path=path!("/integrations/gitlab/disconnect") view=pages::DisconnectPage/>
+                    <Route path=path!("/login") view=pages::LoginPage/>
+                    <Route path=path!("/signup") view=pages::SignupPage/>
+                    <Route path=path!("/settings/api-tokens") view=pages::ApiTokensPage/>
                 </Routes>
             </Router>
         </div>

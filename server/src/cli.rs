@@ -45,7 +45,7 @@ pub async fn check(args: CheckArgs) -> i32 {
     let input =
         CheckInput { base_url: &args.base_url, token: GitlabToken::parse(&token), extra_ca_pem: ca_pem.as_deref() };
     drop(token);
-    let report = check::run(&Outbound::new(config), input, time::OffsetDateTime::now_utc().date()).await;
+    let report = check::run(&Outbound::new(config), &input, time::OffsetDateTime::now_utc().date()).await;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report).expect("a report serialises"));
     } else {

@@ -1,11 +1,13 @@
-//! Process wiring: configuration, the axum router around Leptos' routes, serving. No business
-//! logic lives here (see the `app` crate).
+//! Process wiring: configuration, database and keys, the axum router around Leptos' routes, the
+//! background re-check. No business logic lives here (see the `app` crate).
 
 pub mod cli;
 pub mod fake_gitlab;
 
 use app::gitlab::outbound::OutboundConfig;
 use app::state::AppState;
+use app::store::crypto::{load_or_create_key, write_key_file, Cipher, Keyring};
+use app::store::{integrations, Db, StoreError};
 use app::{shell, App};
 use axum::extract::Query;
 use axum::http::{header, HeaderName, HeaderValue};
@@ -17,6 +19,8 @@ use leptos_axum::{generate_route_list, LeptosRoutes};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 use tower_http::compression::CompressionLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
@@ -26,35 +30,109 @@ pub struct Config {
     pub leptos: LeptosOptions,
     pub outbound: OutboundConfig,
     pub checks_per_minute: NonZeroU32,
+    /// `ONRAMP_DATA_DIR`, default `./data`: the SQLite database and the key file.
+    pub data_dir: PathBuf,
+    /// `DATABASE_URL`: PostgreSQL (or an explicit SQLite URL) instead of the file in `data_dir`.
+    pub database_url: Option<String>,
+    /// `ONRAMP_SECRET_KEY` (base64, 32 bytes); else the key file in `data_dir`.
+    pub secret_key: Option<String>,
+    /// How often saved connections are re-checked (`ONRAMP_RECHECK_INTERVAL_SECS`, default a day).
+    pub recheck_interval: Duration,
 }
 
 impl Config {
-    /// Reads `LEPTOS_*` (set by cargo-leptos or defaulted at build time) and `ONRAMP_*`.
-    /// An invalid value is an error that names the variable.
+    /// Reads `LEPTOS_*` (set by cargo-leptos or defaulted at build time), `ONRAMP_*` and
+    /// `DATABASE_URL`. An invalid value is an error that names the variable.
     pub fn from_env() -> Result<Self, String> {
         let leptos = get_configuration(None).map_err(|e| format!("Leptos configuration: {e}"))?.leptos_options;
         let outbound = OutboundConfig::from_env()?;
-        let checks_per_minute = match std::env::var("ONRAMP_CHECK_RATE_PER_MIN") {
-            Ok(v) => v
-                .trim()
-                .parse::<NonZeroU32>()
-                .map_err(|_| format!("ONRAMP_CHECK_RATE_PER_MIN: expected a whole number above 0, got {v:?}"))?,
-            Err(_) => NonZeroU32::new(30).expect("30 > 0"),
+        let number = |name: &str, default: u64| -> Result<u64, String> {
+            match std::env::var(name) {
+                Ok(v) => v
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| format!("{name}: expected a whole number above 0, got {v:?}")),
+                Err(_) => Ok(default),
+            }
         };
-        Ok(Config { leptos, outbound, checks_per_minute })
+        let checks = number("ONRAMP_CHECK_RATE_PER_MIN", 30)?;
+        Ok(Config {
+            leptos,
+            outbound,
+            checks_per_minute: NonZeroU32::new(u32::try_from(checks).unwrap_or(u32::MAX)).expect("above 0"),
+            data_dir: std::env::var_os("ONRAMP_DATA_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("data")),
+            database_url: std::env::var("DATABASE_URL").ok().filter(|u| !u.trim().is_empty()),
+            secret_key: std::env::var("ONRAMP_SECRET_KEY").ok().filter(|k| !k.trim().is_empty()),
+            recheck_interval: Duration::from_secs(number("ONRAMP_RECHECK_INTERVAL_SECS", 24 * 3600)?),
+        })
     }
 }
 
+/// Opens the database (running migrations) and loads the keys, finishing a key rotation that was
+/// interrupted (see [`rotate_key`]).
+pub async fn open_storage(config: &Config) -> Result<(Db, Keyring), String> {
+    let db = Db::open(config.database_url.as_deref(), &config.data_dir).await.map_err(|e| e.to_string())?;
+    std::fs::create_dir_all(&config.data_dir)
+        .map_err(|e| format!("cannot create {}: {e}", config.data_dir.display()))?;
+    let current = load_or_create_key(config.secret_key.as_deref(), &config.data_dir).map_err(|e| e.to_string())?;
+    let mut keys = Keyring::new(current);
+    if let Ok(previous) = std::env::var("ONRAMP_PREVIOUS_SECRET_KEYS") {
+        for key in previous.split(',').filter(|k| !k.trim().is_empty()) {
+            keys.previous.push(Cipher::from_base64(key).map_err(|e| format!("ONRAMP_PREVIOUS_SECRET_KEYS: {e}"))?);
+        }
+    }
+    let next_file = next_key_path(&config.data_dir);
+    if config.secret_key.is_none() && next_file.exists() {
+        // A rotation stopped between writing the new key and installing it: finish it.
+        let text = std::fs::read_to_string(&next_file).map_err(|e| format!("{}: {e}", next_file.display()))?;
+        let next = Cipher::from_base64(&text).map_err(|e| e.to_string())?;
+        let old = std::mem::replace(&mut keys.current, next.clone());
+        keys.previous.push(old);
+        integrations::rotate_key(&db, &keys, &next).await.map_err(|e| e.to_string())?;
+        std::fs::rename(&next_file, config.data_dir.join("secret.key")).map_err(|e| e.to_string())?;
+        tracing::info!("finished an interrupted key rotation");
+    }
+    Ok((db, keys))
+}
+
+fn next_key_path(dir: &Path) -> PathBuf {
+    dir.join("secret.key.next")
+}
+
+/// `onramp rotate-key`: re-encrypts every stored token under a new key, in one transaction.
+/// With a key file: the new key is written to `secret.key.next` first and installed after the
+/// commit, so a crash at any point leaves a state `open_storage` can finish. With
+/// `ONRAMP_SECRET_KEY`: the new key comes from `ONRAMP_NEW_SECRET_KEY`; set it as
+/// `ONRAMP_SECRET_KEY` afterwards.
+pub async fn rotate_key(config: &Config) -> Result<String, String> {
+    let (db, keys) = open_storage(config).await?;
+    if config.secret_key.is_some() {
+        let new = std::env::var("ONRAMP_NEW_SECRET_KEY")
+            .map_err(|_| "ONRAMP_SECRET_KEY is set: put the new key in ONRAMP_NEW_SECRET_KEY".to_owned())?;
+        let new = Cipher::from_base64(&new).map_err(|e| format!("ONRAMP_NEW_SECRET_KEY: {e}"))?;
+        let n = integrations::rotate_key(&db, &keys, &new).await.map_err(|e: StoreError| e.to_string())?;
+        return Ok(format!("Re-encrypted {n} token(s). Now set ONRAMP_SECRET_KEY to the new key and restart Onramp."));
+    }
+    let (key, new) = Cipher::generate();
+    let next_file = next_key_path(&config.data_dir);
+    write_key_file(&next_file, &key).map_err(|e| format!("{}: {e}", next_file.display()))?;
+    let n = integrations::rotate_key(&db, &keys, &new).await.map_err(|e| e.to_string())?;
+    std::fs::rename(&next_file, config.data_dir.join("secret.key")).map_err(|e| e.to_string())?;
+    Ok(format!("Re-encrypted {n} token(s) under a new key (id {}).", new.key_id()))
+}
+
 /// The whole HTTP application.
-pub fn router(config: Config) -> Router {
-    let state = AppState::new(config.outbound, config.checks_per_minute);
+pub fn router(config: Config, db: Db, keys: Keyring) -> (Router, AppState) {
+    let state = AppState::new(config.outbound, db, keys, config.checks_per_minute);
     let options = config.leptos;
     let routes = generate_route_list(App);
     let context = {
         let state = state.clone();
         move || provide_context(state.clone())
     };
-    Router::new()
+    let router = Router::new()
         .route("/integrations/gitlab/step", get(first_step))
         .route("/integrations/gitlab/step/", get(first_step))
         .route("/healthz", get(|| async { "ok" }))
@@ -64,16 +142,23 @@ pub fn router(config: Config) -> Router {
         })
         .fallback(leptos_axum::file_and_error_handler(shell))
         .with_state(options)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), app::auth::ssr::middleware))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
             // The path only: queries may carry addresses people typed, and are not needed here.
             tracing::info_span!("request", method = %req.method(), path = %req.uri().path())
         }))
         .layer(header_layer(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .layer(header_layer(header::REFERRER_POLICY, "same-origin"))
-        .layer(header_layer(header::CONTENT_SECURITY_POLICY, "frame-ancestors 'none'"))
+        // Pages set their own policy with the nonce of their inline script (app::shell); this one
+        // covers everything else (files, API answers, redirects).
+        .layer(header_layer(
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+        ))
         .layer(header_layer(header::X_FRAME_OPTIONS, "DENY"))
         // Pages, CSS, JS and WASM go out brotli- or gzip-compressed when the browser accepts it.
-        .layer(CompressionLayer::new())
+        .layer(CompressionLayer::new());
+    (router, state)
 }
 
 fn header_layer(name: HeaderName, value: &'static str) -> SetResponseHeaderLayer<HeaderValue> {
@@ -84,6 +169,28 @@ fn header_layer(name: HeaderName, value: &'static str) -> SetResponseHeaderLayer
 async fn first_step(Query(query): Query<HashMap<String, String>>) -> Redirect {
     let base = query.get("base").and_then(|b| app::gitlab::base_url::BaseUrl::parse(b).ok());
     Redirect::to(&app::wizard::step_href(1, base.as_ref()))
+}
+
+/// Re-checks every saved connection whose last check is older than `interval`, then sleeps; for
+/// ever. Each result is recorded; the pages warn when one failed or a token expires soon.
+pub async fn recheck_loop(state: AppState, interval: Duration) {
+    let pause = interval.min(Duration::from_secs(3600));
+    loop {
+        let before = app::store::now() - i64::try_from(interval.as_secs()).unwrap_or(i64::MAX);
+        match integrations::owners_due(&state.db, before).await {
+            Ok(owners) => {
+                for owner in owners {
+                    match app::connections::recheck_user(&state, &owner).await {
+                        Ok(Some(report)) => tracing::info!(ok = report.ok, "scheduled re-check"),
+                        Ok(None) => {}
+                        Err(e) => tracing::error!(error = %e, "scheduled re-check failed"),
+                    }
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "cannot list connections to re-check"),
+        }
+        tokio::time::sleep(pause).await;
+    }
 }
 
 /// Serves until Ctrl-C or SIGTERM.

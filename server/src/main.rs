@@ -29,6 +29,8 @@ enum Command {
         #[arg(long)]
         ca_file: Option<PathBuf>,
     },
+    /// Re-encrypt every stored GitLab token under a new key, in one transaction.
+    RotateKey,
 }
 
 fn main() -> ExitCode {
@@ -46,6 +48,25 @@ fn main() -> ExitCode {
             init_logging("warn", true);
             let code = runtime.block_on(server::cli::check(server::cli::CheckArgs { base_url, json, ca_file }));
             ExitCode::from(code as u8)
+        }
+        Some(Command::RotateKey) => {
+            init_logging("warn", true);
+            runtime.block_on(async {
+                let result = match server::Config::from_env() {
+                    Ok(config) => server::rotate_key(&config).await,
+                    Err(e) => Err(e),
+                };
+                match result {
+                    Ok(message) => {
+                        println!("{message}");
+                        ExitCode::SUCCESS
+                    }
+                    Err(e) => {
+                        eprintln!("onramp rotate-key: {e}");
+                        ExitCode::from(1)
+                    }
+                }
+            })
         }
         None | Some(Command::Serve) => {
             init_logging("info", false);
@@ -72,7 +93,15 @@ async fn serve() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let (db, keys) = match server::open_storage(&config).await {
+        Ok(storage) => storage,
+        Err(e) => {
+            tracing::error!("cannot open storage: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let addr = config.leptos.site_addr;
+    let interval = config.recheck_interval;
     let listener = match tokio::net::TcpListener::bind(addr).await {
         Ok(l) => l,
         Err(e) => {
@@ -81,7 +110,9 @@ async fn serve() -> ExitCode {
         }
     };
     tracing::info!("Onramp listening on http://{addr}");
-    match server::serve(listener, server::router(config)).await {
+    let (router, state) = server::router(config, db, keys);
+    tokio::spawn(server::recheck_loop(state, interval));
+    match server::serve(listener, router).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("server stopped: {e}");

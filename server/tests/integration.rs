@@ -369,17 +369,34 @@ async fn the_token_is_in_no_answer_url_page_or_log() {
 }
 
 #[tokio::test]
-async fn without_javascript_success_goes_to_step_13_and_failure_back_to_12() {
+async fn without_javascript_warnings_need_one_more_click_and_failures_go_back_to_12() {
     let fake = spawn_fake(FakeGitlab::default()).await;
     let onramp = spawn_onramp().await;
     let html = "text/html";
+    // Plain http is a warning: the page asks before saving.
     let r = onramp.validate_raw(&[("base_url", &fake.url("")), ("token", "glpat-good")], html).await;
     let location = r.headers()["location"].to_str().unwrap().to_owned();
-    assert!(location.starts_with("/integrations/gitlab/step/13?base="), "{location}");
+    assert!(location.starts_with("/integrations/gitlab/step/12?base="), "{location}");
     let (_, page) = onramp.get(&location).await;
-    assert!(page.contains("You have connected GitLab"));
-    assert!(page.contains("Jane Doe (@jdoe)"));
+    assert!(page.contains("Integrate anyway"));
+    assert!(page.contains("unencrypted"));
+    assert!(!page.contains("glpat-good"));
+    let check_id = location.split("check=").nth(1).unwrap().to_owned();
+    let r = onramp
+        .client
+        .post(onramp.server.url("/api/gitlab/accept"))
+        .header("accept", html)
+        .form(&[("check", check_id.as_str())])
+        .send()
+        .await
+        .unwrap();
+    let location = r.headers()["location"].to_str().unwrap().to_owned();
+    assert!(location.starts_with("/integrations/gitlab/step/13"), "{location}");
+    let (_, page) = onramp.get(&location).await;
+    assert!(page.contains("You have successfully integrated GitLab"));
+    assert!(page.contains("@jdoe"));
     assert!(page.contains(&fake.url("")));
+    assert!(page.contains("…good"), "only the last four characters of the token");
 
     let r = onramp.validate_raw(&[("base_url", &fake.url("")), ("token", "glpat-noscope")], html).await;
     let location = r.headers()["location"].to_str().unwrap().to_owned();
@@ -389,6 +406,7 @@ async fn without_javascript_success_goes_to_step_13_and_failure_back_to_12() {
     assert!(page.contains("There is a problem"));
     assert!(page.contains("Missing scopes: read_repository"));
     assert!(page.contains("Fix this in step 8"));
+    assert!(!page.contains("Integrate anyway"));
     assert!(page.contains(&format!(r#"value="{}""#, fake.url(""))), "the base URL typed is kept");
 
     let r = onramp.validate_raw(&[("base_url", "ftp://x"), ("token", "glpat-good")], html).await;
@@ -400,13 +418,25 @@ async fn without_javascript_success_goes_to_step_13_and_failure_back_to_12() {
 
 #[tokio::test]
 async fn malformed_requests_are_400_and_floods_429() {
-    let onramp = spawn_onramp_with(|c| c.checks_per_minute = std::num::NonZeroU32::new(2).unwrap()).await;
+    let onramp = spawn_onramp_with(|c| c.checks_per_minute = std::num::NonZeroU32::new(3).unwrap()).await;
     let r = onramp.validate_raw(&[("token", "x")], "application/json").await;
     assert_eq!(r.status(), 400);
+    let r = onramp
+        .client
+        .post(onramp.server.url("/api/gitlab/validate"))
+        .body("%%%&&base_url[x]=1")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400, "garbage is a 400, never a 500");
     let body: serde_json::Value = r.json().await.unwrap();
     assert_eq!(body["error"], "bad_request");
-    let r = onramp.validate_raw(&[("base_url", "http://10.0.0.1"), ("token", "x")], "application/json").await;
-    assert_eq!(r.status(), 200, "the second check is still allowed");
+    for _ in 0..2 {
+        let r = onramp.validate_raw(&[("base_url", "http://10.0.0.1"), ("token", "x")], "application/json").await;
+        assert_eq!(r.status(), 200, "within the limit");
+    }
     let r = onramp.validate_raw(&[("base_url", "http://10.0.0.1"), ("token", "x")], "application/json").await;
     assert_eq!(r.status(), 429);
     let retry: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();

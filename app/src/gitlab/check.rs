@@ -73,10 +73,10 @@ async fn ask(target: &Target, base: &BaseUrl, token: Option<&GitlabToken>) -> Ro
 }
 
 /// Runs every check and builds the report. Never fails: every problem is a finding.
-pub async fn run(outbound: &Outbound, input: CheckInput<'_>, today: time::Date) -> Report {
+pub async fn run(outbound: &Outbound, input: &CheckInput<'_>, today: time::Date) -> Report {
     let started = Instant::now();
     let mut found = Findings::default();
-    let outcome = run_checks(outbound, &input, today, &mut found).await;
+    let outcome = run_checks(outbound, input, today, &mut found).await;
     let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     let report = found.into_report(outcome, elapsed_ms);
     tracing::info!(

@@ -1,9 +1,13 @@
 //! Onramp's pages. Thin: they read the URL, call the domain and render its results; they never
 //! build GitLab URLs (see `gitlab::links`) or read HTTP answers (see `gitlab::check`).
 
+mod account;
+mod integrations;
 mod report;
 mod steps;
 
+pub use account::{ApiTokensPage, LoginPage, SignupPage};
+pub use integrations::{DisconnectPage, GitlabIntegration, SettingsIntegrations};
 pub use steps::StepPage;
 
 use crate::gitlab::base_url::BaseUrl;
@@ -49,50 +53,6 @@ pub fn Home() -> impl IntoView {
     }
 }
 
-/// Steps 2–3 happen here: Settings › Integrations, with the GitLab card.
-#[component]
-pub fn SettingsIntegrations() -> impl IntoView {
-    let base = base_param();
-    view! {
-        <Title text="Integrations · Settings · Onramp"/>
-        <main id="main" tabindex="-1" class="narrow">
-            <span class="caption">"Settings"</span>
-            <h1 tabindex="-1">"Integrations"</h1>
-            <ul class="cards">
-                <li class="card">
-                    <h2>"GitLab"</h2>
-                    <p>"Read merge requests, commits and pipelines from GitLab.com or your own GitLab."</p>
-                    <a class="button" href=with_base("/integrations/gitlab", base.as_ref()) aria-label="Integrate GitLab">"Integrate"</a>
-                </li>
-            </ul>
-        </main>
-    }
-}
-
-/// Step 4: the GitLab integration page, whose button opens the wizard in GitLab (step 5).
-#[component]
-pub fn GitlabIntegration() -> impl IntoView {
-    let base = base_param();
-    view! {
-        <Title text="GitLab · Integrations · Onramp"/>
-        <nav class="back-nav" aria-label="Back">
-            <a class="back-link" href="/settings/integrations">"Back to Integrations"</a>
-        </nav>
-        <main id="main" tabindex="-1" class="narrow">
-            <span class="caption">"Integrations"</span>
-            <h1 tabindex="-1">"GitLab"</h1>
-            <p class="lead">"Onramp connects with a personal access token of yours. You will:"</p>
-            <ol>
-                <li>"create the token in your GitLab, with the scopes Onramp needs and an expiry date;"</li>
-                <li>"find your GitLab's base URL;"</li>
-                <li>"paste both here. Onramp checks them at once and explains anything that needs fixing."</li>
-            </ol>
-            <p>"You need the Maintainer role or higher on at least one group or project."</p>
-            <a class="button" href=step_href(5, base.as_ref())>"Integrate GitLab"</a>
-        </main>
-    }
-}
-
 #[component]
 pub fn NotFound() -> impl IntoView {
     set_status(404);
@@ -106,7 +66,7 @@ pub fn NotFound() -> impl IntoView {
     }
 }
 
-fn with_base(path: &str, base: Option<&BaseUrl>) -> String {
+pub(crate) fn with_base(path: &str, base: Option<&BaseUrl>) -> String {
     match base {
         Some(base) => format!("{path}?base={}", base.query_value()),
         None => path.to_owned(),

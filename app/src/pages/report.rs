@@ -5,18 +5,6 @@ use crate::gitlab::report::{Report, Status};
 use crate::wizard::step_href;
 use leptos::prelude::*;
 
-/// A check kept after a form post without JavaScript (see `api::validate`).
-#[cfg(feature = "ssr")]
-pub(crate) fn load_check(id: &str) -> Option<crate::gitlab::report::StoredCheck> {
-    use_context::<crate::state::AppState>()?.reports.get(id)
-}
-
-/// Stored checks live on the server; the browser never renders a page itself.
-#[cfg(not(feature = "ssr"))]
-pub(crate) fn load_check(_id: &str) -> Option<crate::gitlab::report::StoredCheck> {
-    None
-}
-
 #[derive(Clone, Debug)]
 pub(crate) struct ErrorLink {
     pub href: String,

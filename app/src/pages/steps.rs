@@ -1,7 +1,8 @@
 //! The wizard's step pages: `/integrations/gitlab/step/{n}`, each complete on the server.
 
-use super::report::{load_check, CheckList, ErrorLink, ErrorSummary};
+use super::report::{CheckList, ErrorLink, ErrorSummary};
 use super::{base_param, query, NotFound};
+use crate::auth::{use_page_data, use_viewer};
 use crate::gitlab::base_url::BaseUrl;
 use crate::gitlab::links;
 use crate::gitlab::report::CheckId;
@@ -94,9 +95,23 @@ fn StepList(current: u8, base: Option<BaseUrl>) -> impl IntoView {
 }
 
 fn step_1() -> impl IntoView {
-    view! {
-        <p>"Onramp accounts are on their way. Until they arrive, everyone who can open this Onramp can connect GitLab, so there is nothing to log in to yet."</p>
-        <p>"Continue to open Onramp's settings."</p>
+    let next: String = url::form_urlencoded::byte_serialize(step_href(2, None).as_bytes()).collect();
+    match use_viewer() {
+        Some(viewer) => view! {
+            <p>"You are logged in to Onramp as " <strong>{viewer.user.email}</strong> "."</p>
+        }
+        .into_any(),
+        None => view! {
+            <p>"Log in to Onramp with your work email address. The GitLab connection will belong to your account: only you can see, check or change it."</p>
+            <p>
+                <a href=format!("/login?next={next}")>"Log in"</a>
+                " or "
+                <a href=format!("/signup?next={next}")>"create an account"</a>
+                "."
+            </p>
+            <p class="hint">"Steps 1 to 11 can be read without an account, so you can share them with the colleague who creates the token."</p>
+        }
+        .into_any(),
     }
 }
 
@@ -287,11 +302,15 @@ fn step_11(step: &Step, base: Option<&BaseUrl>) -> Content {
 
 /// Step 12: the connect form, and the report of the last check when there is one.
 fn step_12(base: Option<&BaseUrl>) -> Content {
-    let stored = query("check").and_then(|id| load_check(&id));
+    let page = use_page_data();
+    let replacing = use_viewer().and_then(|v| v.integration).map(|i| i.base_url);
+    let limited = query("limited");
+    let stored = page.check;
     let typed_base =
         stored.as_ref().map(|s| s.typed_base_url.clone()).or_else(|| base.map(BaseUrl::to_string)).unwrap_or_default();
     let ca_pem = stored.as_ref().map(|s| s.extra_ca_pem.clone()).unwrap_or_default();
     let report = stored.map(|s| s.report);
+    let check_id = query("check");
     let failed = |id: CheckId| {
         report
             .as_ref()
@@ -303,8 +322,9 @@ fn step_12(base: Option<&BaseUrl>) -> Content {
     let token_error = failed(CheckId::Token)
         .filter(|_| report.as_ref().is_some_and(|r| r.check(CheckId::Token).is_some_and(|c| c.fix_step == Some(9))));
     let tls_problem = failed(CheckId::Reachable).is_some() || !ca_pem.is_empty();
-    let error = report.as_ref().is_some_and(|r| !r.ok);
-    let links: Vec<ErrorLink> = report
+    let error = report.as_ref().is_some_and(|r| !r.ok) || limited.is_some();
+    let only_warnings = report.as_ref().is_some_and(|r| r.ok) && page.check_has_token;
+    let mut links: Vec<ErrorLink> = report
         .as_ref()
         .map(|r| {
             r.failures()
@@ -319,9 +339,28 @@ fn step_12(base: Option<&BaseUrl>) -> Content {
                 .collect()
         })
         .unwrap_or_default();
+    if let Some(wait) = &limited {
+        links.push(ErrorLink {
+            href: "#token".into(),
+            text: format!("Too many connection checks. Try again in {wait} seconds."),
+        });
+    }
     let view = view! {
         {error.then(|| view! { <ErrorSummary links=links/> })}
-        <p>"Paste the base URL from step 11 and the token from step 9. Onramp checks the connection against your GitLab at once: the address, the token, its scopes and expiry, and your role."</p>
+        {only_warnings.then(|| view! {
+            <div class="callout warning" id="warnings">
+                <h2>"The connection works, with warnings"</h2>
+                <p>"Read the warnings below. You can fix them first, or integrate now and fix them later."</p>
+                <form method="post" action="/api/gitlab/accept" data-enhance="" data-pending-label="Saving…">
+                    <input type="hidden" name="check" value=check_id.clone()/>
+                    <button type="submit" class="button">"Integrate anyway"</button>
+                </form>
+            </div>
+        })}
+        {replacing.map(|b| view! {
+            <p class="callout">"You are connected to " <strong>{b}</strong> ". A new connection that passes the check replaces it."</p>
+        })}
+        <p>"Paste the base URL from step 11 and the token from step 9. Onramp checks the connection against your GitLab at once: the address, the token, its scopes and expiry, and your role. When every check passes, the connection is saved."</p>
         <form method="post" action="/api/gitlab/validate" class="connect-form" data-enhance="" data-pending-label="Checking the connection…" novalidate>
             <div class="field" class:field-error=url_error.is_some()>
                 <label for="base_url">"GitLab base URL"</label>
@@ -332,7 +371,7 @@ fn step_12(base: Option<&BaseUrl>) -> Content {
             </div>
             <div class="field" class:field-error=token_error.is_some()>
                 <label for="token">"Personal access token"</label>
-                <p class="hint" id="token-hint">"The token you copied in step 9. Onramp sends it to your GitLab only and never shows it again."</p>
+                <p class="hint" id="token-hint">"The token you copied in step 9. Onramp sends it to your GitLab only, stores it encrypted, and never shows it again."</p>
                 {token_error.clone().map(|m| view! { <p class="error-message" id="token-error"><span class="visually-hidden">"Error: "</span>{m}</p> })}
                 <input id="token" name="token" type="password" autocomplete="off" spellcheck="false"
                     aria-describedby="token-hint token-error"/>
@@ -352,33 +391,25 @@ fn step_12(base: Option<&BaseUrl>) -> Content {
     Content { view: view.into_any(), error, next: None }
 }
 
-/// Step 13: who and which instance got connected.
+/// Step 13: the saved connection: who and which instance got connected.
 fn step_13(base: Option<&BaseUrl>) -> Content {
-    let stored = query("check").and_then(|id| load_check(&id)).filter(|s| s.report.ok);
-    let view = match stored {
-        Some(stored) => {
-            let r = stored.report;
-            let user = r.user.clone();
-            let expires = r.token.as_ref().and_then(|t| t.expires_at.clone());
-            let has_warnings = r.warnings().next().is_some();
+    let view = match use_viewer().and_then(|v| v.integration) {
+        Some(saved) => {
+            let has_warnings = saved.last_report.warnings().next().is_some();
             view! {
                 <div class="panel success" role="status">
-                    <p class="panel-title">"You have connected GitLab"</p>
-                    <dl class="summary">
-                        <dt>"GitLab"</dt><dd id="connected-base">{r.base_url.clone()}</dd>
-                        {r.gitlab_version.clone().map(|v| view! { <dt>"Version"</dt><dd>{v}</dd> })}
-                        {user.map(|u| view! { <dt>"Account"</dt><dd id="connected-user">{format!("{} (@{})", u.name, u.username)}</dd> })}
-                        <dt>"Token expires"</dt><dd>{expires.unwrap_or_else(|| "never".into())}</dd>
-                    </dl>
+                    <p class="panel-title">"You have successfully integrated GitLab"</p>
+                    <super::integrations::IntegrationSummary integration=saved.clone()/>
                 </div>
                 {has_warnings.then(|| view! { <h2>"Worth fixing soon"</h2> })}
-                <CheckList report=r base=base.cloned() only_warnings=true/>
-                <a class="button" href="/settings/integrations">"Back to Integrations"</a>
+                <CheckList report=saved.last_report base=base.cloned() only_warnings=true/>
+                <p>"Onramp checks the connection every day and warns you 30 days before the token expires."</p>
+                <a class="button" href="/integrations/gitlab">"Manage the connection"</a>
             }
             .into_any()
         }
         None => view! {
-            <p>"Nothing is connected yet: a connection appears here after its check passes in step 12."</p>
+            <p>"Nothing is connected yet: the connection is saved here once its check passes in step 12."</p>
             <p><a href=step_href(12, base)>"Go to step 12 to connect GitLab"</a></p>
         }
         .into_any(),

@@ -183,9 +183,13 @@ pub async fn delete_for_user(db: &Db, user_id: &str) -> Result<bool, StoreError>
     Ok(done.rows_affected() > 0)
 }
 
-/// The owners of every saved integration, for the daily re-check.
-pub async fn owners(db: &Db) -> Result<Vec<String>, StoreError> {
-    let rows = sqlx::query("SELECT user_id FROM integrations ORDER BY last_check_at").fetch_all(db.pool()).await?;
+/// The owners of saved integrations last checked before `before` (Unix seconds), oldest first:
+/// what the periodic re-check has to do.
+pub async fn owners_due(db: &Db, before: i64) -> Result<Vec<String>, StoreError> {
+    let rows = sqlx::query("SELECT user_id FROM integrations WHERE last_check_at < $1 ORDER BY last_check_at")
+        .bind(before)
+        .fetch_all(db.pool())
+        .await?;
     rows.iter().map(|r| Ok(get(r, "user_id")?)).collect()
 }
 

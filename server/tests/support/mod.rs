@@ -37,16 +37,37 @@ pub async fn spawn_fake(fake: FakeGitlab) -> Running {
 
 pub struct Onramp {
     pub server: Running,
+    /// Signed in (cookie jar) and sending `Origin` like Onramp's own pages.
     pub client: reqwest::Client,
+    /// No session, no `Origin`.
+    pub anon: reqwest::Client,
+    pub state: app::state::AppState,
+    pub data_dir: tempfile::TempDir,
 }
 
-/// Onramp with the loopback network allowed (where the fake GitLabs live).
+/// Onramp with the loopback network allowed (where the fake GitLabs live), a fresh database and
+/// a signed-in user.
 pub async fn spawn_onramp() -> Onramp {
     spawn_onramp_with(|_| {}).await
 }
 
+/// A fresh database: PostgreSQL when `ONRAMP_TEST_DATABASE_URL` names a server (a new database
+/// per test), else SQLite in `dir`.
+pub async fn fresh_database_url(dir: &std::path::Path) -> Option<String> {
+    let admin = std::env::var("ONRAMP_TEST_DATABASE_URL").ok().filter(|u| !u.is_empty())?;
+    let name = format!("onramp_test_{}", uuid::Uuid::new_v4().simple());
+    let _ = dir;
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&admin).await.expect("the test PostgreSQL server answers");
+    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&pool).await.expect("a test database");
+    pool.close().await;
+    let (prefix, _) = admin.rsplit_once('/').expect("a database URL ends with /name");
+    Some(format!("{prefix}/{name}"))
+}
+
 pub async fn spawn_onramp_with(adjust: impl FnOnce(&mut server::Config)) -> Onramp {
     init_log_capture();
+    let data_dir = tempfile::tempdir().expect("a temp dir");
     let mut config = server::Config {
         leptos: LeptosOptions::builder().output_name("onramp").build(),
         outbound: OutboundConfig {
@@ -56,14 +77,50 @@ pub async fn spawn_onramp_with(adjust: impl FnOnce(&mut server::Config)) -> Onra
             ..OutboundConfig::default()
         },
         checks_per_minute: NonZeroU32::new(10_000).expect("non-zero"),
+        data_dir: data_dir.path().to_owned(),
+        database_url: fresh_database_url(data_dir.path()).await,
+        secret_key: None,
+        recheck_interval: Duration::from_secs(3600),
     };
     adjust(&mut config);
-    let server = spawn_router(server::router(config)).await;
-    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("a client");
-    Onramp { server, client }
+    let (db, keys) = server::open_storage(&config).await.expect("storage opens");
+    let (router, state) = server::router(config, db, keys);
+    let server = spawn_router(router).await;
+    let anon = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("a client");
+    let client = browser_client(&server);
+    let onramp = Onramp { server, client, anon, state, data_dir };
+    onramp.sign_up(&onramp.client, "jane@example.com").await;
+    onramp
 }
 
+/// A client that keeps cookies and sends `Origin` like a browser on Onramp's pages.
+pub fn browser_client(server: &Running) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert("origin", format!("http://{}", server.addr).parse().unwrap());
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .cookie_store(true)
+        .default_headers(headers)
+        .build()
+        .expect("a client")
+}
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
 impl Onramp {
+    /// Signs `client` up (and so in) as `email`.
+    pub async fn sign_up(&self, client: &reqwest::Client, email: &str) {
+        let r = client
+            .post(self.server.url("/api/auth/signup"))
+            .header("accept", "text/html")
+            .form(&[("email", email), ("password", PASSWORD), ("next", "/settings/integrations")])
+            .send()
+            .await
+            .expect("answers");
+        assert!(r.status().is_redirection(), "sign-up answered {}", r.status());
+        assert_eq!(r.headers()["location"], "/settings/integrations", "sign-up succeeded");
+    }
+
     pub async fn get(&self, path: &str) -> (u16, String) {
         let r = self.client.get(self.server.url(path)).send().await.expect("answers");
         let status = r.status().as_u16();

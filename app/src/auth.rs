@@ -1,0 +1,333 @@
+//! Who is asking, and what they may do.
+//!
+//! On the server, [`ssr::middleware`] runs before every route: it finds the user (session cookie
+//! or `Authorization: Bearer onr_…` API token), refuses cross-site state changes (CSRF), sends
+//! logged-out visitors of protected pages to `/login?next=…` and protected API calls a 401, and
+//! loads what the page needs ([`PageData`]) so that pages stay synchronous and thin.
+
+use crate::gitlab::report::StoredCheck;
+use crate::integration::Integration;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UserView {
+    pub id: String,
+    pub email: String,
+}
+
+/// An Onramp API token as listed: never its secret.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiTokenView {
+    pub id: String,
+    pub name: String,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+}
+
+/// The signed-in user and their saved integration.
+#[derive(Clone, Debug)]
+pub struct Viewer {
+    pub user: UserView,
+    pub integration: Option<Integration>,
+    /// Authenticated with an Onramp API token rather than a browser session.
+    pub via_api_token: bool,
+}
+
+/// What a page shows besides the URL: loaded by the middleware for the request at hand.
+#[derive(Clone, Debug, Default)]
+pub struct PageData {
+    /// The kept check named by `?check=`, when it is the viewer's.
+    pub check: Option<StoredCheck>,
+    /// Whether that check kept a token that can still be saved ("Integrate anyway").
+    pub check_has_token: bool,
+    /// On `/settings/api-tokens`: the viewer's tokens, and a new token's secret, shown once.
+    pub api_tokens: Vec<ApiTokenView>,
+    pub new_api_token: Option<String>,
+}
+
+/// The viewer of the current request (server side; always `None` in the browser).
+pub fn use_viewer() -> Option<Viewer> {
+    #[cfg(feature = "ssr")]
+    {
+        leptos::prelude::use_context::<http::request::Parts>()?.extensions.get::<Viewer>().cloned()
+    }
+    #[cfg(not(feature = "ssr"))]
+    {
+        None
+    }
+}
+
+pub fn use_page_data() -> PageData {
+    #[cfg(feature = "ssr")]
+    {
+        leptos::prelude::use_context::<http::request::Parts>()
+            .and_then(|p| p.extensions.get::<PageData>().cloned())
+            .unwrap_or_default()
+    }
+    #[cfg(not(feature = "ssr"))]
+    {
+        PageData::default()
+    }
+}
+
+/// A same-site path to return to after logging in; anything else becomes `fallback`.
+pub fn safe_next(next: Option<&str>, fallback: &str) -> String {
+    match next {
+        Some(n)
+            if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') && !n.chars().any(char::is_control) =>
+        {
+            n.to_owned()
+        }
+        _ => fallback.to_owned(),
+    }
+}
+
+/// Pages that need a signed-in user (steps 1–11 stay public: people share them).
+pub fn page_needs_login(path: &str) -> bool {
+    path == "/integrations/gitlab"
+        || path.starts_with("/integrations/gitlab/disconnect")
+        || path == "/integrations/gitlab/step/12"
+        || path == "/integrations/gitlab/step/13"
+        || path.starts_with("/settings/")
+        || path == "/settings"
+}
+
+/// API routes anyone may call (logging in needs no session).
+pub fn api_is_public(path: &str) -> bool {
+    path.starts_with("/api/auth/")
+}
+
+#[cfg(feature = "ssr")]
+pub mod ssr {
+    use super::*;
+    use crate::state::AppState;
+    use crate::store::{accounts, integrations};
+    use axum::body::Body;
+    use axum::extract::{Request, State};
+    use axum::middleware::Next;
+    use axum::response::{IntoResponse, Redirect, Response};
+    use http::{header, HeaderMap, Method, StatusCode};
+
+    pub const SESSION_COOKIE: &str = "onramp_session";
+
+    /// `Set-Cookie` for a session: HttpOnly, SameSite=Lax, Secure over https.
+    pub fn session_cookie(secret: &str, secure: bool) -> String {
+        format!(
+            "{SESSION_COOKIE}={secret}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{}",
+            accounts::SESSION_SECONDS,
+            if secure { "; Secure" } else { "" }
+        )
+    }
+
+    pub fn clear_session_cookie(secure: bool) -> String {
+        format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{}", if secure { "; Secure" } else { "" })
+    }
+
+    /// Was the request made over https (directly, or as a proxy in front of Onramp says)?
+    pub fn is_https(headers: &HeaderMap) -> bool {
+        headers.get("x-forwarded-proto").and_then(|v| v.to_str().ok()).is_some_and(|p| p.eq_ignore_ascii_case("https"))
+            || std::env::var("ONRAMP_PUBLIC_URL").is_ok_and(|u| u.starts_with("https://"))
+    }
+
+    pub fn session_secret(headers: &HeaderMap) -> Option<String> {
+        headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(';')).find_map(
+            |pair| {
+                let (name, value) = pair.trim().split_once('=')?;
+                (name == SESSION_COOKIE && !value.is_empty()).then(|| value.to_owned())
+            },
+        )
+    }
+
+    fn bearer(headers: &HeaderMap) -> Option<&str> {
+        headers.get(header::AUTHORIZATION)?.to_str().ok()?.strip_prefix("Bearer ").map(str::trim)
+    }
+
+    /// Does a state-changing request come from Onramp's own pages?
+    pub fn same_origin(headers: &HeaderMap) -> bool {
+        if headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) == Some("same-origin") {
+            return true;
+        }
+        let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+        let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
+        match (origin, host) {
+            (Some(origin), Some(host)) => origin
+                .strip_prefix("http://")
+                .or_else(|| origin.strip_prefix("https://"))
+                .is_some_and(|o| o.eq_ignore_ascii_case(host)),
+            _ => false,
+        }
+    }
+
+    fn json_error(status: StatusCode, error: &str, message: &str) -> Response {
+        (
+            status,
+            [(header::CONTENT_TYPE, "application/json")],
+            serde_json::json!({ "error": error, "message": message }).to_string(),
+        )
+            .into_response()
+    }
+
+    pub async fn middleware(State(app): State<AppState>, mut req: Request<Body>, next: Next) -> Response {
+        let path = req.uri().path().to_owned();
+        if path.starts_with("/pkg/") || path == "/healthz" || path == "/robots.txt" {
+            return next.run(req).await; // static files: nobody to identify
+        }
+        let headers = req.headers().clone();
+        let is_api = path.starts_with("/api/");
+        let unsafe_method = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+
+        // Who is asking?
+        let mut via_api_token = false;
+        let user = if let Some(token) = bearer(&headers).filter(|t| t.starts_with(accounts::API_TOKEN_PREFIX)) {
+            match accounts::api_token_user(&app.db, token).await {
+                Ok(Some(user)) => {
+                    via_api_token = true;
+                    Some(user)
+                }
+                Ok(None) => {
+                    return json_error(
+                        StatusCode::UNAUTHORIZED,
+                        "unauthorized",
+                        "This Onramp API token is not valid (revoked?). Create one at /settings/api-tokens.",
+                    )
+                }
+                Err(e) => return internal(e),
+            }
+        } else if let Some(secret) = session_secret(&headers) {
+            match accounts::session_user(&app.db, &secret).await {
+                Ok(user) => user,
+                Err(e) => return internal(e),
+            }
+        } else {
+            None
+        };
+
+        // Cross-site request forgery: a state change must come from our own pages, or carry an API token.
+        if unsafe_method && !via_api_token && !same_origin(&headers) {
+            tracing::warn!(path = %path, "refused a cross-site request");
+            return if is_api {
+                json_error(
+                    StatusCode::FORBIDDEN,
+                    "cross_site",
+                    "Cross-site requests are refused. Scripts authenticate with an Onramp API token.",
+                )
+            } else {
+                (StatusCode::FORBIDDEN, "Cross-site requests are refused.").into_response()
+            };
+        }
+
+        let Some(user) = user else {
+            if is_api && !api_is_public(&path) {
+                return json_error(
+                    StatusCode::UNAUTHORIZED,
+                    "unauthorized",
+                    "Log in to Onramp, or send an Onramp API token (Authorization: Bearer onr_…).",
+                );
+            }
+            if !is_api && page_needs_login(&path) {
+                let here = req.uri().path_and_query().map(|pq| pq.as_str().to_owned()).unwrap_or(path);
+                let next: String = url::form_urlencoded::byte_serialize(here.as_bytes()).collect();
+                return Redirect::to(&format!("/login?next={next}")).into_response();
+            }
+            return next.run(req).await;
+        };
+
+        let integration = match integrations::get_for_user(&app.db, &user.id).await {
+            Ok(i) => i,
+            Err(e) => return internal(e),
+        };
+        let page = if !is_api && req.method() == Method::GET {
+            match load_page_data(&app, &user.id, req.uri()).await {
+                Ok(p) => p,
+                Err(e) => return internal(e),
+            }
+        } else {
+            PageData::default()
+        };
+        req.extensions_mut().insert(Viewer {
+            user: UserView { id: user.id, email: user.email },
+            integration,
+            via_api_token,
+        });
+        req.extensions_mut().insert(page);
+        next.run(req).await
+    }
+
+    async fn load_page_data(
+        app: &AppState,
+        user_id: &str,
+        uri: &http::Uri,
+    ) -> Result<PageData, crate::store::StoreError> {
+        let query: Vec<(String, String)> =
+            uri.query().map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default();
+        let param = |k: &str| query.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
+        let mut page = PageData::default();
+        if let Some(id) = param("check") {
+            if let Some((check, token)) = integrations::get_check(&app.db, &app.keys, user_id, &id).await? {
+                page.check = Some(check);
+                page.check_has_token = token.is_some();
+            }
+        }
+        if uri.path() == "/settings/api-tokens" {
+            page.api_tokens = accounts::list_api_tokens(&app.db, user_id)
+                .await?
+                .into_iter()
+                .map(|t| ApiTokenView {
+                    id: t.id,
+                    name: t.name,
+                    created_at: t.created_at,
+                    last_used_at: t.last_used_at,
+                })
+                .collect();
+            if let Some(id) = param("created") {
+                use secrecy::ExposeSecret;
+                page.new_api_token =
+                    accounts::take_flash(&app.db, &app.keys, user_id, &id).await?.map(|s| s.expose_secret().to_owned());
+            }
+        }
+        Ok(page)
+    }
+
+    /// Logged once, with the detail; the person sees only that something went wrong.
+    pub fn internal(error: impl std::fmt::Display) -> Response {
+        tracing::error!(%error, "request failed");
+        (StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong. Try again in a moment.").into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_stays_on_site() {
+        assert_eq!(safe_next(Some("/integrations/gitlab/step/12?base=x"), "/"), "/integrations/gitlab/step/12?base=x");
+        for bad in ["https://evil.example", "//evil.example", "/\\evil.example", "javascript:alert(1)", "", "/a\nb"] {
+            assert_eq!(safe_next(Some(bad), "/home"), "/home", "{bad:?}");
+        }
+        assert_eq!(safe_next(None, "/home"), "/home");
+    }
+
+    #[test]
+    fn which_pages_need_login() {
+        for p in [
+            "/integrations/gitlab",
+            "/integrations/gitlab/step/12",
+            "/integrations/gitlab/step/13",
+            "/settings/integrations",
+            "/settings/api-tokens",
+            "/integrations/gitlab/disconnect",
+        ] {
+            assert!(page_needs_login(p), "{p}");
+        }
+        for p in [
+            "/",
+            "/login",
+            "/signup",
+            "/integrations/gitlab/step/1",
+            "/integrations/gitlab/step/11",
+            "/integrations/gitlab/step/120",
+        ] {
+            assert!(!page_needs_login(p), "{p}");
+        }
+    }
+}

@@ -1,0 +1,143 @@
+//! Log in, sign up, and Onramp API tokens for scripts.
+
+use super::query;
+use super::report::{ErrorLink, ErrorSummary};
+use crate::auth::{safe_next, use_page_data};
+use leptos::prelude::*;
+use leptos_meta::Title;
+
+fn login_error(code: &str) -> (String, &'static str) {
+    match code {
+        "invalid" => ("The email address or password is not right".into(), "#email"),
+        c if c.starts_with("limited_") => {
+            (format!("Too many log-in attempts. Try again in {} seconds", c.trim_start_matches("limited_")), "#email")
+        }
+        _ => ("Something went wrong: try again".into(), "#email"),
+    }
+}
+
+fn signup_error(code: &str) -> (String, &'static str) {
+    match code {
+        "email_invalid" => ("Enter an email address in the right format, like name@example.com".into(), "#email"),
+        "email_taken" => ("An account with this email address already exists: log in instead".into(), "#email"),
+        "password_short" => ("Your password must be at least 10 characters long".into(), "#password"),
+        "password_long" => ("Your password must be at most 200 characters long".into(), "#password"),
+        _ => ("Something went wrong: try again".into(), "#email"),
+    }
+}
+
+#[component]
+fn AccountForm(
+    title: &'static str,
+    action: &'static str,
+    button: &'static str,
+    error: Option<(String, &'static str)>,
+    new_password: bool,
+) -> impl IntoView {
+    let email = query("email").unwrap_or_default();
+    let next = safe_next(query("next").as_deref(), "");
+    let page_title = if error.is_some() { format!("Error: {title} · Onramp") } else { format!("{title} · Onramp") };
+    let email_error = error.clone().filter(|(_, field)| *field == "#email").map(|(m, _)| m);
+    let password_error = error.clone().filter(|(_, field)| *field == "#password").map(|(m, _)| m);
+    let (email_invalid, password_invalid) = (email_error.is_some(), password_error.is_some());
+    view! {
+        <Title text=page_title/>
+        <main id="main" tabindex="-1" class="narrow">
+            <h1 tabindex="-1">{title}</h1>
+            {error.map(|(text, href)| view! { <ErrorSummary links=vec![ErrorLink { href: href.into(), text }]/> })}
+            <form method="post" action=action data-enhance="" novalidate>
+                <input type="hidden" name="next" value=next/>
+                <div class="field" class:field-error=email_invalid>
+                    <label for="email">"Email address"</label>
+                    {email_error.map(|m| view! { <p class="error-message" id="email-error"><span class="visually-hidden">"Error: "</span>{m}</p> })}
+                    <input id="email" name="email" type="email" autocomplete="email" spellcheck="false" value=email aria-describedby="email-error"/>
+                </div>
+                <div class="field" class:field-error=password_invalid>
+                    <label for="password">"Password"</label>
+                    {new_password.then(|| view! { <p class="hint" id="password-hint">"At least 10 characters. A few unrelated words work well."</p> })}
+                    {password_error.map(|m| view! { <p class="error-message" id="password-error"><span class="visually-hidden">"Error: "</span>{m}</p> })}
+                    <input id="password" name="password" type="password"
+                        autocomplete=if new_password { "new-password" } else { "current-password" }
+                        aria-describedby="password-hint password-error"/>
+                </div>
+                <button type="submit" class="button">{button}</button>
+            </form>
+        </main>
+    }
+}
+
+#[component]
+pub fn LoginPage() -> impl IntoView {
+    let error = query("error").map(|c| login_error(&c));
+    let next: String = url::form_urlencoded::byte_serialize(query("next").unwrap_or_default().as_bytes()).collect();
+    view! {
+        {query("logged_out").map(|_| view! { <p class="callout narrow" role="status">"You have logged out."</p> })}
+        <AccountForm title="Log in" action="/api/auth/login" button="Log in" error=error new_password=false/>
+        <p class="narrow">"No account yet? " <a href=format!("/signup?next={next}")>"Create an account"</a></p>
+    }
+}
+
+#[component]
+pub fn SignupPage() -> impl IntoView {
+    let error = query("error").map(|c| signup_error(&c));
+    let next: String = url::form_urlencoded::byte_serialize(query("next").unwrap_or_default().as_bytes()).collect();
+    view! {
+        <AccountForm title="Create an account" action="/api/auth/signup" button="Create account" error=error new_password=true/>
+        <p class="narrow">"Already have an account? " <a href=format!("/login?next={next}")>"Log in"</a></p>
+    }
+}
+
+#[component]
+pub fn ApiTokensPage() -> impl IntoView {
+    let page = use_page_data();
+    let name_error = query("error").map(|_| "Give the token a name, so you know later what uses it".to_owned());
+    let title = if name_error.is_some() { "Error: Onramp API tokens · Onramp" } else { "Onramp API tokens · Onramp" };
+    view! {
+        <Title text=title/>
+        <nav class="back-nav" aria-label="Back">
+            <a class="back-link" href="/settings/integrations">"Back to Integrations"</a>
+        </nav>
+        <main id="main" tabindex="-1" class="narrow">
+            <span class="caption">"Settings"</span>
+            <h1 tabindex="-1">"Onramp API tokens"</h1>
+            {name_error.clone().map(|m| view! { <ErrorSummary links=vec![ErrorLink { href: "#token-name".into(), text: m }]/> })}
+            {page.new_api_token.map(|secret| view! {
+                <div class="panel success" role="status">
+                    <p class="panel-title">"Your new API token"</p>
+                    <p>"Copy it now: it is shown only once."</p>
+                    <p><code id="new-api-token">{secret}</code></p>
+                </div>
+            })}
+            {query("revoked").map(|_| view! { <p class="callout" role="status">"The token was revoked."</p> })}
+            <p>"Scripts send an API token as " <code>"Authorization: Bearer onr_…"</code> ", for example to " <code>"GET /api/integrations"</code> "."</p>
+            <form method="post" action="/api/tokens/create" data-enhance="" novalidate>
+                <div class="field" class:field-error=name_error.is_some()>
+                    <label for="token-name">"Token name"</label>
+                    <p class="hint" id="token-name-hint">"What will use it, for example \"nightly export\""</p>
+                    <input id="token-name" name="name" type="text" aria-describedby="token-name-hint"/>
+                </div>
+                <button type="submit" class="button">"Create token"</button>
+            </form>
+            <h2>"Your tokens"</h2>
+            {if page.api_tokens.is_empty() {
+                view! { <p>"You have no API tokens."</p> }.into_any()
+            } else {
+                view! {
+                    <ul class="token-list">
+                        {page.api_tokens.into_iter().map(|t| view! {
+                            <li>
+                                <strong>{t.name.clone()}</strong>
+                                <span class="hint">{if t.last_used_at.is_some() { " — used" } else { " — never used" }}</span>
+                                <form method="post" action="/api/tokens/revoke" class="inline">
+                                    <input type="hidden" name="id" value=t.id/>
+                                    <button type="submit" class="button secondary" aria-label=format!("Revoke {}", t.name)>"Revoke"</button>
+                                </form>
+                            </li>
+                        }).collect_view()}
+                    </ul>
+                }
+                .into_any()
+            }}
+        </main>
+    }
+}
