@@ -107,7 +107,7 @@ pub fn SettingsIntegrations() -> impl IntoView {
                     <h2>"GitLab"</h2>
                     {match saved {
                         Some(saved) => view! {
-                            <p><strong>"Connected"</strong> " to " {saved.base_url.clone()} " as @" {saved.username.clone()} "."</p>
+                            <p><strong>"Connected"</strong> {format!(" to {} as @{}.", saved.base_url, saved.username)}</p>
                             {health_notice(&saved)}
                             <p>{match saved.days_left(&today()) {
                                 Some(d) if d > 0 => format!("Token expires in {d} days."),

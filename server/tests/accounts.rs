@@ -1,0 +1,485 @@
+//! Accounts, saved integrations and their protection, black-box over HTTP. Runs against SQLite,
+//! and against PostgreSQL when `ONRAMP_TEST_DATABASE_URL` is set (`make unit` does both).
+
+mod support;
+
+use server::fake_gitlab::FakeGitlab;
+use support::*;
+
+const HTML: &str = "text/html";
+
+/// Connects the signed-in user of `client` to `fake` with `token`, accepting the plain-http
+/// warning. Returns the page of step 13.
+async fn connect(onramp: &Onramp, client: &reqwest::Client, fake: &Running, token: &str) -> String {
+    let r = client
+        .post(onramp.server.url("/api/gitlab/validate"))
+        .header("accept", HTML)
+        .form(&[("base_url", fake.url("").as_str()), ("token", token)])
+        .send()
+        .await
+        .unwrap();
+    let location = r.headers()["location"].to_str().unwrap().to_owned();
+    let check = location.split("check=").nth(1).unwrap_or_else(|| panic!("no kept check in {location}")).to_owned();
+    let r = client
+        .post(onramp.server.url("/api/gitlab/accept"))
+        .header("accept", HTML)
+        .form(&[("check", check)])
+        .send()
+        .await
+        .unwrap();
+    let location = r.headers()["location"].to_str().unwrap().to_owned();
+    assert!(location.starts_with("/integrations/gitlab/step/13"), "{location}");
+    client.get(onramp.server.url(&location)).send().await.unwrap().text().await.unwrap()
+}
+
+async fn get(client: &reqwest::Client, onramp: &Onramp, path: &str) -> (u16, String, Option<String>) {
+    let r = client.get(onramp.server.url(path)).send().await.unwrap();
+    let location = r.headers().get("location").map(|l| l.to_str().unwrap().to_owned());
+    (r.status().as_u16(), r.text().await.unwrap(), location)
+}
+
+#[tokio::test]
+async fn logged_out_visitors_are_sent_to_log_in_and_back() {
+    let onramp = spawn_onramp().await;
+    for n in 1..=11 {
+        let (status, _, _) = get(&onramp.anon, &onramp, &format!("/integrations/gitlab/step/{n}")).await;
+        assert_eq!(status, 200, "step {n} is public");
+    }
+    for path in [
+        "/integrations/gitlab/step/12?base=https%3A%2F%2Fgitlab.com",
+        "/integrations/gitlab/step/13",
+        "/settings/integrations",
+        "/integrations/gitlab",
+        "/settings/api-tokens",
+    ] {
+        let (status, _, location) = get(&onramp.anon, &onramp, path).await;
+        assert!((300..400).contains(&status), "{path}: {status}");
+        let next: String = url::form_urlencoded::byte_serialize(path.as_bytes()).collect();
+        assert_eq!(location.unwrap(), format!("/login?next={next}"), "{path}");
+    }
+    let r = onramp
+        .anon
+        .post(onramp.server.url("/api/gitlab/validate"))
+        .header("accept", "application/json")
+        .header("origin", format!("http://{}", onramp.server.addr))
+        .form(&[("base_url", "https://gitlab.com"), ("token", "x")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(r.json::<serde_json::Value>().await.unwrap()["error"], "unauthorized");
+    let r = onramp.anon.get(onramp.server.url("/api/integrations")).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+
+    // Log in from the login page: back to the page asked for, only if it is on this site.
+    let visitor = browser_client(&onramp.server);
+    for (next, expected) in [
+        ("/integrations/gitlab/step/12?base=x", "/integrations/gitlab/step/12?base=x"),
+        ("https://evil.example/", "/settings/integrations"),
+        ("//evil.example", "/settings/integrations"),
+    ] {
+        let r = visitor
+            .post(onramp.server.url("/api/auth/login"))
+            .header("accept", HTML)
+            .form(&[("email", "jane@example.com"), ("password", PASSWORD), ("next", next)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.headers()["location"], expected, "next={next}");
+    }
+}
+
+#[tokio::test]
+async fn sessions_rotate_at_log_in_and_end_at_log_out() {
+    let onramp = spawn_onramp().await;
+    let visitor = browser_client(&onramp.server);
+    let login = || async {
+        let r = visitor
+            .post(onramp.server.url("/api/auth/login"))
+            .header("accept", HTML)
+            .form(&[("email", "jane@example.com"), ("password", PASSWORD)])
+            .send()
+            .await
+            .unwrap();
+        let cookie = r.headers()["set-cookie"].to_str().unwrap().to_owned();
+        assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"), "{cookie}");
+        assert!(!cookie.contains("Secure"), "plain http on loopback keeps working");
+        cookie.split(';').next().unwrap().to_owned()
+    };
+    let first = login().await;
+    let second = login().await;
+    assert_ne!(first, second, "a new session id at each log-in");
+    let stale = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let r = stale.get(onramp.server.url("/settings/integrations")).header("cookie", &first).send().await.unwrap();
+    assert!(r.status().is_redirection(), "the old session ended when the new one began");
+    let r = stale.get(onramp.server.url("/settings/integrations")).header("cookie", &second).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    visitor.post(onramp.server.url("/api/auth/logout")).header("accept", HTML).send().await.unwrap();
+    let r = stale.get(onramp.server.url("/settings/integrations")).header("cookie", &second).send().await.unwrap();
+    assert!(r.status().is_redirection(), "logged out");
+
+    let https = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let r = https
+        .post(onramp.server.url("/api/auth/login"))
+        .header("accept", HTML)
+        .header("origin", format!("http://{}", onramp.server.addr))
+        .header("x-forwarded-proto", "https")
+        .form(&[("email", "jane@example.com"), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert!(r.headers()["set-cookie"].to_str().unwrap().contains("Secure"), "Secure behind an https proxy");
+}
+
+#[tokio::test]
+async fn sign_up_and_log_in_explain_mistakes() {
+    let onramp = spawn_onramp().await;
+    let visitor = browser_client(&onramp.server);
+    let cases = [
+        ("/api/auth/signup", "not-an-email", PASSWORD, "error=email_invalid"),
+        ("/api/auth/signup", "jane@example.com", PASSWORD, "error=email_taken"),
+        ("/api/auth/signup", "new@example.com", "tiny-pw", "error=password_short"),
+        ("/api/auth/login", "jane@example.com", "wrong password!", "error=invalid"),
+    ];
+    for (path, email, password, expected) in cases {
+        let r = visitor
+            .post(onramp.server.url(path))
+            .header("accept", HTML)
+            .form(&[("email", email), ("password", password)])
+            .send()
+            .await
+            .unwrap();
+        let location = r.headers()["location"].to_str().unwrap().to_owned();
+        assert!(location.contains(expected), "{path} {email}: {location}");
+        assert!(!location.contains(password), "the password is never in a URL");
+        let (_, page, _) = get(&visitor, &onramp, &location).await;
+        assert!(page.contains("<title>Error: "), "{location}");
+        assert!(page.contains("There is a problem"));
+    }
+}
+
+#[tokio::test]
+async fn failed_log_ins_are_rate_limited_per_account() {
+    let onramp = spawn_onramp().await;
+    let visitor = browser_client(&onramp.server);
+    let mut limited = None;
+    for _ in 0..8 {
+        let r = visitor
+            .post(onramp.server.url("/api/auth/login"))
+            .header("accept", "application/json")
+            .form(&[("email", "jane@example.com"), ("password", "guess guess guess")])
+            .send()
+            .await
+            .unwrap();
+        if r.status() == 429 {
+            limited = Some(r.headers()["retry-after"].to_str().unwrap().parse::<u64>().unwrap());
+            break;
+        }
+        assert_eq!(r.status(), 401);
+    }
+    let wait = limited.expect("rate-limited after a few attempts");
+    assert!((1..=60).contains(&wait));
+}
+
+#[tokio::test]
+async fn save_recheck_replace_and_disconnect() {
+    let fake = spawn_fake(FakeGitlab::default()).await;
+    let onramp = spawn_onramp().await;
+    let page = connect(&onramp, &onramp.client, &fake, "glpat-good").await;
+    assert!(page.contains("You have successfully integrated GitLab"));
+
+    let (_, settings, _) = get(&onramp.client, &onramp, "/settings/integrations").await;
+    assert!(settings.contains("Connected") && settings.contains("@jdoe"));
+    assert!(settings.contains("Token expires in"), "expiry countdown");
+
+    let list: serde_json::Value =
+        onramp.client.get(onramp.server.url("/api/integrations")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(list[0]["username"], "jdoe");
+    assert_eq!(list[0]["token_last4"], "good");
+    assert!(!list.to_string().contains("glpat-good"));
+
+    // Re-check now.
+    let r = onramp.client.post(onramp.server.url("/api/gitlab/recheck")).header("accept", HTML).send().await.unwrap();
+    assert_eq!(r.headers()["location"], "/integrations/gitlab?rechecked=1");
+    let (_, manage, _) = get(&onramp.client, &onramp, "/integrations/gitlab?rechecked=1").await;
+    assert!(manage.contains("Checked again"));
+
+    // Replace with a bad token: refused, the old one stays.
+    let r = onramp
+        .client
+        .post(onramp.server.url("/api/gitlab/replace"))
+        .header("accept", HTML)
+        .form(&[("token", "glpat-expired")])
+        .send()
+        .await
+        .unwrap();
+    let location = r.headers()["location"].to_str().unwrap().to_owned();
+    let (_, manage, _) = get(&onramp.client, &onramp, &location).await;
+    assert!(manage.contains("The new token was not saved") && manage.contains("expired"), "{location}");
+    assert!(manage.contains("…good"));
+    // Replace with a good one (it expires soon: saved, and warned about).
+    let r = onramp
+        .client
+        .post(onramp.server.url("/api/gitlab/replace"))
+        .header("accept", HTML)
+        .form(&[("token", "glpat-soon")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["location"], "/integrations/gitlab?replaced=1");
+    let (_, manage, _) = get(&onramp.client, &onramp, "/integrations/gitlab?replaced=1").await;
+    assert!(manage.contains("…soon"));
+    assert!(manage.contains("The token expires soon"));
+
+    // Disconnect: asks first, then deletes.
+    let (status, confirm, _) = get(&onramp.client, &onramp, "/integrations/gitlab/disconnect").await;
+    assert_eq!(status, 200);
+    assert!(confirm.contains("Yes, disconnect GitLab"));
+    let r =
+        onramp.client.post(onramp.server.url("/api/gitlab/disconnect")).header("accept", HTML).send().await.unwrap();
+    assert_eq!(r.headers()["location"], "/settings/integrations?disconnected=1");
+    let list: serde_json::Value =
+        onramp.client.get(onramp.server.url("/api/integrations")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(list, serde_json::json!([]));
+}
+
+#[tokio::test]
+async fn nobody_reaches_another_users_integration() {
+    let fake = spawn_fake(FakeGitlab::default()).await;
+    let onramp = spawn_onramp().await;
+    // Jane connects, and leaves a kept check with a token behind.
+    connect(&onramp, &onramp.client, &fake, "glpat-good").await;
+    let r = onramp
+        .client
+        .post(onramp.server.url("/api/gitlab/validate"))
+        .header("accept", HTML)
+        .form(&[("base_url", fake.url("").as_str()), ("token", "glpat-soon")])
+        .send()
+        .await
+        .unwrap();
+    let janes_check = r.headers()["location"].to_str().unwrap().split("check=").nth(1).unwrap().to_owned();
+    let token: String = onramp
+        .client
+        .post(onramp.server.url("/api/tokens/create"))
+        .header("accept", "application/json")
+        .form(&[("name", "jane's script")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let tokens_page =
+        onramp.client.get(onramp.server.url("/settings/api-tokens")).send().await.unwrap().text().await.unwrap();
+    let janes_token_id =
+        tokens_page.split(r#"name="id" value=""#).nth(1).unwrap().split('"').next().unwrap().to_owned();
+
+    // Mallory has an account of her own.
+    let mallory = browser_client(&onramp.server);
+    onramp.sign_up(&mallory, "mallory@example.com").await;
+    let (_, page, _) = get(&mallory, &onramp, &format!("/integrations/gitlab/step/12?check={janes_check}")).await;
+    assert!(!page.contains("Connection check") && !page.contains("jdoe"), "Jane's report is not shown to Mallory");
+    let r = mallory
+        .post(onramp.server.url("/api/gitlab/accept"))
+        .header("accept", "application/json")
+        .form(&[("check", janes_check.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404, "Mallory cannot save Jane's kept token");
+    for path in ["/api/gitlab/recheck", "/api/gitlab/replace", "/api/gitlab/disconnect"] {
+        let r = mallory
+            .post(onramp.server.url(path))
+            .header("accept", "application/json")
+            .form(&[("token", "glpat-good")])
+            .send()
+            .await
+            .unwrap();
+        let body = r.text().await.unwrap();
+        assert!(!body.contains("jdoe"), "{path}: {body}");
+    }
+    let r = mallory
+        .post(onramp.server.url("/api/tokens/revoke"))
+        .header("accept", "application/json")
+        .form(&[("id", janes_token_id.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let list: serde_json::Value =
+        mallory.get(onramp.server.url("/api/integrations")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(list, serde_json::json!([]));
+    let (_, settings, _) = get(&mallory, &onramp, "/settings/integrations").await;
+    assert!(!settings.contains("Connected"));
+
+    // Jane's connection and token are untouched.
+    let list: serde_json::Value = onramp
+        .anon
+        .get(onramp.server.url("/api/integrations"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list[0]["username"], "jdoe");
+}
+
+#[tokio::test]
+async fn cross_site_requests_are_refused_api_tokens_need_no_origin() {
+    let onramp = spawn_onramp().await;
+    let session = onramp.client.get(onramp.server.url("/settings/integrations")).send().await.unwrap();
+    assert_eq!(session.status(), 200);
+    // A forged form from another site, with the victim's cookie.
+    let jar_client = onramp.client.clone();
+    for origin in ["http://evil.example", "null"] {
+        let r = jar_client
+            .post(onramp.server.url("/api/gitlab/disconnect"))
+            .header("origin", origin)
+            .header("accept", HTML)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 403, "Origin {origin}");
+    }
+    let r = jar_client
+        .post(onramp.server.url("/api/tokens/create"))
+        .header("origin", "http://evil.example")
+        .header("sec-fetch-site", "cross-site")
+        .form(&[("name", "x")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    // Same-origin fetches without Origin but with Sec-Fetch-Site pass.
+    let plain =
+        reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).cookie_store(true).build().unwrap();
+    onramp.sign_up(&browser_client(&onramp.server), "x@example.com").await;
+    let r = plain
+        .post(onramp.server.url("/api/auth/login"))
+        .header("sec-fetch-site", "same-origin")
+        .header("accept", HTML)
+        .form(&[("email", "x@example.com"), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_redirection());
+    let r = plain
+        .post(onramp.server.url("/api/auth/login"))
+        .header("accept", HTML)
+        .form(&[("email", "x@example.com"), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403, "no Origin, no Sec-Fetch-Site: refused");
+
+    // Scripts: an API token, no Origin needed.
+    let token: String = onramp
+        .client
+        .post(onramp.server.url("/api/tokens/create"))
+        .header("accept", "application/json")
+        .form(&[("name", "ci")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(token.starts_with("onr_"));
+    let r = onramp
+        .anon
+        .post(onramp.server.url("/api/gitlab/validate"))
+        .bearer_auth(&token)
+        .header("accept", "application/json")
+        .form(&[("base_url", "http://10.0.0.1"), ("token", "x")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = onramp.anon.get(onramp.server.url("/api/integrations")).bearer_auth("onr_forged").send().await.unwrap();
+    assert_eq!(r.status(), 401);
+}
+
+#[tokio::test]
+async fn api_tokens_are_shown_once_and_stored_hashed() {
+    let onramp = spawn_onramp().await;
+    let r = onramp
+        .client
+        .post(onramp.server.url("/api/tokens/create"))
+        .header("accept", HTML)
+        .form(&[("name", "nightly export")])
+        .send()
+        .await
+        .unwrap();
+    let location = r.headers()["location"].to_str().unwrap().to_owned();
+    let (_, page, _) = get(&onramp.client, &onramp, &location).await;
+    let secret = page.split(r#"<code id="new-api-token">"#).nth(1).unwrap().split('<').next().unwrap().to_owned();
+    assert!(secret.starts_with("onr_") && secret.len() > 40);
+    let (_, again, _) = get(&onramp.client, &onramp, &location).await;
+    assert!(!again.contains(&secret), "shown once");
+    assert!(again.contains("nightly export"));
+    let r = onramp.anon.get(onramp.server.url("/api/integrations")).bearer_auth(&secret).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(
+        !database_bytes(&onramp).await.windows(secret.len()).any(|w| w == secret.as_bytes()),
+        "only its hash is stored"
+    );
+}
+
+/// Everything the database holds, as bytes: the SQLite file and its WAL, or a PostgreSQL dump of
+/// every table.
+async fn database_bytes(onramp: &Onramp) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    for entry in std::fs::read_dir(onramp.data_dir.path()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.file_name().unwrap().to_string_lossy().starts_with("onramp.db") {
+            bytes.extend(std::fs::read(path).unwrap());
+        }
+    }
+    for table in ["users", "sessions", "api_tokens", "integrations", "checks", "flashes"] {
+        let rows = sqlx::query(&format!("SELECT * FROM {table}")).fetch_all(onramp.state.db.pool()).await.unwrap();
+        for row in rows {
+            use sqlx::Row;
+            for i in 0..row.len() {
+                if let Ok(Some(text)) = row.try_get::<Option<String>, _>(i) {
+                    bytes.extend(text.into_bytes());
+                } else if let Ok(Some(blob)) = row.try_get::<Option<Vec<u8>>, _>(i) {
+                    bytes.extend(blob);
+                }
+            }
+        }
+    }
+    bytes
+}
+
+#[tokio::test]
+async fn the_saved_token_is_nowhere_in_plaintext() {
+    let fake = spawn_fake(FakeGitlab::default()).await;
+    let onramp = spawn_onramp().await;
+    let page = connect(&onramp, &onramp.client, &fake, "glpat-good").await;
+    assert!(!page.contains("glpat-good"));
+    for path in ["/settings/integrations", "/integrations/gitlab", "/integrations/gitlab/step/13", "/api/integrations"]
+    {
+        let (_, body, _) = get(&onramp.client, &onramp, path).await;
+        assert!(!body.contains("glpat-good"), "{path}");
+    }
+    let bytes = database_bytes(&onramp).await;
+    assert!(!bytes.is_empty());
+    assert!(!bytes.windows(10).any(|w| w == b"glpat-good"), "the database holds the token only encrypted");
+    assert!(!captured_log().contains("glpat-good"), "the logs never hold it");
+}
+
+#[tokio::test]
+async fn pages_carry_a_content_security_policy_with_the_scripts_nonce() {
+    let onramp = spawn_onramp().await;
+    let r = onramp.client.get(onramp.server.url("/integrations/gitlab/step/12")).send().await.unwrap();
+    let csp = r.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    let page = r.text().await.unwrap();
+    let nonce = csp.split("'nonce-").nth(1).unwrap().split('\'').next().unwrap();
+    assert!(page.contains(&format!(r#"nonce="{nonce}""#)), "the inline script carries the policy's nonce");
+    for part in ["frame-ancestors 'none'", "script-src 'self' 'wasm-unsafe-eval'", "form-action 'self'"] {
+        assert!(csp.contains(part), "{csp}");
+    }
+    assert!(!csp.contains("unsafe-inline"));
+}
