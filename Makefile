@@ -23,9 +23,11 @@ build:
 	$(IN) cargo leptos build --release @LIB_ARGS@
 	$(IN) cargo build --release -p server --bin fake-gitlab
 
+# The server's tests run twice: on SQLite, then on a throw-away PostgreSQL (Debian's packages).
 unit:
 	$(IN) cargo test -p app --features ssr
 	$(IN) cargo test -p server
+	scripts/with-postgres.sh $(IN) cargo test -p server --test integration --test accounts
 
 lint:
 	$(IN) cargo fmt --all --check

@@ -39,6 +39,17 @@ async fn get(client: &reqwest::Client, onramp: &Onramp, path: &str) -> (u16, Str
 }
 
 #[tokio::test]
+async fn runs_on_the_database_it_was_given() {
+    let onramp = spawn_onramp().await;
+    let expected = if std::env::var("ONRAMP_TEST_DATABASE_URL").is_ok_and(|u| !u.is_empty()) {
+        app::store::DbKind::Postgres
+    } else {
+        app::store::DbKind::Sqlite
+    };
+    assert_eq!(onramp.state.db.kind(), expected);
+}
+
+#[tokio::test]
 async fn logged_out_visitors_are_sent_to_log_in_and_back() {
     let onramp = spawn_onramp().await;
     for n in 1..=11 {

@@ -1,0 +1,139 @@
+//! kill -9 in the middle of saves: committed integrations survive whole, nothing is half-written.
+
+mod support;
+
+use server::fake_gitlab::FakeGitlab;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use support::*;
+
+async fn free_port() -> u16 {
+    tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap().port()
+}
+
+#[tokio::test]
+async fn kill_9_during_saves_leaves_a_consistent_database() {
+    let fake = spawn_fake(FakeGitlab::default()).await;
+    let data = tempfile::tempdir().unwrap();
+    for round in 0..2u64 {
+        let port = free_port().await;
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_onramp"))
+            .env("ONRAMP_DATA_DIR", data.path())
+            .env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{port}"))
+            .env("LEPTOS_OUTPUT_NAME", "onramp")
+            .env("ONRAMP_OUTBOUND_ALLOW", "127.0.0.1")
+            .env("ONRAMP_CHECK_RATE_PER_MIN", "100000")
+            .env_remove("DATABASE_URL")
+            .env_remove("ONRAMP_SECRET_KEY")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let server = Running { addr: format!("127.0.0.1:{port}").parse().unwrap() };
+        let probe = reqwest::Client::new();
+        for _ in 0..100 {
+            if probe.get(server.url("/healthz")).send().await.is_ok() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+
+        // Many users saving at once; remember whose save was confirmed.
+        let committed = Arc::new(Mutex::new(Vec::<String>::new()));
+        let mut tasks = Vec::new();
+        for i in 0..16 {
+            let server_url = server.url("");
+            let base = fake.url("");
+            let committed = committed.clone();
+            let email = format!("user{round}-{i}@example.com");
+            let client = browser_client(&server);
+            tasks.push(tokio::spawn(async move {
+                for _ in 0..3 {
+                    let signup = client
+                        .post(format!("{server_url}/api/auth/signup"))
+                        .header("accept", "text/html")
+                        .form(&[("email", email.as_str()), ("password", PASSWORD)])
+                        .send()
+                        .await
+                        .ok()?;
+                    if signup.status().is_redirection() {
+                        break;
+                    }
+                }
+                let r = client
+                    .post(format!("{server_url}/api/gitlab/validate"))
+                    .header("accept", "text/html")
+                    .form(&[("base_url", base.as_str()), ("token", "glpat-good")])
+                    .send()
+                    .await
+                    .ok()?;
+                let check = r.headers().get("location")?.to_str().ok()?.split("check=").nth(1)?.to_owned();
+                let r = client
+                    .post(format!("{server_url}/api/gitlab/accept"))
+                    .header("accept", "text/html")
+                    .form(&[("check", check)])
+                    .send()
+                    .await
+                    .ok()?;
+                if r.headers().get("location")?.to_str().ok()?.starts_with("/integrations/gitlab/step/13") {
+                    committed.lock().unwrap().push(email);
+                }
+                Some(())
+            }));
+        }
+        // Kill while saves are in flight: once a few were confirmed, the others are mid-way.
+        let wanted = 2 + 4 * round as usize;
+        for _ in 0..1200 {
+            if committed.lock().unwrap().len() >= wanted {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        child.start_kill().unwrap();
+        child.wait().await.unwrap();
+        for t in tasks {
+            let _ = t.await;
+        }
+
+        // Reopen what the killed process left behind.
+        let config = server::Config {
+            leptos: leptos::config::LeptosOptions::builder().output_name("onramp").build(),
+            outbound: Default::default(),
+            checks_per_minute: std::num::NonZeroU32::new(1).unwrap(),
+            data_dir: data.path().to_owned(),
+            database_url: None,
+            secret_key: None,
+            recheck_interval: Duration::from_secs(3600),
+        };
+        let (db, keys) = server::open_storage(&config).await.expect("the database opens after kill -9");
+        let integrity: String = sqlx::query_scalar("PRAGMA integrity_check").fetch_one(db.pool()).await.unwrap();
+        assert_eq!(integrity, "ok");
+        let committed = committed.lock().unwrap().clone();
+        for email in &committed {
+            let user_id: String = sqlx::query_scalar("SELECT id FROM users WHERE email = $1")
+                .bind(email)
+                .fetch_one(db.pool())
+                .await
+                .unwrap();
+            let (integration, token, _) = app::store::integrations::with_token(&db, &keys, &user_id)
+                .await
+                .unwrap()
+                .expect("a confirmed save survives");
+            assert_eq!(token.expose(), "glpat-good");
+            assert_eq!(integration.username, "jdoe");
+        }
+        // Every row that exists is whole: it decrypts and its report parses.
+        let owners: Vec<String> =
+            sqlx::query_scalar("SELECT user_id FROM integrations").fetch_all(db.pool()).await.unwrap();
+        eprintln!("round {round}: {} confirmed saves, {} rows", committed.len(), owners.len());
+        assert!(!committed.is_empty(), "the kill came after some saves");
+        assert!(owners.len() >= committed.len());
+        for owner in owners {
+            let (_, token, _) = app::store::integrations::with_token(&db, &keys, &owner).await.unwrap().unwrap();
+            assert_eq!(token.expose(), "glpat-good");
+        }
+        db.pool().close().await;
+    }
+}
