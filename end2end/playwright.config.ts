@@ -1,4 +1,7 @@
 import { defineConfig, devices } from "@playwright/test";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 
 // Onramp and a fake GitLab (server/src/fake_gitlab.rs), both from the release build, on loopback.
 const PORT = process.env.ONRAMP_E2E_PORT ?? "3917";
@@ -29,6 +32,10 @@ export default defineConfig({
       env: {
         ...(process.env as Record<string, string>),
         LEPTOS_SITE_ADDR: `127.0.0.1:${PORT}`,
+        // A fresh SQLite database (and key file) for every run.
+        ONRAMP_DATA_DIR: process.env.ONRAMP_E2E_DATA_DIR ?? mkdtempSync(join(tmpdir(), "onramp-e2e-")),
+        DATABASE_URL: "",
+        ONRAMP_SECRET_KEY: "",
         ONRAMP_OUTBOUND_ALLOW: "127.0.0.1",
         ONRAMP_CHECK_RATE_PER_MIN: "1000",
       },
