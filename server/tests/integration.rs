@@ -271,6 +271,10 @@ async fn private_ca_trusted_only_when_given() {
     let reachable = check(&report, "reachable");
     assert_eq!(reachable["status"], "fail");
     assert!(reachable["message"].as_str().unwrap().contains("not trusted"), "{reachable}");
+    assert!(
+        reachable["message"].as_str().unwrap().contains("issued by \u{201c}CN=Onramp Test CA\u{201d}"),
+        "{reachable}"
+    );
     let r = onramp
         .validate_raw(&[("base_url", &base), ("token", "glpat-good"), ("ca_pem", &ca_pem)], "application/json")
         .await;

@@ -191,7 +191,14 @@ async fn run_checks(outbound: &Outbound, input: &CheckInput<'_>, today: time::Da
     let probes = futures::future::join_all(shorter.iter().map(|c| target.get_owned(c.api("/metadata"))));
     let (mut round, probes) = tokio::join!(ask(&target, &pasted, token), probes);
 
-    // reachable
+    // reachable (an untrusted certificate is told with its issuer: the CA to paste)
+    if let Err(Failure::Tls(why)) = &mut round.metadata {
+        if why == super::outbound::UNKNOWN_ISSUER {
+            if let Some(issuer) = target.peek_issuer(&pasted).await {
+                *why = format!("{why}; it was issued by \u{201c}{issuer}\u{201d}");
+            }
+        }
+    }
     let reachable = match &round.metadata {
         Err(failure) => Err(describe_failure(failure, &pasted)),
         Ok(answer) if answer.status.is_redirection() => match redirect_suggestion(answer) {

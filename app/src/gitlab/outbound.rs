@@ -84,6 +84,7 @@ pub struct Target {
     client: reqwest::Client,
     max_body_bytes: usize,
     proxied: Option<String>,
+    connect_timeout: Duration,
 }
 
 /// How a request failed before an HTTP answer arrived.
@@ -193,7 +194,13 @@ impl Outbound {
             builder = builder.add_root_certificate(ca);
         }
         let client = builder.build().map_err(|e| format!("cannot set up the HTTP client: {e}"))?;
-        Ok(Target { addrs, client, max_body_bytes: self.config.max_body_bytes, proxied: proxy_for(base) })
+        Ok(Target {
+            addrs,
+            client,
+            max_body_bytes: self.config.max_body_bytes,
+            proxied: proxy_for(base),
+            connect_timeout: self.config.connect_timeout,
+        })
     }
 }
 
@@ -233,6 +240,35 @@ impl Target {
         Ok(Answer { status, headers, body: Bytes::from(body), json })
     }
 
+    /// The issuer of the certificate the server presents, read from a TLS handshake that sends
+    /// nothing (no request, no token): only to tell people which CA to paste under "Advanced".
+    /// Connects only to the addresses the guard admitted.
+    pub async fn peek_issuer(&self, base: &BaseUrl) -> Option<String> {
+        if self.proxied.is_some() {
+            return None; // the proxy, not Onramp, talks TLS to GitLab's address
+        }
+        let host = base.host().trim_start_matches('[').trim_end_matches(']').to_owned();
+        let addr = *self.addrs.first()?;
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(None));
+        let config =
+            rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(rustls::crypto::ring::default_provider()))
+                .with_safe_default_protocol_versions()
+                .ok()?
+                .dangerous()
+                .with_custom_certificate_verifier(std::sync::Arc::new(RecordCertificate(seen.clone())))
+                .with_no_client_auth();
+        let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+        let name = rustls::pki_types::ServerName::try_from(host).ok()?;
+        let handshake = async {
+            let tcp = tokio::net::TcpStream::connect(addr).await.ok()?;
+            connector.connect(name, tcp).await.ok()
+        };
+        let _ = tokio::time::timeout(self.connect_timeout, handshake).await;
+        let der: Vec<u8> = seen.lock().ok()?.take()?;
+        let (_, cert) = x509_parser::parse_x509_certificate(&der).ok()?;
+        Some(cert.issuer().to_string())
+    }
+
     fn classify(&self, error: &reqwest::Error) -> Failure {
         tracing::debug!(error = ?error, "outbound request failed");
         if error.is_timeout() {
@@ -270,13 +306,61 @@ impl Target {
     }
 }
 
+/// Accepts any certificate, remembering the server's: used only by `peek_issuer`, whose
+/// connection never carries a request.
+#[derive(Debug)]
+struct RecordCertificate(std::sync::Arc<std::sync::Mutex<Option<Vec<u8>>>>);
+
+impl rustls::client::danger::ServerCertVerifier for RecordCertificate {
+    fn verify_server_cert(
+        &self,
+        end_entity: &rustls::pki_types::CertificateDer<'_>,
+        _intermediates: &[rustls::pki_types::CertificateDer<'_>],
+        _server_name: &rustls::pki_types::ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        if let Ok(mut seen) = self.0.lock() {
+            *seen = Some(end_entity.as_ref().to_vec());
+        }
+        // Stop right here: the certificate is all that was wanted.
+        Err(rustls::Error::General("certificate recorded".into()))
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        _message: &[u8],
+        _cert: &rustls::pki_types::CertificateDer<'_>,
+        _dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        Err(rustls::Error::General("not used".into()))
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        _message: &[u8],
+        _cert: &rustls::pki_types::CertificateDer<'_>,
+        _dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        Err(rustls::Error::General("not used".into()))
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        rustls::crypto::ring::default_provider().signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// How an untrusted certificate is described (the check adds its issuer).
+pub const UNKNOWN_ISSUER: &str =
+    "its certificate is not trusted: it was issued by an authority Onramp does not know (self-signed or a private CA)";
+
 fn describe_tls(error: &rustls::Error) -> String {
     use rustls::CertificateError as C;
     match error {
-        rustls::Error::InvalidCertificate(C::UnknownIssuer) => {
-            "its certificate is not trusted: it was issued by an authority Onramp does not know (self-signed or a private CA)".into()
+        rustls::Error::InvalidCertificate(C::UnknownIssuer) => UNKNOWN_ISSUER.into(),
+        rustls::Error::InvalidCertificate(C::Expired | C::ExpiredContext { .. }) => {
+            "its certificate has expired".into()
         }
-        rustls::Error::InvalidCertificate(C::Expired | C::ExpiredContext { .. }) => "its certificate has expired".into(),
         rustls::Error::InvalidCertificate(C::NotValidForName | C::NotValidForNameContext { .. }) => {
             "its certificate is for another name than the one in the address".into()
         }
