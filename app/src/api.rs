@@ -222,6 +222,16 @@ pub(crate) mod ssr {
         state.checks_per_user.check(&viewer.user.id)
     }
 
+    /// [`limit_checks`] for the actions of `/integrations/gitlab`, which shows the wait.
+    async fn limit_checks_on_manage_page(state: &AppState, viewer: &Viewer) -> Result<(), ApiError> {
+        limit_checks(state, viewer).await.map_err(|wait| {
+            if from_browser() {
+                leptos_axum::redirect(&format!("/integrations/gitlab?limited={wait}"));
+            }
+            rate_limited(wait, "connection checks")
+        })
+    }
+
     pub async fn validate(
         base_url: Option<String>,
         token: Option<String>,
@@ -300,12 +310,7 @@ pub(crate) mod ssr {
     pub async fn recheck() -> Result<Report, ApiError> {
         let state = state()?;
         let viewer = viewer()?;
-        if let Err(wait) = limit_checks(&state, &viewer).await {
-            if from_browser() {
-                leptos_axum::redirect(&format!("/integrations/gitlab?limited={wait}"));
-            }
-            return Err(rate_limited(wait, "connection checks"));
-        }
+        limit_checks_on_manage_page(&state, &viewer).await?;
         let Some(report) = crate::connections::recheck_user(&state, &viewer.user.id).await.map_err(stored)? else {
             return Err(not_connected());
         };
@@ -325,12 +330,7 @@ pub(crate) mod ssr {
     pub async fn replace_token(token: Option<String>) -> Result<Report, ApiError> {
         let state = state()?;
         let viewer = viewer()?;
-        if let Err(wait) = limit_checks(&state, &viewer).await {
-            if from_browser() {
-                leptos_axum::redirect(&format!("/integrations/gitlab?limited={wait}"));
-            }
-            return Err(rate_limited(wait, "connection checks"));
-        }
+        limit_checks_on_manage_page(&state, &viewer).await?;
         let Some((integration, _, ca_pem)) =
             integrations::with_token(&state.db, &state.keys, &viewer.user.id).await.map_err(stored)?
         else {

@@ -94,9 +94,7 @@ pub fn ApiTokensPage() -> impl IntoView {
     let title = if name_error.is_some() { "Error: Onramp API tokens · Onramp" } else { "Onramp API tokens · Onramp" };
     view! {
         <Title text=title/>
-        <nav class="back-nav" aria-label="Back">
-            <a class="back-link" href="/settings/integrations">"Back to Integrations"</a>
-        </nav>
+        <super::BackLink href="/settings/integrations".to_owned() text="Back to Integrations"/>
         <main id="main" tabindex="-1" class="narrow">
             <span class="caption">"Settings"</span>
             <h1 tabindex="-1">"Onramp API tokens"</h1>

@@ -151,9 +151,7 @@ pub fn GitlabIntegration() -> impl IntoView {
     };
     view! {
         <Title text="GitLab · Integrations · Onramp"/>
-        <nav class="back-nav" aria-label="Back">
-            <a class="back-link" href="/settings/integrations">"Back to Integrations"</a>
-        </nav>
+        <super::BackLink href="/settings/integrations".to_owned() text="Back to Integrations"/>
         <main id="main" tabindex="-1" class="narrow">
             <span class="caption">"Integrations"</span>
             <h1 tabindex="-1">"GitLab"</h1>
@@ -220,9 +218,7 @@ pub fn DisconnectPage() -> impl IntoView {
     let saved = use_viewer().and_then(|v| v.integration);
     view! {
         <Title text="Disconnect GitLab? · Onramp"/>
-        <nav class="back-nav" aria-label="Back">
-            <a class="back-link" href="/integrations/gitlab">"Back"</a>
-        </nav>
+        <super::BackLink href="/integrations/gitlab".to_owned()/>
         <main id="main" tabindex="-1" class="narrow">
             <h1 tabindex="-1">"Disconnect GitLab?"</h1>
             {match saved {

@@ -53,6 +53,16 @@ pub fn Home() -> impl IntoView {
     }
 }
 
+/// The Back link, before `<main>`: a real link, so it works without JavaScript.
+#[component]
+pub(crate) fn BackLink(href: String, #[prop(optional)] text: Option<&'static str>) -> impl IntoView {
+    view! {
+        <nav class="back-nav" aria-label="Back">
+            <a class="back-link" href=href>{text.unwrap_or("Back")}</a>
+        </nav>
+    }
+}
+
 #[component]
 pub fn NotFound() -> impl IntoView {
     set_status(404);

@@ -51,9 +51,7 @@ pub fn StepPage() -> impl IntoView {
     };
     view! {
         <Title text=title/>
-        <nav class="back-nav" aria-label="Back">
-            <a class="back-link" href=back>"Back"</a>
-        </nav>
+        <super::BackLink href=back/>
         <div class="wizard">
             <main id="main" tabindex="-1">
                 <span class="caption" id="step-caption">{step.caption()}</span>
