@@ -494,3 +494,34 @@ async fn pages_carry_a_content_security_policy_with_the_scripts_nonce() {
     }
     assert!(!csp.contains("unsafe-inline"));
 }
+
+#[tokio::test]
+async fn the_background_task_rechecks_saved_connections() {
+    let fake_gitlab = FakeGitlab::default();
+    let fake = spawn_fake(fake_gitlab.clone()).await;
+    let onramp = spawn_onramp().await;
+    connect(&onramp, &onramp.client, &fake, "glpat-good").await;
+    let user_id: String = sqlx::query_scalar("SELECT id FROM users WHERE email = 'jane@example.com'")
+        .fetch_one(onramp.state.db.pool())
+        .await
+        .unwrap();
+    let before =
+        app::store::integrations::get_for_user(&onramp.state.db, &user_id).await.unwrap().unwrap().last_check_at;
+    let hits_before = fake_gitlab.hits().len();
+    // Due after one second; the loop looks again every second.
+    let task = tokio::spawn(server::recheck_loop(onramp.state.clone(), std::time::Duration::from_secs(1)));
+    let mut rechecked = false;
+    for _ in 0..40 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let now = app::store::integrations::get_for_user(&onramp.state.db, &user_id).await.unwrap().unwrap();
+        if now.last_check_at > before {
+            rechecked = true;
+            assert!(now.last_check_ok);
+            break;
+        }
+    }
+    task.abort();
+    assert!(rechecked, "the saved connection was re-checked with its stored token");
+    assert!(fake_gitlab.hits().len() > hits_before);
+    assert!(fake_gitlab.hits().iter().skip(hits_before).all(|h| h.with_token || h.path.ends_with("/metadata")));
+}
