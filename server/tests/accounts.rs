@@ -525,3 +525,35 @@ async fn the_background_task_rechecks_saved_connections() {
     assert!(fake_gitlab.hits().len() > hits_before);
     assert!(fake_gitlab.hits().iter().skip(hits_before).all(|h| h.with_token || h.path.ends_with("/metadata")));
 }
+
+#[tokio::test]
+async fn onramp_rotate_key_re_encrypts_every_token() {
+    if std::env::var("ONRAMP_TEST_DATABASE_URL").is_ok_and(|u| !u.is_empty()) {
+        return; // the command works on the data directory's SQLite file; covered by the SQLite run
+    }
+    let fake = spawn_fake(FakeGitlab::default()).await;
+    let onramp = spawn_onramp().await;
+    connect(&onramp, &onramp.client, &fake, "glpat-good").await;
+    let key_file = onramp.data_dir.path().join("secret.key");
+    let old_key = std::fs::read_to_string(&key_file).unwrap();
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_onramp"))
+        .arg("rotate-key")
+        .env("ONRAMP_DATA_DIR", onramp.data_dir.path())
+        .env_remove("DATABASE_URL")
+        .env_remove("ONRAMP_SECRET_KEY")
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Re-encrypted 1 token(s)"));
+    let new_key = std::fs::read_to_string(&key_file).unwrap();
+    assert_ne!(old_key, new_key);
+    assert!(!onramp.data_dir.path().join("secret.key.next").exists());
+    let keys = app::store::crypto::Keyring::new(app::store::crypto::Cipher::from_base64(&new_key).unwrap());
+    let user_id: String = sqlx::query_scalar("SELECT id FROM users WHERE email = 'jane@example.com'")
+        .fetch_one(onramp.state.db.pool())
+        .await
+        .unwrap();
+    let (_, token, _) = app::store::integrations::with_token(&onramp.state.db, &keys, &user_id).await.unwrap().unwrap();
+    assert_eq!(token.expose(), "glpat-good");
+}

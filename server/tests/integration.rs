@@ -252,6 +252,16 @@ async fn a_server_slower_than_the_timeout() {
 }
 
 #[tokio::test]
+async fn an_unknown_host_is_a_dns_failure() {
+    let onramp = spawn_onramp().await;
+    let report = onramp.validate("https://no-such-gitlab.invalid", "glpat-good").await;
+    let reachable = check(&report, "reachable");
+    assert_eq!(reachable["status"], "fail");
+    assert!(reachable["message"].as_str().unwrap().contains("No such host"), "{reachable}");
+    assert_eq!(reachable["fix_step"], 11);
+}
+
+#[tokio::test]
 async fn nothing_listening_is_a_refused_connection() {
     let port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
