@@ -4,6 +4,8 @@
 # phase took.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# A one-off build: incremental caches would only cost time and disk (they reach tens of GB).
+export CARGO_INCREMENTAL=0
 timings=()
 phase() {
   local name=$1
