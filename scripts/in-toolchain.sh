@@ -12,7 +12,7 @@ args=()
 for a in "$@"; do
   if [ "$a" = "@LIB_ARGS@" ]; then
     # shellcheck disable=SC2206
-    [ -n "$LEPTOS_LIB_ARGS" ] && args+=($LEPTOS_LIB_ARGS)
+    [ -n "$ONRAMP_LIB_ARGS" ] && args+=($ONRAMP_LIB_ARGS)
   else
     args+=("$a")
   fi
