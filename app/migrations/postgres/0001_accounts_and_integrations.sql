@@ -64,7 +64,7 @@ CREATE TABLE flashes (
     id TEXT PRIMARY KEY,
     user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
     key_id TEXT NOT NULL,
-    nonce BYTEA NOT NULL,
-    ciphertext BYTEA NOT NULL,
+    token_nonce BYTEA NOT NULL,
+    token_ciphertext BYTEA NOT NULL,
     created_at BIGINT NOT NULL
 );

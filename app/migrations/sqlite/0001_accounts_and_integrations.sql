@@ -64,7 +64,7 @@ CREATE TABLE flashes (
     id TEXT PRIMARY KEY,
     user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
     key_id TEXT NOT NULL,
-    nonce BLOB NOT NULL,
-    ciphertext BLOB NOT NULL,
+    token_nonce BLOB NOT NULL,
+    token_ciphertext BLOB NOT NULL,
     created_at BIGINT NOT NULL
 );

@@ -245,7 +245,7 @@ pub async fn put_flash(db: &Db, keys: &Keyring, user_id: &str, secret: &str) -> 
     let sealed = keys.current.seal_str(secret, &id);
     sqlx::query("DELETE FROM flashes WHERE created_at < $1").bind(now() - FLASH_TTL_SECONDS).execute(db.pool()).await?;
     sqlx::query(
-        "INSERT INTO flashes (id, user_id, key_id, nonce, ciphertext, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO flashes (id, user_id, key_id, token_nonce, token_ciphertext, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
     )
     .bind(&id)
     .bind(user_id)
@@ -266,7 +266,7 @@ pub async fn take_flash(
     id: &str,
 ) -> Result<Option<secrecy::SecretString>, StoreError> {
     let row = sqlx::query(
-        "SELECT key_id, nonce AS token_nonce, ciphertext AS token_ciphertext FROM flashes WHERE id = $1 AND user_id = $2 AND created_at >= $3",
+        "SELECT key_id, token_nonce, token_ciphertext FROM flashes WHERE id = $1 AND user_id = $2 AND created_at >= $3",
     )
     .bind(id)
     .bind(user_id)

@@ -260,12 +260,13 @@ pub async fn delete_check(db: &Db, user_id: &str, id: &str) -> Result<(), StoreE
     Ok(())
 }
 
-/// Re-encrypts every stored token under `new`, in one transaction: all rows move or none do.
+/// Re-encrypts every sealed secret under `new` (saved tokens, tokens of kept checks, API tokens
+/// waiting to be shown once), in one transaction: all rows move or none do.
 /// Returns how many tokens were re-encrypted.
 pub async fn rotate_key(db: &Db, keys: &Keyring, new: &Cipher) -> Result<usize, StoreError> {
     let mut tx = db.pool().begin().await?;
     let mut count = 0;
-    for table in ["integrations", "checks"] {
+    for table in ["integrations", "checks", "flashes"] {
         let rows = sqlx::query(&format!(
             "SELECT id, key_id, token_nonce, token_ciphertext FROM {table} WHERE key_id IS NOT NULL"
         ))
@@ -366,7 +367,8 @@ mod tests {
         assert!(get_check(&db, &old, "someone-else", &id).await.unwrap().is_none());
 
         let new = Cipher::generate().1;
-        assert_eq!(rotate_key(&db, &old, &new).await.unwrap(), 2);
+        let flash = crate::store::accounts::put_flash(&db, &old, &jane.id, "onr_shown_once").await.unwrap();
+        assert_eq!(rotate_key(&db, &old, &new).await.unwrap(), 3, "the integration, the kept check and the flash");
         let rotated = Keyring::new(new);
         assert_eq!(
             get_check(&db, &rotated, &jane.id, &id).await.unwrap().unwrap().1.unwrap().expose(),
@@ -374,5 +376,8 @@ mod tests {
         );
         assert_eq!(with_token(&db, &rotated, &jane.id).await.unwrap().unwrap().1.expose(), "glpat-kept-token-abcd");
         assert!(with_token(&db, &old, &jane.id).await.is_err(), "the old key no longer opens it");
+        use secrecy::ExposeSecret;
+        let shown = crate::store::accounts::take_flash(&db, &rotated, &jane.id, &flash).await.unwrap().unwrap();
+        assert_eq!(shown.expose_secret(), "onr_shown_once");
     }
 }
