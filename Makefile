@@ -4,9 +4,8 @@ IN := scripts/in-toolchain.sh
 
 .PHONY: run test setup setup-test build unit lint e2e bench fmt clean
 
-run: setup build
-	@echo "Onramp on http://$${LEPTOS_SITE_ADDR:-127.0.0.1:3000}"
-	$(IN) ./target/release/onramp
+run:
+	scripts/run.sh
 
 test:
 	scripts/test.sh
@@ -17,11 +16,11 @@ setup:
 setup-test:
 	scripts/setup.sh --test
 
-# Release build: the server (release profile) and the WASM (wasm-release profile), plus the fake
-# GitLab the end-to-end tests and benchmarks talk to.
+# Release build: the server and the fake GitLab the end-to-end tests and benchmarks talk to
+# (release profile, one cargo invocation), the WASM (wasm-release profile), JS and CSS. No
+# cargo-leptos needed; `cargo leptos watch` works too for those who have it.
 build:
-	$(IN) cargo leptos build --release @LIB_ARGS@
-	$(IN) cargo build --release -p server --bin fake-gitlab
+	scripts/build.sh
 
 # The server's tests run twice: on SQLite, then on a throw-away PostgreSQL (Debian's packages).
 unit:

@@ -8,7 +8,6 @@ export ONRAMP_ROOT
 # shellcheck source=scripts/toolchain.sh
 . "$ONRAMP_ROOT/scripts/toolchain.sh"
 
-CARGO_LEPTOS_VERSION=0.3.11
 WANT_TEST=0
 [ "${1:-}" = "--test" ] && WANT_TEST=1
 
@@ -31,34 +30,16 @@ apt_ensure() {
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
-# minor version of a rustc ("1.96.0 ..." -> 96)
-rustc_minor() { "$@" --version 2>/dev/null | sed -E 's/^rustc 1\.([0-9]+).*/\1/'; }
-
 onramp_detect_toolchain
 log "toolchain mode: $ONRAMP_TOOLCHAIN_MODE"
 
-# Debian's rustc-web is needed when rustup cannot provide the wasm32 std, and to install
-# cargo-leptos when the active toolchain is older than its dependencies allow (1.96).
-need_debian_rust=0
-[ "$ONRAMP_TOOLCHAIN_MODE" = debian ] && need_debian_rust=1
-if ! command -v cargo-leptos >/dev/null 2>&1 || ! cargo-leptos --version 2>/dev/null | grep -q "$CARGO_LEPTOS_VERSION"; then
-  minor=$(rustc_minor rustc || echo 0)
-  [ "${minor:-0}" -lt 96 ] && need_debian_rust=1
-fi
-if [ "$need_debian_rust" = 1 ]; then
+# Debian's rustc-web is needed only when rustup cannot provide the wasm32 std. cargo-leptos is not
+# installed at all (scripts/build.sh does its job; installing it took 31 minutes on 2 cores).
+if [ "$ONRAMP_TOOLCHAIN_MODE" = debian ]; then
   apt_ensure rustc-web cargo-web rust-web-src rust-web-llvm lld-22 rustfmt-web rust-web-clippy
 fi
 
 onramp_toolchain_env
-
-if ! cargo-leptos --version 2>/dev/null | grep -q "$CARGO_LEPTOS_VERSION"; then
-  log "installing cargo-leptos $CARGO_LEPTOS_VERSION (takes ~15 min on 2 cores)"
-  tc=()
-  if [ "$(rustc_minor rustc || echo 0)" -lt 96 ]; then tc=(env RUSTUP_TOOLCHAIN=/usr); fi
-  # Its release profile asks for fat LTO + 1 codegen unit: ~3 minutes slower for no gain here.
-  (cd / && "${tc[@]}" env CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
-    cargo install cargo-leptos --version "$CARGO_LEPTOS_VERSION" --locked)
-fi
 
 # wasm-bindgen-cli must match the wasm-bindgen crate in Cargo.lock exactly.
 WB_VERSION=$(awk '/^name = "wasm-bindgen"$/{getline; gsub(/[^0-9.]/,""); print; exit}' "$ONRAMP_ROOT/Cargo.lock")
@@ -67,8 +48,8 @@ if ! wasm-bindgen --version 2>/dev/null | grep -q " $WB_VERSION\$"; then
   (cd "$ONRAMP_ROOT" && cargo install wasm-bindgen-cli --version "$WB_VERSION" --force)
 fi
 
-# npm: binaryen (wasm-opt for cargo-leptos; Debian's 108 breaks the module) and Playwright.
-if [ ! -x "$ONRAMP_ROOT/end2end/node_modules/.bin/wasm-opt" ] ||
+# npm: binaryen (wasm-opt; Debian's 108 breaks the module), esbuild (minifies JS and CSS), Playwright.
+if [ ! -x "$ONRAMP_ROOT/end2end/node_modules/.bin/wasm-opt" ] || [ ! -x "$ONRAMP_ROOT/end2end/node_modules/.bin/esbuild" ] ||
   [ "$ONRAMP_ROOT/end2end/package-lock.json" -nt "$ONRAMP_ROOT/end2end/node_modules/.package-lock.json" ]; then
   log "npm ci (end2end)"
   (cd "$ONRAMP_ROOT/end2end" && npm ci --no-audit --no-fund --loglevel=error)

@@ -3,8 +3,10 @@
 #   rustup mode  - the active rustup toolchain has (or can add) the wasm32-unknown-unknown target;
 #   debian mode  - it cannot (no internet for rustup): use Debian's rustc-web 1.96 toolchain and
 #                  rebuild std for wasm32 with -Zbuild-std (see docs/TOOLCHAIN.md).
-# Exports ONRAMP_TOOLCHAIN_MODE and ONRAMP_LIB_ARGS (extra cargo-leptos flags) and, in debian mode,
-# RUSTUP_TOOLCHAIN=/usr and RUSTC_BOOTSTRAP=1. Nothing is committed that would break the other mode.
+# Exports ONRAMP_TOOLCHAIN_MODE, ONRAMP_WASM_CARGO_ARGS (extra flags for the WASM's cargo build,
+# scripts/build.sh), ONRAMP_LIB_ARGS (the same for `cargo leptos`, for those who use it) and, in
+# debian mode, RUSTUP_TOOLCHAIN=/usr and RUSTC_BOOTSTRAP=1. Nothing is committed that would break
+# the other mode.
 
 onramp_detect_toolchain() {
   if [ -n "${ONRAMP_TOOLCHAIN_MODE:-}" ]; then
@@ -25,10 +27,12 @@ onramp_toolchain_env() {
   if [ "$ONRAMP_TOOLCHAIN_MODE" = debian ]; then
     export RUSTUP_TOOLCHAIN=/usr
     export RUSTC_BOOTSTRAP=1
+    export ONRAMP_WASM_CARGO_ARGS="-Zbuild-std=std,panic_abort"
     export ONRAMP_LIB_ARGS="--lib-cargo-args=-Zbuild-std=std,panic_abort"
   else
+    export ONRAMP_WASM_CARGO_ARGS=""
     export ONRAMP_LIB_ARGS=""
   fi
-  # Tools installed by setup.sh: cargo binaries and the npm-provided wasm-opt (binaryen).
+  # Tools installed by setup.sh: cargo binaries and the npm-provided wasm-opt (binaryen) and esbuild.
   export PATH="$HOME/.cargo/bin:$ONRAMP_ROOT/end2end/node_modules/.bin:$PATH"
 }
