@@ -31,6 +31,8 @@ pub enum ApiErrorKind {
     NotFound,
     RateLimited,
     Internal,
+    /// Onramp is at capacity for this kind of work (503, with `Retry-After`).
+    Busy,
 }
 
 impl ApiError {
@@ -42,6 +44,7 @@ impl ApiError {
             ApiErrorKind::NotFound => http::StatusCode::NOT_FOUND,
             ApiErrorKind::RateLimited => http::StatusCode::TOO_MANY_REQUESTS,
             ApiErrorKind::Internal => http::StatusCode::INTERNAL_SERVER_ERROR,
+            ApiErrorKind::Busy => http::StatusCode::SERVICE_UNAVAILABLE,
         });
         ApiError { error, message: message.into(), retry_after: None }
     }
@@ -130,6 +133,26 @@ pub async fn logout() -> Result<(), ApiError> {
     ssr::logout().await
 }
 
+/// `POST /api/auth/logout_everywhere`: ends every session of the signed-in user, this one included.
+/// Answers how many sessions ended.
+#[server(prefix = "/api", endpoint = "auth/logout_everywhere")]
+pub async fn logout_everywhere() -> Result<u64, ApiError> {
+    ssr::logout_everywhere().await
+}
+
+/// `POST /api/wizard/confirm_instance`: `base` (or `profile`, a profile URL, as on step 11) and
+/// `step`. The reader confirms that the GitLab a link named, or that they typed, is theirs:
+/// remembered in this browser, then back to the step, which now links into it. Public, like the
+/// steps that ask. Answers the base URL.
+#[server(prefix = "/api", endpoint = "wizard/confirm_instance")]
+pub async fn confirm_instance(
+    base: Option<String>,
+    profile: Option<String>,
+    step: Option<String>,
+) -> Result<String, ApiError> {
+    ssr::confirm_instance(base, profile, step).await
+}
+
 /// A new Onramp API token, for scripts: `POST /api/tokens/create`, `name`. The secret is answered
 /// (or shown on the page) once.
 #[server(prefix = "/api", endpoint = "tokens/create")]
@@ -146,8 +169,9 @@ pub async fn revoke_api_token(id: String) -> Result<bool, ApiError> {
 #[cfg(feature = "ssr")]
 pub(crate) mod ssr {
     use super::*;
-    use crate::auth::ssr::{clear_session_cookie, is_https, session_cookie, session_secret};
+    use crate::auth::ssr::{clear_session_cookie, session_cookie, session_secret};
     use crate::auth::{safe_next, Viewer};
+    use crate::client::{limit_key, text_key, ClientInfo};
     use crate::gitlab::base_url::BaseUrl;
     use crate::gitlab::check::{self, CheckInput};
     use crate::gitlab::report::StoredCheck;
@@ -155,9 +179,8 @@ pub(crate) mod ssr {
     use crate::state::AppState;
     use crate::store::{accounts, integrations, StoreError};
     use crate::wizard::step_href;
-    use axum::extract::ConnectInfo;
     use http::{header, request::Parts, HeaderValue, StatusCode};
-    use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+    use std::net::{IpAddr, Ipv4Addr};
 
     pub fn set_status(status: StatusCode) {
         if let Some(options) = use_context::<leptos_axum::ResponseOptions>() {
@@ -186,16 +209,47 @@ pub(crate) mod ssr {
             .unwrap_or(false)
     }
 
-    async fn client_ip() -> IpAddr {
-        leptos_axum::extract::<ConnectInfo<SocketAddr>>()
-            .await
-            .map(|ConnectInfo(addr)| addr.ip())
-            .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
+    /// The client as the middleware judged it (trusted proxies considered).
+    fn client() -> ClientInfo {
+        parts()
+            .and_then(|p| p.extensions.get::<ClientInfo>().copied())
+            .unwrap_or(ClientInfo { ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED), https: false })
     }
 
+    /// The key rate limits count a client by (IPv6: its /64).
+    fn client_key() -> IpAddr {
+        limit_key(client().ip)
+    }
+
+    /// Seconds a client told "busy" should wait before trying again.
+    const BUSY_RETRY_SECONDS: u64 = 2;
+
     fn stored(e: StoreError) -> ApiError {
+        if let StoreError::Busy(what) = e {
+            tracing::warn!(what, "at capacity");
+            if let Some(options) = use_context::<leptos_axum::ResponseOptions>() {
+                options.insert_header(header::RETRY_AFTER, HeaderValue::from(BUSY_RETRY_SECONDS));
+            }
+            let mut e = ApiError::new(
+                ApiErrorKind::Busy,
+                format!("Onramp is busy. Try again in {BUSY_RETRY_SECONDS} seconds."),
+            );
+            e.retry_after = Some(BUSY_RETRY_SECONDS);
+            return e;
+        }
         tracing::error!(error = %e, "storage failed");
         ApiError::new(ApiErrorKind::Internal, "Something went wrong on Onramp's side. Try again in a moment.")
+    }
+
+    /// [`stored`] for the log-in and sign-up forms: a browser goes back to the form, told to
+    /// retry, rather than to a JSON error.
+    fn stored_on_form(e: StoreError, page: &str, email: &str, next: &str) -> ApiError {
+        let busy = matches!(e, StoreError::Busy(_));
+        let e = stored(e);
+        if busy && from_browser() {
+            back_to(page, "busy", email, next);
+        }
+        e
     }
 
     fn rate_limited(wait: u64, what: &str) -> ApiError {
@@ -218,7 +272,7 @@ pub(crate) mod ssr {
     }
 
     async fn limit_checks(state: &AppState, viewer: &Viewer) -> Result<(), u64> {
-        state.checks_per_ip.check(&client_ip().await)?;
+        state.checks_per_ip.check(&client_key())?;
         state.checks_per_user.check(&viewer.user.id)
     }
 
@@ -252,13 +306,16 @@ pub(crate) mod ssr {
         if !browser && (base_url.is_none() || token.is_none()) {
             return Err(ApiError::bad_request("Send the form fields base_url and token (form-urlencoded)."));
         }
-        let ca_pem = ca_pem.unwrap_or_default();
+        let typed_ca = ca_pem.unwrap_or_default();
         let token = GitlabToken::parse(token.as_deref().unwrap_or_default());
-        let input = CheckInput { base_url: &typed_base_url, token, extra_ca_pem: Some(&ca_pem) };
+        let input = CheckInput { base_url: &typed_base_url, token, extra_ca_pem: Some(&typed_ca) };
         let report = check::run(&state.outbound, &input, today()).await;
         if !browser {
             return Ok(report);
         }
+        // Saved or kept only when it is a usable CA: junk is reported (above), never stored.
+        let usable_ca = typed_ca.trim().is_empty() || crate::gitlab::outbound::parse_ca(&typed_ca).is_ok();
+        let ca_pem = if usable_ca { typed_ca.clone() } else { String::new() };
         // A browser: save when nothing needs a decision, else show the report on step 12.
         let token = input.token.ok();
         let base = BaseUrl::parse(&report.base_url).ok();
@@ -387,13 +444,15 @@ pub(crate) mod ssr {
         }
     }
 
+    /// Does the browser reach Onramp over https (directly, through a trusted proxy, or as
+    /// `ONRAMP_PUBLIC_URL` says)? Then the session cookie is `__Host-` and `Secure`.
     fn https() -> bool {
-        parts().is_some_and(|p| is_https(&p.headers))
+        client().https || crate::auth::ssr::public_url_is_https()
     }
 
     /// Ends the current session (if any) and starts a new one: the session id changes at log-in.
     async fn start_session(state: &AppState, user_id: &str) -> Result<(), ApiError> {
-        if let Some(old) = parts().and_then(|p| session_secret(&p.headers)) {
+        if let Some(old) = parts().and_then(|p| session_secret(&p.headers, https())) {
             accounts::delete_session(&state.db, &old).await.map_err(stored)?;
         }
         let secret = accounts::create_session(&state.db, user_id).await.map_err(stored)?;
@@ -403,7 +462,8 @@ pub(crate) mod ssr {
 
     fn back_to(page: &str, error: &str, email: &str, next: &str) {
         let mut path = with_query(page, "error", error);
-        if !email.is_empty() {
+        // Typed back into the form; an "address" longer than any can be is not worth a long URL.
+        if !email.is_empty() && email.len() <= 254 {
             path = with_query(&path, "email", email);
         }
         if !next.is_empty() {
@@ -416,10 +476,17 @@ pub(crate) mod ssr {
         let state = state()?;
         let typed = email.unwrap_or_default();
         let next = safe_next(next.as_deref(), "/integrations/gitlab/step/2");
+        if let Err(wait) = state.signups_per_ip.check(&client_key()) {
+            tracing::warn!("sign-ups rate-limited");
+            if from_browser() {
+                back_to("/signup", &format!("limited_{wait}"), &typed, &next);
+            }
+            return Err(rate_limited(wait, "new accounts from your network"));
+        }
         let result = match accounts::Email::parse(&typed) {
             Ok(email) => accounts::create_user(&state.db, &email, password.as_deref().unwrap_or_default())
                 .await
-                .map_err(stored)?,
+                .map_err(|e| stored_on_form(e, "/signup", &typed, &next))?,
             Err(e) => Err(e),
         };
         match result {
@@ -447,9 +514,15 @@ pub(crate) mod ssr {
         let state = state()?;
         let typed = email.unwrap_or_default();
         let next = safe_next(next.as_deref(), "/settings/integrations");
-        let account = typed.trim().to_lowercase();
-        let limited =
-            state.logins_per_ip.check(&client_ip().await).and_then(|_| state.logins_per_account.check(&account));
+        // A fixed-size key, whatever was typed; the owner's own attempts from another address are
+        // counted apart from a guesser's (see crate::state for the three limits).
+        let account = text_key(&typed.trim().to_lowercase());
+        let ip = client_key();
+        let limited = state
+            .logins_per_ip
+            .check(&ip)
+            .and_then(|_| state.logins_per_account_and_ip.check(&(account, ip)))
+            .and_then(|_| state.logins_per_account.check(&account));
         if let Err(wait) = limited {
             tracing::warn!("log-in attempts rate-limited");
             if from_browser() {
@@ -459,7 +532,7 @@ pub(crate) mod ssr {
         }
         match accounts::verify_login(&state.db, &typed, password.as_deref().unwrap_or_default())
             .await
-            .map_err(stored)?
+            .map_err(|e| stored_on_form(e, "/login", &typed, &next))?
         {
             Some(user) => {
                 start_session(&state, &user.id).await?;
@@ -477,12 +550,76 @@ pub(crate) mod ssr {
 
     pub async fn logout() -> Result<(), ApiError> {
         let state = state()?;
-        if let Some(secret) = parts().and_then(|p| session_secret(&p.headers)) {
+        if let Some(secret) = parts().and_then(|p| session_secret(&p.headers, https())) {
             accounts::delete_session(&state.db, &secret).await.map_err(stored)?;
         }
         set_cookie(clear_session_cookie(https()));
         leptos_axum::redirect("/login?logged_out=1");
         Ok(())
+    }
+
+    pub async fn confirm_instance(
+        base: Option<String>,
+        profile: Option<String>,
+        step: Option<String>,
+    ) -> Result<String, ApiError> {
+        use crate::trust::{add_confirmed, parse_confirmed, CONFIRMED_COOKIE};
+        let step = step
+            .as_deref()
+            .and_then(crate::wizard::Step::from_segment)
+            .map(|s| s.number)
+            .filter(|n| (5..=12).contains(n))
+            .unwrap_or(5);
+        // Step 11 sends the profile URL it turns into the base; the page shows the result.
+        let (parsed, back_to) = match profile {
+            Some(profile) => {
+                let back = with_query(&step_href(11, None), "profile", &profile);
+                (BaseUrl::from_profile_url(&profile), back)
+            }
+            None => {
+                let typed = base.unwrap_or_default();
+                let back = with_query(&step_href(step, None), "base", &typed);
+                (BaseUrl::parse(&typed), back)
+            }
+        };
+        let base = match parsed {
+            Ok(base) => base,
+            Err(e) => {
+                // Back to the step, which explains what is wrong with the address.
+                if from_browser() {
+                    leptos_axum::redirect(&back_to);
+                }
+                return Err(ApiError::bad_request(e.to_string()));
+            }
+        };
+        let existing = parts()
+            .and_then(|p| crate::auth::ssr::cookie(&p.headers, CONFIRMED_COOKIE))
+            .map(|v| parse_confirmed(&v))
+            .unwrap_or_default();
+        let value = add_confirmed(&existing, base.host());
+        set_cookie(format!(
+            "{CONFIRMED_COOKIE}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age=31536000{}",
+            if https() { "; Secure" } else { "" }
+        ));
+        if from_browser() {
+            let href = if back_to.contains("profile=") { back_to } else { step_href(step, Some(&base)) };
+            leptos_axum::redirect(&href);
+        }
+        Ok(base.to_string())
+    }
+
+    pub async fn logout_everywhere() -> Result<u64, ApiError> {
+        let state = state()?;
+        let viewer = viewer()?;
+        let ended = accounts::delete_sessions_of(&state.db, &viewer.user.id).await.map_err(stored)?;
+        tracing::info!(ended, "logged out everywhere");
+        if !viewer.via_api_token {
+            set_cookie(clear_session_cookie(https()));
+        }
+        if from_browser() {
+            leptos_axum::redirect("/login?logged_out=everywhere");
+        }
+        Ok(ended)
     }
 
     pub async fn create_api_token(name: Option<String>) -> Result<String, ApiError> {

@@ -69,6 +69,21 @@ pub fn use_page_data() -> PageData {
     }
 }
 
+/// The GitLab hosts this browser confirmed (see [`crate::trust`]); empty in the browser.
+pub fn use_confirmed_hosts() -> Vec<String> {
+    #[cfg(feature = "ssr")]
+    {
+        leptos::prelude::use_context::<http::request::Parts>()
+            .and_then(|p| ssr::cookie(&p.headers, crate::trust::CONFIRMED_COOKIE))
+            .map(|v| crate::trust::parse_confirmed(&v))
+            .unwrap_or_default()
+    }
+    #[cfg(not(feature = "ssr"))]
+    {
+        Vec::new()
+    }
+}
+
 /// A same-site path to return to after logging in; anything else becomes `fallback`.
 pub fn safe_next(next: Option<&str>, fallback: &str) -> String {
     match next {
@@ -91,9 +106,10 @@ pub fn page_needs_login(path: &str) -> bool {
         || path == "/settings"
 }
 
-/// API routes anyone may call (logging in needs no session).
+/// API routes anyone may call (logging in needs no session; the public wizard steps confirm an
+/// instance).
 pub fn api_is_public(path: &str) -> bool {
-    path.starts_with("/api/auth/")
+    path.starts_with("/api/auth/") || path.starts_with("/api/wizard/")
 }
 
 #[cfg(feature = "ssr")]
@@ -107,32 +123,55 @@ pub mod ssr {
     use axum::response::{IntoResponse, Redirect, Response};
     use http::{header, HeaderMap, Method, StatusCode};
 
+    /// The session cookie over plain http (a developer's machine).
     pub const SESSION_COOKIE: &str = "onramp_session";
+    /// The session cookie over https: the `__Host-` prefix makes the browser refuse it unless it
+    /// is `Secure`, `Path=/` and has no `Domain`, so a sibling subdomain cannot plant a session.
+    pub const SECURE_SESSION_COOKIE: &str = "__Host-onramp_session";
 
-    /// `Set-Cookie` for a session: HttpOnly, SameSite=Lax, Secure over https.
+    fn cookie_name(secure: bool) -> &'static str {
+        if secure {
+            SECURE_SESSION_COOKIE
+        } else {
+            SESSION_COOKIE
+        }
+    }
+
+    /// `Set-Cookie` for a session: HttpOnly, SameSite=Lax; over https `__Host-…` and Secure.
     pub fn session_cookie(secret: &str, secure: bool) -> String {
         format!(
-            "{SESSION_COOKIE}={secret}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{}",
+            "{}={secret}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{}",
+            cookie_name(secure),
             accounts::SESSION_SECONDS,
             if secure { "; Secure" } else { "" }
         )
     }
 
     pub fn clear_session_cookie(secure: bool) -> String {
-        format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{}", if secure { "; Secure" } else { "" })
+        format!(
+            "{}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{}",
+            cookie_name(secure),
+            if secure { "; Secure" } else { "" }
+        )
     }
 
-    /// Was the request made over https (directly, or as a proxy in front of Onramp says)?
-    pub fn is_https(headers: &HeaderMap) -> bool {
-        headers.get("x-forwarded-proto").and_then(|v| v.to_str().ok()).is_some_and(|p| p.eq_ignore_ascii_case("https"))
-            || std::env::var("ONRAMP_PUBLIC_URL").is_ok_and(|u| u.starts_with("https://"))
+    /// `ONRAMP_PUBLIC_URL` says Onramp is reached over https (a proxy in front of it terminates TLS).
+    pub fn public_url_is_https() -> bool {
+        std::env::var("ONRAMP_PUBLIC_URL").is_ok_and(|u| u.starts_with("https://"))
     }
 
-    pub fn session_secret(headers: &HeaderMap) -> Option<String> {
+    /// The session secret from the cookie of this scheme: over https only the `__Host-` cookie
+    /// counts, so a cookie planted without the prefix is ignored.
+    pub fn session_secret(headers: &HeaderMap, https: bool) -> Option<String> {
+        cookie(headers, cookie_name(https))
+    }
+
+    /// The value of the cookie `wanted`, when it is there and not empty.
+    pub fn cookie(headers: &HeaderMap, wanted: &str) -> Option<String> {
         headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(';')).find_map(
             |pair| {
                 let (name, value) = pair.trim().split_once('=')?;
-                (name == SESSION_COOKIE && !value.is_empty()).then(|| value.to_owned())
+                (name == wanted && !value.is_empty()).then(|| value.to_owned())
             },
         )
     }
@@ -167,6 +206,15 @@ pub mod ssr {
     }
 
     pub async fn middleware(State(app): State<AppState>, mut req: Request<Body>, next: Next) -> Response {
+        // Who is on the other end (forwarding headers only from ONRAMP_TRUSTED_PROXIES).
+        let peer = req
+            .extensions()
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|info| info.0.ip())
+            .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+        let client = crate::client::ClientInfo::from_request(peer, req.headers(), &app.trusted_proxies);
+        let https = client.https || public_url_is_https();
+        req.extensions_mut().insert(client);
         let path = req.uri().path().to_owned();
         if path.starts_with("/pkg/") || path == "/healthz" || path == "/robots.txt" {
             return next.run(req).await; // static files: nobody to identify
@@ -192,7 +240,7 @@ pub mod ssr {
                 }
                 Err(e) => return internal(e),
             }
-        } else if let Some(secret) = session_secret(&headers) {
+        } else if let Some(secret) = session_secret(&headers, https) {
             match accounts::session_user(&app.db, &secret).await {
                 Ok(user) => user,
                 Err(e) => return internal(e),

@@ -7,6 +7,8 @@
 pub mod api;
 pub mod auth;
 #[cfg(feature = "ssr")]
+pub mod client;
+#[cfg(feature = "ssr")]
 pub mod connections;
 pub mod gitlab;
 pub mod integration;
@@ -16,6 +18,7 @@ pub mod pages;
 pub mod state;
 #[cfg(feature = "ssr")]
 pub mod store;
+pub mod trust;
 pub mod wizard;
 
 use leptos::prelude::*;

@@ -1,6 +1,7 @@
 //! Server-side state shared by pages, server functions and the middleware (Leptos context and
 //! axum state).
 
+use crate::client::TrustedProxies;
 use crate::gitlab::outbound::{Outbound, OutboundConfig};
 use crate::store::crypto::Keyring;
 use crate::store::Db;
@@ -10,30 +11,82 @@ use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 
+/// The knobs of [`AppState`] that come from the environment, with their defaults.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// `ONRAMP_CHECK_RATE_PER_MIN`: connection checks per client and per user, and minute.
+    pub checks_per_minute: NonZeroU32,
+    /// `ONRAMP_SIGNUPS_PER_IP_PER_HOUR`: new accounts per client address (IPv6: per /64).
+    pub signups_per_hour: NonZeroU32,
+    /// `ONRAMP_TRUSTED_PROXIES`: whose `X-Forwarded-For` / `-Proto` is believed.
+    pub trusted_proxies: TrustedProxies,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            checks_per_minute: NonZeroU32::new(30).expect("non-zero"),
+            signups_per_hour: NonZeroU32::new(10).expect("non-zero"),
+            trusted_proxies: TrustedProxies::default(),
+        }
+    }
+}
+
+/// Log-in attempts per client address and minute, whatever the account.
+pub const LOGINS_PER_IP_PER_MINUTE: u32 = 30;
+/// Log-in attempts per account from one client address and minute: guessing is slow, and the
+/// owner, trying from another address, is not locked out by someone else's guesses.
+pub const LOGINS_PER_ACCOUNT_AND_IP_PER_MINUTE: u32 = 5;
+/// Log-in attempts per account and minute from all addresses together: the ceiling for a guesser
+/// with many addresses, far above what the owner needs.
+pub const LOGINS_PER_ACCOUNT_PER_MINUTE: u32 = 60;
+
 #[derive(Clone)]
 pub struct AppState {
     pub outbound: Arc<Outbound>,
     pub db: Db,
     pub keys: Keyring,
-    /// Connection checks, per client IP and per user.
+    pub trusted_proxies: Arc<TrustedProxies>,
+    /// Connection checks, per client address and per user.
     pub checks_per_ip: Limiter<IpAddr>,
     pub checks_per_user: Limiter<String>,
-    /// Log-in attempts, per client IP and per account.
+    /// Sign-ups per client address.
+    pub signups_per_ip: Limiter<IpAddr>,
+    /// Log-in attempts (see the constants above). Accounts are keyed by a hash of the address
+    /// typed, so a limiter never holds more than 16 bytes of it.
     pub logins_per_ip: Limiter<IpAddr>,
-    pub logins_per_account: Limiter<String>,
+    pub logins_per_account_and_ip: Limiter<([u8; 16], IpAddr)>,
+    pub logins_per_account: Limiter<[u8; 16]>,
 }
 
 impl AppState {
-    pub fn new(outbound: OutboundConfig, db: Db, keys: Keyring, checks_per_minute: NonZeroU32) -> Self {
+    pub fn new(outbound: OutboundConfig, db: Db, keys: Keyring, settings: Settings) -> Self {
+        fn per_minute<K: Hash + Eq + Clone>(n: u32) -> Limiter<K> {
+            Limiter::new(Quota::per_minute(NonZeroU32::new(n).expect("non-zero")))
+        }
         AppState {
             outbound: Arc::new(Outbound::new(outbound)),
             db,
             keys,
-            checks_per_ip: Limiter::per_minute(checks_per_minute),
-            checks_per_user: Limiter::per_minute(checks_per_minute),
-            logins_per_ip: Limiter::per_minute(NonZeroU32::new(30).expect("non-zero")),
-            logins_per_account: Limiter::per_minute(NonZeroU32::new(5).expect("non-zero")),
+            trusted_proxies: Arc::new(settings.trusted_proxies),
+            checks_per_ip: Limiter::new(Quota::per_minute(settings.checks_per_minute)),
+            checks_per_user: Limiter::new(Quota::per_minute(settings.checks_per_minute)),
+            signups_per_ip: Limiter::new(Quota::per_hour(settings.signups_per_hour)),
+            logins_per_ip: per_minute(LOGINS_PER_IP_PER_MINUTE),
+            logins_per_account_and_ip: per_minute(LOGINS_PER_ACCOUNT_AND_IP_PER_MINUTE),
+            logins_per_account: per_minute(LOGINS_PER_ACCOUNT_PER_MINUTE),
         }
+    }
+
+    /// Forgets rate-limit windows that have refilled, so the limiters' memory follows the number
+    /// of clients active within the last window, not every client ever seen. Run every minute.
+    pub fn forget_idle_limits(&self) -> usize {
+        self.checks_per_ip.forget_idle()
+            + self.checks_per_user.forget_idle()
+            + self.signups_per_ip.forget_idle()
+            + self.logins_per_ip.forget_idle()
+            + self.logins_per_account_and_ip.forget_idle()
+            + self.logins_per_account.forget_idle()
     }
 }
 
@@ -44,8 +97,12 @@ pub struct Limiter<K: Hash + Eq + Clone> {
 }
 
 impl<K: Hash + Eq + Clone> Limiter<K> {
+    pub fn new(quota: Quota) -> Self {
+        Limiter { limiter: Arc::new(RateLimiter::keyed(quota)) }
+    }
+
     pub fn per_minute(n: NonZeroU32) -> Self {
-        Limiter { limiter: Arc::new(RateLimiter::keyed(Quota::per_minute(n))) }
+        Self::new(Quota::per_minute(n))
     }
 
     /// `Ok` when `key` may go ahead now, else the seconds to wait.
@@ -55,6 +112,22 @@ impl<K: Hash + Eq + Clone> Limiter<K> {
             let wait = not_until.wait_time_from(DefaultClock::default().now());
             wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
         })
+    }
+
+    /// Drops the keys whose window is full again (they behave exactly like unseen keys); returns
+    /// how many keys are left.
+    pub fn forget_idle(&self) -> usize {
+        self.limiter.retain_recent();
+        self.limiter.shrink_to_fit();
+        self.limiter.len()
+    }
+
+    pub fn len(&self) -> usize {
+        self.limiter.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.limiter.is_empty()
     }
 }
 
@@ -72,5 +145,21 @@ mod tests {
         let wait = limiter.check(&a).unwrap_err();
         assert!((1..=60).contains(&wait), "{wait}");
         assert!(limiter.check(&b).is_ok());
+    }
+
+    #[test]
+    fn idle_keys_are_forgotten() {
+        // 1000 per second: a key's window refills within a millisecond.
+        let limiter: Limiter<u32> = Limiter::new(Quota::per_second(NonZeroU32::new(1000).unwrap()));
+        for key in 0..10_000 {
+            limiter.check(&key).unwrap();
+        }
+        assert_eq!(limiter.len(), 10_000);
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        assert_eq!(limiter.forget_idle(), 0);
+        // a key still inside its window is kept
+        let slow: Limiter<u32> = Limiter::per_minute(NonZeroU32::new(5).unwrap());
+        slow.check(&1).unwrap();
+        assert_eq!(slow.forget_idle(), 1);
     }
 }

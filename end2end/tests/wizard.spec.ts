@@ -25,6 +25,17 @@ async function signUp(page: Page, next = "/settings/integrations") {
   return email;
 }
 
+/**
+ * Opens step 12 for `base` as a shared link would, and confirms the instance the way a reader
+ * does ("Yes, this is my GitLab"): until then the field is not prefilled.
+ */
+async function openStep12(page: Page, base = FAKE_GITLAB) {
+  await page.goto(`${STEP(12)}?base=${encodeURIComponent(base)}`);
+  await expect(page.getByLabel("GitLab base URL")).toHaveValue("");
+  await page.getByRole("button", { name: "Yes, this is my GitLab" }).click();
+  await expect(page.getByLabel("GitLab base URL")).toHaveValue(base);
+}
+
 /** Waits until the WASM island has hydrated (it marks <html data-enhanced>). */
 async function hydrated(page: Page) {
   await expect(page.locator("html")).toHaveAttribute("data-enhanced", "");
@@ -74,9 +85,15 @@ test.describe("with JavaScript", () => {
     expect(errors).toEqual([]);
   });
 
-  test("a deep link to step 8 carries the instance into the token link", async ({ page }) => {
+  test("a deep link to step 8 carries the instance into the token link, once confirmed", async ({ page }) => {
     const errors = watchErrors(page);
     await page.goto(`${STEP(8)}?base=${encodeURIComponent("https://git.acme.io:8443/gitlab")}`);
+    // A link names the instance: no link into it until the reader says it is theirs.
+    await expect(page.getByRole("heading", { name: "Is this your GitLab?" })).toBeVisible();
+    await expect(page.locator(".instance-host")).toHaveText("git.acme.io");
+    await expect(page.locator('a[href^="https://git.acme.io"]')).toHaveCount(0);
+    await hydrated(page);
+    await page.getByRole("button", { name: "Yes, this is my GitLab" }).click();
     const link = page.getByRole("link", { name: /Open the token page/ });
     await expect(link).toHaveAttribute(
       "href",
@@ -87,7 +104,10 @@ test.describe("with JavaScript", () => {
       "href",
       `${STEP(9)}?base=${encodeURIComponent("https://git.acme.io:8443/gitlab")}`,
     );
-    await hydrated(page);
+    // remembered in this browser
+    await page.goto(`${STEP(10)}?base=${encodeURIComponent("https://git.acme.io:8443/gitlab")}`);
+    await expect(page.getByRole("heading", { name: "Is this your GitLab?" })).toHaveCount(0);
+    await expect(page.getByRole("link", { name: /Open your user settings/ })).toBeVisible();
     expect(errors).toEqual([]);
   });
 
@@ -98,7 +118,7 @@ test.describe("with JavaScript", () => {
       await route.continue();
     });
     await signUp(page);
-    await page.goto(`${STEP(12)}?base=${encodeURIComponent(FAKE_GITLAB)}`);
+    await openStep12(page);
     await hydrated(page);
     await page.getByLabel("Personal access token").fill("glpat-noscope");
     const button = page.getByRole("button", { name: "Integrate GitLab" });
@@ -123,7 +143,7 @@ test.describe("with JavaScript", () => {
 
   test("keyboard: the skip link comes first and the form is reachable", async ({ page }) => {
     await signUp(page);
-    await page.goto(`${STEP(12)}?base=${encodeURIComponent(FAKE_GITLAB)}`);
+    await openStep12(page);
     await hydrated(page);
     await page.keyboard.press("Tab");
     await expect(page.getByRole("link", { name: "Skip to main content" })).toBeFocused();
@@ -164,7 +184,7 @@ test.describe("with JavaScript", () => {
 test.describe("without JavaScript", () => {
   test.use({ javaScriptEnabled: false });
 
-  test("step 11 derives the base URL with a plain GET form", async ({ page }) => {
+  test("step 11 derives the base URL with a plain form", async ({ page }) => {
     await page.goto(STEP(11));
     await page.getByLabel("Your GitLab profile URL").fill("https://git.acme.io:8443/gitlab/jdoe/");
     await page.getByRole("button", { name: "Find base URL" }).click();
@@ -181,7 +201,7 @@ test.describe("without JavaScript", () => {
 
   test("step 12 posts the form and the server renders the result", async ({ page }) => {
     await signUp(page);
-    await page.goto(`${STEP(12)}?base=${encodeURIComponent(FAKE_GITLAB)}`);
+    await openStep12(page);
     await page.getByLabel("Personal access token").fill("glpat-expired");
     await page.getByRole("button", { name: "Integrate GitLab" }).click();
     await expect(page).toHaveTitle(/^Error: Step 12 of 13/);
@@ -209,7 +229,7 @@ test.describe("without JavaScript", () => {
 
   test("manage the saved connection: re-check, then disconnect", async ({ page }) => {
     await signUp(page);
-    await page.goto(`${STEP(12)}?base=${encodeURIComponent(FAKE_GITLAB)}`);
+    await openStep12(page);
     await page.getByLabel("Personal access token").fill("glpat-good");
     await page.getByRole("button", { name: "Integrate GitLab" }).click();
     await page.getByRole("button", { name: "Integrate anyway" }).click();

@@ -4,8 +4,9 @@
 pub mod cli;
 pub mod fake_gitlab;
 
+use app::client::TrustedProxies;
 use app::gitlab::outbound::OutboundConfig;
-use app::state::AppState;
+use app::state::{AppState, Settings};
 use app::store::crypto::{load_or_create_key, write_key_file, Cipher, Keyring};
 use app::store::{integrations, Db, StoreError};
 use app::{shell, App};
@@ -29,7 +30,9 @@ use tower_http::trace::TraceLayer;
 pub struct Config {
     pub leptos: LeptosOptions,
     pub outbound: OutboundConfig,
-    pub checks_per_minute: NonZeroU32,
+    /// Rate limits and trusted proxies (`ONRAMP_CHECK_RATE_PER_MIN`, `ONRAMP_SIGNUPS_PER_IP_PER_HOUR`,
+    /// `ONRAMP_TRUSTED_PROXIES`).
+    pub settings: Settings,
     /// `ONRAMP_DATA_DIR`, default `./data`: the SQLite database and the key file.
     pub data_dir: PathBuf,
     /// `DATABASE_URL`: PostgreSQL (or an explicit SQLite URL) instead of the file in `data_dir`.
@@ -57,11 +60,20 @@ impl Config {
                 Err(_) => Ok(default),
             }
         };
-        let checks = number("ONRAMP_CHECK_RATE_PER_MIN", 30)?;
+        let non_zero = |n: u64| NonZeroU32::new(u32::try_from(n).unwrap_or(u32::MAX)).expect("above 0");
+        let defaults = Settings::default();
+        let settings = Settings {
+            checks_per_minute: non_zero(number("ONRAMP_CHECK_RATE_PER_MIN", defaults.checks_per_minute.get().into())?),
+            signups_per_hour: non_zero(number(
+                "ONRAMP_SIGNUPS_PER_IP_PER_HOUR",
+                defaults.signups_per_hour.get().into(),
+            )?),
+            trusted_proxies: TrustedProxies::parse(&std::env::var("ONRAMP_TRUSTED_PROXIES").unwrap_or_default())?,
+        };
         Ok(Config {
             leptos,
             outbound,
-            checks_per_minute: NonZeroU32::new(u32::try_from(checks).unwrap_or(u32::MAX)).expect("above 0"),
+            settings,
             data_dir: std::env::var_os("ONRAMP_DATA_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("data")),
             database_url: std::env::var("DATABASE_URL").ok().filter(|u| !u.trim().is_empty()),
             secret_key: std::env::var("ONRAMP_SECRET_KEY").ok().filter(|k| !k.trim().is_empty()),
@@ -74,8 +86,7 @@ impl Config {
 /// interrupted (see [`rotate_key`]).
 pub async fn open_storage(config: &Config) -> Result<(Db, Keyring), String> {
     let db = Db::open(config.database_url.as_deref(), &config.data_dir).await.map_err(|e| e.to_string())?;
-    std::fs::create_dir_all(&config.data_dir)
-        .map_err(|e| format!("cannot create {}: {e}", config.data_dir.display()))?;
+    app::store::create_private_dir(&config.data_dir).map_err(|e| e.to_string())?;
     let current = load_or_create_key(config.secret_key.as_deref(), &config.data_dir).map_err(|e| e.to_string())?;
     let mut keys = Keyring::new(current);
     if let Ok(previous) = std::env::var("ONRAMP_PREVIOUS_SECRET_KEYS") {
@@ -125,7 +136,7 @@ pub async fn rotate_key(config: &Config) -> Result<String, String> {
 
 /// The whole HTTP application.
 pub fn router(config: Config, db: Db, keys: Keyring) -> (Router, AppState) {
-    let state = AppState::new(config.outbound, db, keys, config.checks_per_minute);
+    let state = AppState::new(config.outbound, db, keys, config.settings);
     let options = config.leptos;
     let routes = generate_route_list(App);
     let context = {
@@ -143,6 +154,7 @@ pub fn router(config: Config, db: Db, keys: Keyring) -> (Router, AppState) {
         .fallback(leptos_axum::file_and_error_handler(shell))
         .with_state(options)
         .layer(axum::middleware::from_fn_with_state(state.clone(), app::auth::ssr::middleware))
+        .layer(axum::middleware::from_fn(limit_body))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
             // The path only: queries may carry addresses people typed, and are not needed here.
             tracing::info_span!("request", method = %req.method(), path = %req.uri().path())
@@ -161,6 +173,39 @@ pub fn router(config: Config, db: Db, keys: Keyring) -> (Router, AppState) {
     (router, state)
 }
 
+/// The largest request body a route reads: a few KiB for forms, more where a CA certificate may
+/// come along (`ca_pem`, at most 64 KiB, percent-encoded).
+pub fn body_limit(path: &str) -> usize {
+    match path {
+        "/api/gitlab/validate" => 256 * 1024,
+        _ => 16 * 1024,
+    }
+}
+
+/// Refuses a body over [`body_limit`] with 413 before anything reads it (by `Content-Length`),
+/// and cuts one that grows past it while being read (chunked).
+async fn limit_body(req: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let limit = body_limit(req.uri().path());
+    let declared =
+        req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return (
+            axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+            [(header::CONTENT_TYPE, "application/json")],
+            serde_json::json!({
+                "error": "too_large",
+                "message": format!("This request is larger than the {} KiB this address accepts.", limit / 1024),
+            })
+            .to_string(),
+        )
+            .into_response();
+    }
+    let (parts, body) = req.into_parts();
+    let body = axum::body::Body::new(http_body_util::Limited::new(body, limit));
+    next.run(axum::extract::Request::from_parts(parts, body)).await
+}
+
 fn header_layer(name: HeaderName, value: &'static str) -> SetResponseHeaderLayer<HeaderValue> {
     SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
 }
@@ -169,6 +214,31 @@ fn header_layer(name: HeaderName, value: &'static str) -> SetResponseHeaderLayer
 async fn first_step(Query(query): Query<HashMap<String, String>>) -> Redirect {
     let base = query.get("base").and_then(|b| app::gitlab::base_url::BaseUrl::parse(b).ok());
     Redirect::to(&app::wizard::step_href(1, base.as_ref()))
+}
+
+/// Every minute: forgets idle rate-limit windows; every hour: deletes expired sessions, flashes
+/// and old kept checks. For ever.
+pub async fn housekeeping_loop(state: AppState) {
+    let mut minutes = 0u64;
+    loop {
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        let keys = state.forget_idle_limits();
+        tracing::debug!(keys, "rate-limit windows kept");
+        if minutes.is_multiple_of(60) {
+            purge(&state).await;
+        }
+        minutes += 1;
+    }
+}
+
+/// Deletes expired sessions, unclaimed flashes and kept checks past their time.
+pub async fn purge(state: &AppState) {
+    let sessions = app::store::accounts::purge_expired(&state.db).await;
+    let checks = integrations::purge_old_checks(&state.db).await;
+    match (sessions, checks) {
+        (Ok(s), Ok(c)) => tracing::info!(sessions_and_flashes = s, checks = c, "purged expired rows"),
+        (Err(e), _) | (_, Err(e)) => tracing::error!(error = %e, "purge failed"),
+    }
 }
 
 /// Re-checks every saved connection whose last check is older than `interval`, then sleeps; for

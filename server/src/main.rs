@@ -111,6 +111,7 @@ async fn serve() -> ExitCode {
     };
     tracing::info!("Onramp listening on http://{addr}");
     let (router, state) = server::router(config, db, keys);
+    tokio::spawn(server::housekeeping_loop(state.clone()));
     tokio::spawn(server::recheck_loop(state, interval));
     match server::serve(listener, router).await {
         Ok(()) => ExitCode::SUCCESS,

@@ -129,17 +129,43 @@ async fn sessions_rotate_at_log_in_and_end_at_log_out() {
     let r = stale.get(onramp.server.url("/settings/integrations")).header("cookie", &second).send().await.unwrap();
     assert!(r.status().is_redirection(), "logged out");
 
+    // X-Forwarded-Proto from a peer nobody said to trust changes nothing.
     let https = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    let r = https
-        .post(onramp.server.url("/api/auth/login"))
-        .header("accept", HTML)
-        .header("origin", format!("http://{}", onramp.server.addr))
-        .header("x-forwarded-proto", "https")
-        .form(&[("email", "jane@example.com"), ("password", PASSWORD)])
-        .send()
-        .await
-        .unwrap();
-    assert!(r.headers()["set-cookie"].to_str().unwrap().contains("Secure"), "Secure behind an https proxy");
+    let login_via_proxy = |onramp: &Onramp| {
+        https
+            .post(onramp.server.url("/api/auth/login"))
+            .header("accept", HTML)
+            .header("origin", format!("http://{}", onramp.server.addr))
+            .header("x-forwarded-proto", "https")
+            .form(&[("email", "jane@example.com"), ("password", PASSWORD)])
+            .send()
+    };
+    let r = login_via_proxy(&onramp).await.unwrap();
+    let cookie = r.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(cookie.starts_with("onramp_session=") && !cookie.contains("Secure"), "{cookie}");
+
+    // Behind a trusted proxy that terminates TLS: Secure, and the __Host- name a sibling
+    // subdomain cannot set.
+    let behind_proxy = spawn_onramp_with(|c| {
+        c.settings.trusted_proxies = app::client::TrustedProxies::parse("127.0.0.1").unwrap();
+    })
+    .await;
+    let r = login_via_proxy(&behind_proxy).await.unwrap();
+    let cookie = r.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(cookie.starts_with("__Host-onramp_session="), "{cookie}");
+    assert!(cookie.contains("; Secure") && cookie.contains("Path=/") && !cookie.contains("Domain"), "{cookie}");
+    let session = cookie.split(';').next().unwrap().to_owned();
+    let page = |cookie: String| {
+        https
+            .get(behind_proxy.server.url("/settings/integrations"))
+            .header("x-forwarded-proto", "https")
+            .header("cookie", cookie)
+            .send()
+    };
+    assert_eq!(page(session.clone()).await.unwrap().status(), 200, "the __Host- session works over https");
+    // the same secret under the plain name (as a sibling subdomain could plant it) is not a session
+    let planted = session.replacen("__Host-onramp_session", "onramp_session", 1);
+    assert!(page(planted).await.unwrap().status().is_redirection(), "a cookie without the prefix is ignored");
 }
 
 #[tokio::test]
@@ -148,7 +174,7 @@ async fn sign_up_and_log_in_explain_mistakes() {
     let visitor = browser_client(&onramp.server);
     let cases = [
         ("/api/auth/signup", "not-an-email", PASSWORD, "error=email_invalid"),
-        ("/api/auth/signup", "jane@example.com", PASSWORD, "error=email_taken"),
+        ("/api/auth/signup", "jane@example.com", "not jane's password", "error=email_taken"),
         ("/api/auth/signup", "new@example.com", "tiny-pw", "error=password_short"),
         ("/api/auth/login", "jane@example.com", "wrong password!", "error=invalid"),
     ];

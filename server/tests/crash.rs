@@ -101,7 +101,10 @@ async fn kill_9_during_saves_leaves_a_consistent_database() {
         let config = server::Config {
             leptos: leptos::config::LeptosOptions::builder().output_name("onramp").build(),
             outbound: Default::default(),
-            checks_per_minute: std::num::NonZeroU32::new(1).unwrap(),
+            settings: app::state::Settings {
+                checks_per_minute: std::num::NonZeroU32::new(1).unwrap(),
+                ..Default::default()
+            },
             data_dir: data.path().to_owned(),
             database_url: None,
             secret_key: None,

@@ -58,6 +58,16 @@ async fn wizard_root_redirects_to_step_one_keeping_base() {
 #[tokio::test]
 async fn base_rides_along_and_deep_links_prefill_the_token_page() {
     let onramp = spawn_onramp().await;
+    // Confirmed once in this browser ("Yes, this is my GitLab"): see tests/hardening.rs.
+    let r = onramp
+        .client
+        .post(onramp.server.url("/api/wizard/confirm_instance"))
+        .header("accept", "text/html")
+        .form(&[("base", "https://git.acme.io:8443/gitlab"), ("step", "8")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["location"], "/integrations/gitlab/step/8?base=https%3A%2F%2Fgit.acme.io%3A8443%2Fgitlab");
     let (status, body) = onramp.get("/integrations/gitlab/step/8?base=https%3A%2F%2Fgit.acme.io%3A8443%2Fgitlab").await;
     assert_eq!(status, 200);
     assert!(body.contains("https://git.acme.io:8443/gitlab/-/user_settings/personal_access_tokens?name=Onramp&amp;"));
@@ -432,7 +442,7 @@ async fn without_javascript_warnings_need_one_more_click_and_failures_go_back_to
 
 #[tokio::test]
 async fn malformed_requests_are_400_and_floods_429() {
-    let onramp = spawn_onramp_with(|c| c.checks_per_minute = std::num::NonZeroU32::new(3).unwrap()).await;
+    let onramp = spawn_onramp_with(|c| c.settings.checks_per_minute = std::num::NonZeroU32::new(3).unwrap()).await;
     let r = onramp.validate_raw(&[("token", "x")], "application/json").await;
     assert_eq!(r.status(), 400);
     let r = onramp

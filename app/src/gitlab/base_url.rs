@@ -100,6 +100,23 @@ impl BaseUrl {
         &self.host
     }
 
+    /// The host as people read it, when it differs from [`BaseUrl::host`]: an internationalised
+    /// name (`bücher.example` for `xn--bcher-kva.example`). Pages show both, so a look-alike
+    /// written in another script is visible for what it is.
+    pub fn unicode_host(&self) -> Option<String> {
+        if !self.host.split('.').any(|label| label.starts_with("xn--")) {
+            return None;
+        }
+        let (unicode, result) = idna::domain_to_unicode(&self.host);
+        (result.is_ok() && unicode != self.host).then_some(unicode)
+    }
+
+    /// Does a label of the host mix letters of several scripts (Latin and Cyrillic, say), as
+    /// look-alike domains do?
+    pub fn mixes_scripts(&self) -> bool {
+        self.unicode_host().is_some_and(|host| host.split('.').any(|label| scripts_in(label) > 1))
+    }
+
     pub fn port(&self) -> u16 {
         self.port
     }
@@ -214,12 +231,11 @@ fn collapse_doubled_scheme(mut input: &str) -> &str {
 }
 
 fn strip_http_scheme(input: &str) -> Option<&str> {
-    for scheme in ["https://", "http://"] {
-        if input.len() >= scheme.len() && input[..scheme.len()].eq_ignore_ascii_case(scheme) {
-            return Some(&input[scheme.len()..]);
-        }
-    }
-    None
+    // `get` and not `[..]`: the input is user text, and a byte offset may fall inside a character.
+    ["https://", "http://"].into_iter().find_map(|scheme| {
+        let head = input.get(..scheme.len())?;
+        head.eq_ignore_ascii_case(scheme).then(|| input.get(scheme.len()..)).flatten()
+    })
 }
 
 /// The scheme of `input` if it names one (`javascript:`, `https:`), telling `host:8080` apart.
@@ -234,6 +250,25 @@ fn explicit_scheme(input: &str) -> Option<&str> {
         return None; // `localhost:8080/…`
     }
     Some(scheme)
+}
+
+/// How many scripts the letters of `label` come from (roughly, by Unicode block: enough to tell
+/// Latin, Greek, Cyrillic, Armenian, Hebrew, Arabic and the rest apart).
+fn scripts_in(label: &str) -> usize {
+    let script = |c: char| match c as u32 {
+        _ if !c.is_alphabetic() => None,
+        0x0000..=0x024F | 0x1E00..=0x1EFF => Some(0), // Latin
+        0x0370..=0x03FF | 0x1F00..=0x1FFF => Some(1), // Greek
+        0x0400..=0x052F => Some(2),                   // Cyrillic
+        0x0530..=0x058F => Some(3),                   // Armenian
+        0x0590..=0x05FF => Some(4),                   // Hebrew
+        0x0600..=0x06FF => Some(5),                   // Arabic
+        n => Some(6 + (n >> 8) as usize),             // another block
+    };
+    let mut seen: Vec<usize> = label.chars().filter_map(script).collect();
+    seen.sort_unstable();
+    seen.dedup();
+    seen.len()
 }
 
 /// Host names as DNS has them: letters, digits, hyphens and underscores in dot-separated labels
@@ -326,6 +361,36 @@ mod tests {
             let got = BaseUrl::parse(input);
             assert_eq!(got.as_ref().map(BaseUrl::as_str), expected.as_ref().map(|s| *s), "{input:?}");
         }
+    }
+
+    #[test]
+    fn international_hosts_show_both_forms() {
+        let base = BaseUrl::parse("https://bücher.example/gitlab").unwrap();
+        assert_eq!(base.as_str(), "https://xn--bcher-kva.example/gitlab");
+        assert_eq!(base.unicode_host().as_deref(), Some("bücher.example"));
+        assert!(!base.mixes_scripts());
+        assert_eq!(BaseUrl::parse("https://gitlab.com").unwrap().unicode_host(), None);
+        // "gitlаb" with a Cyrillic а
+        let look_alike = BaseUrl::parse("https://git\u{0430}b.example.com").unwrap();
+        assert!(look_alike.host().starts_with("xn--"), "{}", look_alike.host());
+        assert!(look_alike.mixes_scripts());
+        // all Cyrillic is one script
+        assert!(!BaseUrl::parse("https://\u{0433}\u{0438}\u{0442}.example").unwrap().mixes_scripts());
+    }
+
+    #[test]
+    fn non_ascii_input_never_panics() {
+        // each once cut a character in two at a byte offset
+        for input in
+            ["€€€", "€", "ht€", "https:/€", "http://€€€€", "h\u{0301}ttps://x", "\u{202e}https://x", "€:€", "€/€"]
+        {
+            let _ = BaseUrl::parse(input);
+            let _ = BaseUrl::from_profile_url(input);
+        }
+        // an international name: kept, in its ASCII form
+        let euro = BaseUrl::parse("€€€").unwrap();
+        assert!(euro.host().is_ascii() && euro.host().starts_with("xn--"), "{}", euro.host());
+        assert_eq!(euro.unicode_host().as_deref(), Some("€€€"));
     }
 
     #[test]

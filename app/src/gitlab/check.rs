@@ -80,7 +80,7 @@ pub async fn run(outbound: &Outbound, input: &CheckInput<'_>, today: time::Date)
     let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     let report = found.into_report(outcome, elapsed_ms);
     tracing::info!(
-        base_url = %report.base_url,
+        base_url = %super::token::redact_for_log(&report.base_url),
         ok = report.ok,
         failed = ?report.failures().map(|c| c.id).collect::<Vec<_>>(),
         elapsed_ms,

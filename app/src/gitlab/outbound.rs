@@ -125,8 +125,18 @@ impl Answer {
     }
 }
 
+/// The largest CA bundle accepted from a form: a private CA chain is a few KiB.
+pub const MAX_CA_PEM_BYTES: usize = 64 * 1024;
+
 /// Parses a PEM bundle of CA certificates.
 pub fn parse_ca(pem: &str) -> Result<Vec<reqwest::Certificate>, String> {
+    if pem.len() > MAX_CA_PEM_BYTES {
+        return Err(format!(
+            "the certificate text is {} KiB, more than the {} KiB a CA chain needs: paste only your GitLab's CA certificate(s)",
+            pem.len() / 1024,
+            MAX_CA_PEM_BYTES / 1024
+        ));
+    }
     let certs = reqwest::Certificate::from_pem_bundle(pem.as_bytes())
         .map_err(|_| "this is not a PEM certificate (it should start with -----BEGIN CERTIFICATE-----)".to_owned())?;
     if certs.is_empty() {

@@ -7,6 +7,36 @@ use std::fmt;
 
 pub struct GitlabToken(SecretString);
 
+/// `text` fit for a log line: every word that could be a secret (20 or more letters, digits, `-`
+/// and `_`, or a `gl…-` token prefix followed by anything) becomes `[redacted]`, and the whole is
+/// cut to 200 characters. For addresses people typed: a token pasted into the wrong field must
+/// not reach the logs.
+pub fn redact_for_log(text: &str) -> String {
+    const MAX_CHARS: usize = 200;
+    let is_word = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+    let mut out = String::new();
+    let mut word = String::new();
+    let flush = |word: &mut String, out: &mut String| {
+        let looks_secret = word.chars().count() >= 20
+            || (word.starts_with("gl") && word.find('-').is_some_and(|i| i <= 8 && word.len() > i + 1));
+        out.push_str(if looks_secret { "[redacted]" } else { word });
+        word.clear();
+    };
+    for c in text.chars() {
+        if is_word(c) {
+            word.push(c);
+        } else {
+            flush(&mut word, &mut out);
+            out.push(if c.is_control() { '?' } else { c });
+        }
+    }
+    flush(&mut word, &mut out);
+    match out.char_indices().nth(MAX_CHARS) {
+        Some((cut, _)) => format!("{}…", &out[..cut]), // ok: cut comes from char_indices
+        None => out,
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum TokenError {
     #[error("Paste the token you copied in step 9.")]
@@ -44,7 +74,7 @@ impl GitlabToken {
     fn prefix(&self) -> &str {
         let value = self.expose();
         match value.rfind("glpat-") {
-            Some(i) => &value[..i + "glpat-".len()],
+            Some(i) => &value[..i + "glpat-".len()], // ok: rfind returns a char boundary
             None => "",
         }
     }
@@ -65,6 +95,18 @@ impl fmt::Display for GitlabToken {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn addresses_are_logged_without_anything_like_a_token() {
+        assert_eq!(redact_for_log("https://gitlab.example.com/gitlab"), "https://gitlab.example.com/gitlab");
+        assert_eq!(redact_for_log("glpat-AbCdEf123456"), "[redacted]");
+        assert_eq!(redact_for_log("https://glpat-x1y2z3.example"), "https://[redacted].example");
+        assert_eq!(redact_for_log("https://h/ABCDEFGHIJKLMNOPQRSTUVWXYZ"), "https://h/[redacted]");
+        assert_eq!(redact_for_log("gitlab.com/jdoe"), "gitlab.com/jdoe");
+        assert_eq!(redact_for_log("a\nb"), "a?b");
+        let long = redact_for_log(&"€a.".repeat(500));
+        assert_eq!(long.chars().count(), 201);
+    }
 
     #[test]
     fn redacts_itself() {

@@ -1,23 +1,39 @@
 //! Log in, sign up, and Onramp API tokens for scripts.
 
-use super::query;
 use super::report::{ErrorLink, ErrorSummary};
+use super::{query, seconds};
 use crate::auth::{safe_next, use_page_data};
 use leptos::prelude::*;
 use leptos_meta::Title;
 
+/// The wait of a `limited_<seconds>` code; only a number is ever shown.
+fn limited_wait(code: &str) -> Option<u64> {
+    code.strip_prefix("limited_").and_then(seconds)
+}
+
+const BUSY: &str = "Onramp is busy: try again in a few seconds";
+
 fn login_error(code: &str) -> (String, &'static str) {
+    if let Some(wait) = limited_wait(code) {
+        return (format!("Too many log-in attempts. Try again in {wait} seconds"), "#email");
+    }
     match code {
         "invalid" => ("The email address or password is not right".into(), "#email"),
-        c if c.starts_with("limited_") => {
-            (format!("Too many log-in attempts. Try again in {} seconds", c.trim_start_matches("limited_")), "#email")
-        }
+        "busy" => (BUSY.into(), "#password"),
         _ => ("Something went wrong: try again".into(), "#email"),
     }
 }
 
 fn signup_error(code: &str) -> (String, &'static str) {
+    if let Some(wait) = limited_wait(code) {
+        let minutes = wait.div_ceil(60);
+        return (
+            format!("Too many new accounts from your network. Try again in {minutes} minutes, or log in"),
+            "#email",
+        );
+    }
     match code {
+        "busy" => (BUSY.into(), "#password"),
         "email_invalid" => ("Enter an email address in the right format, like name@example.com".into(), "#email"),
         "email_taken" => ("An account with this email address already exists: log in instead".into(), "#email"),
         "password_short" => ("Your password must be at least 10 characters long".into(), "#password"),
@@ -71,7 +87,14 @@ pub fn LoginPage() -> impl IntoView {
     let error = query("error").map(|c| login_error(&c));
     let next: String = url::form_urlencoded::byte_serialize(query("next").unwrap_or_default().as_bytes()).collect();
     view! {
-        {query("logged_out").map(|_| view! { <p class="callout narrow" role="status">"You have logged out."</p> })}
+        {query("logged_out").map(|how| {
+            let text = if how == "everywhere" {
+                "You have logged out on every device and browser."
+            } else {
+                "You have logged out."
+            };
+            view! { <p class="callout narrow" role="status">{text}</p> }
+        })}
         <AccountForm title="Log in" action="/api/auth/login" button="Log in" error=error new_password=false/>
         <p class="narrow">"No account yet? " <a href=format!("/signup?next={next}")>"Create an account"</a></p>
     }
@@ -136,6 +159,11 @@ pub fn ApiTokensPage() -> impl IntoView {
                 }
                 .into_any()
             }}
+            <h2>"Sessions"</h2>
+            <p>"Lost a laptop, or logged in on a shared computer? End every session of your account, on every device and browser, this one included. API tokens keep working: revoke them above."</p>
+            <form method="post" action="/api/auth/logout_everywhere">
+                <button type="submit" class="secondary">"Log out everywhere"</button>
+            </form>
         </main>
     }
 }

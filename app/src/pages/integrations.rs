@@ -2,7 +2,7 @@
 //! and the disconnect confirmation.
 
 use super::report::{CheckList, ErrorLink, ErrorSummary};
-use super::{base_param, query, with_base};
+use super::{base_param, query, query_seconds, with_base};
 use crate::auth::{use_page_data, use_viewer};
 use crate::integration::{Health, Integration};
 use crate::wizard::step_href;
@@ -163,7 +163,7 @@ pub fn GitlabIntegration() -> impl IntoView {
 fn manage(saved: Integration) -> impl IntoView {
     let page = use_page_data();
     let failed_replacement = page.check.map(|c| c.report).filter(|r| !r.ok);
-    let limited = query("limited");
+    let limited = query_seconds("limited");
     let status = if query("rechecked").is_some() {
         Some(if saved.last_check_ok {
             "Checked again: the connection works."

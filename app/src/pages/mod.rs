@@ -21,6 +21,17 @@ pub(crate) fn query(key: &str) -> Option<String> {
     use_query_map().with_untracked(|q| q.get(key))
 }
 
+/// A wait in seconds from the query (`?limited=12`): only a number is ever shown, never the text
+/// of a link someone crafted.
+pub(crate) fn query_seconds(key: &str) -> Option<u64> {
+    query(key).and_then(|v| seconds(&v))
+}
+
+/// `"12"` → 12; anything but a plain number of at most a day → `None`.
+pub(crate) fn seconds(text: &str) -> Option<u64> {
+    text.parse::<u64>().ok().filter(|n| *n <= 86_400)
+}
+
 /// The instance riding along as `?base=`, when it is a valid base URL.
 pub(crate) fn base_param() -> Option<BaseUrl> {
     query("base").and_then(|b| BaseUrl::parse(&b).ok())

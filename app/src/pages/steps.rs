@@ -1,11 +1,12 @@
 //! The wizard's step pages: `/integrations/gitlab/step/{n}`, each complete on the server.
 
 use super::report::{CheckList, ErrorLink, ErrorSummary};
-use super::{base_param, query, NotFound};
-use crate::auth::{use_page_data, use_viewer};
+use super::{base_param, query, query_seconds, NotFound};
+use crate::auth::{use_confirmed_hosts, use_page_data, use_viewer};
 use crate::gitlab::base_url::BaseUrl;
 use crate::gitlab::links;
 use crate::gitlab::report::CheckId;
+use crate::trust::InstanceTrust;
 use crate::wizard::{step_href, Actor, Step, STEPS};
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -34,14 +35,19 @@ pub fn StepPage() -> impl IntoView {
     };
     let base = base_param();
     let base = base.as_ref();
+    // An instance named by a link is confirmed by the reader before any page links into it.
+    let trust = base.map(|b| {
+        let saved = use_viewer().and_then(|v| v.integration).and_then(|i| BaseUrl::parse(&i.base_url).ok());
+        crate::trust::judge(b, &use_confirmed_hosts(), saved.as_ref())
+    });
     let content = match step.number {
         1 => Content::new(step_1().into_any(), step, base),
         2 => Content::new(step_2(base).into_any(), step, base),
         3 => Content::new(step_3(base).into_any(), step, base),
         4 => Content::new(step_4(base).into_any(), step, base),
-        5..=10 => gitlab_step(step, base),
+        5..=10 => gitlab_step(step, base, trust),
         11 => step_11(step, base),
-        12 => step_12(base),
+        12 => step_12(step, base, trust),
         _ => step_13(base),
     };
     let title = if content.error { format!("Error: {}", step.document_title()) } else { step.document_title() };
@@ -136,28 +142,34 @@ fn step_4(base: Option<&BaseUrl>) -> impl IntoView {
 
 /// Steps 5–10 happen in GitLab: each explains what to do there and links to the exact page of the
 /// user's instance, once it is known. Until then, a small form asks which GitLab it is.
-fn gitlab_step(step: &Step, base: Option<&BaseUrl>) -> Content {
+fn gitlab_step(step: &Step, base: Option<&BaseUrl>, trust: Option<InstanceTrust>) -> Content {
     let invalid = query("base").filter(|_| base.is_none()).map(|typed| {
         let message = BaseUrl::parse(&typed).err().map(|e| e.to_string()).unwrap_or_default();
         (typed, message)
     });
     let error = invalid.is_some();
-    let instance = match base {
-        Some(base) => view! {
-            <p class="instance">"Your GitLab: " <strong>{base.to_string()}</strong> " "
+    // Links into the instance only once it is confirmed.
+    let linkable = base.filter(|_| trust.as_ref().is_some_and(InstanceTrust::is_confirmed));
+    let instance = match (base, trust) {
+        (Some(base), Some(InstanceTrust::Unconfirmed { mixes_scripts, saved_elsewhere })) => view! {
+            <ConfirmInstance base=base.clone() step=step.number mixes_scripts saved_elsewhere/>
+        }
+        .into_any(),
+        (Some(base), _) => view! {
+            <p class="instance">"Your GitLab: " <InstanceName base=base.clone()/> " "
                 <a href=step.href(None)>"Change"</a>
             </p>
         }
         .into_any(),
-        None => instance_form(step, invalid).into_any(),
+        (None, _) => instance_form(step, invalid).into_any(),
     };
     let body = match step.number {
-        5 => step_5(base).into_any(),
-        6 => step_6(base).into_any(),
-        7 => step_7(base).into_any(),
-        8 => step_8(base).into_any(),
+        5 => step_5(linkable).into_any(),
+        6 => step_6(linkable).into_any(),
+        7 => step_7(linkable).into_any(),
+        8 => step_8(linkable).into_any(),
         9 => step_9().into_any(),
-        _ => step_10(base).into_any(),
+        _ => step_10(linkable).into_any(),
     };
     let mut content = Content::new(view! { {instance} {body} }.into_any(), step, base);
     content.error = error;
@@ -171,7 +183,8 @@ fn instance_form(step: &Step, invalid: Option<(String, String)>) -> impl IntoVie
         {message.clone().map(|m| view! {
             <ErrorSummary links=vec![ErrorLink { href: "#base".into(), text: m }]/>
         })}
-        <form method="get" action=step.href(None) class="instance-form" data-enhance="">
+        <form method="post" action="/api/wizard/confirm_instance" class="instance-form" data-enhance="">
+            <input type="hidden" name="step" value=step.number.to_string()/>
             <div class="field" class:field-error=message.is_some()>
                 <label for="base">"Which GitLab do you use?"</label>
                 <p class="hint" id="base-hint">"Its address, for example https://gitlab.example.com. Onramp then links you to the right pages of it."</p>
@@ -182,6 +195,44 @@ fn instance_form(step: &Step, invalid: Option<(String, String)>) -> impl IntoVie
             <button type="submit" class="button secondary">"Use this GitLab"</button>
             <p>"Or " <a href=step.href(Some(&gitlab_com))>"use GitLab.com"</a> "."</p>
         </form>
+    }
+}
+
+/// An instance's address, with its host as people read it when that differs (`xn--…`).
+#[component]
+fn InstanceName(base: BaseUrl) -> impl IntoView {
+    let unicode = base.unicode_host();
+    view! {
+        <strong class="instance-url">{base.to_string()}</strong>
+        {unicode.map(|u| view! { " " <span class="instance-unicode">"(" <span lang="">{u}</span> ")"</span> })}
+    }
+}
+
+/// "Is this your GitLab?": shown instead of any link into an instance a link named, until the
+/// reader confirms it (a plain form: works without JavaScript).
+#[component]
+fn ConfirmInstance(base: BaseUrl, step: u8, mixes_scripts: bool, saved_elsewhere: Option<String>) -> impl IntoView {
+    let host = base.host().to_owned();
+    view! {
+        <section class="callout warning confirm-instance" aria-labelledby="confirm-title">
+            <h2 id="confirm-title">"Is this your GitLab?"</h2>
+            <p>"This page was opened with the address of a GitLab you have not used with Onramp in this browser:"</p>
+            <p class="instance-name"><InstanceName base=base.clone()/></p>
+            <p>"Its host name is " <strong class="instance-host">{host}</strong> "."</p>
+            {mixes_scripts.then(|| view! {
+                <p class="error-message"><strong>"Careful: "</strong>"this name mixes letters of different alphabets, as look-alikes of real addresses do."</p>
+            })}
+            {saved_elsewhere.map(|saved| view! {
+                <p class="error-message"><strong>"Careful: "</strong>"your saved connection uses " <strong>{saved}</strong> ", not this GitLab."</p>
+            })}
+            <p>"Continue only if you recognise it as your organisation's GitLab. A look-alike address can capture your password and your token."</p>
+            <form method="post" action="/api/wizard/confirm_instance" data-enhance="">
+                <input type="hidden" name="base" value=base.to_string()/>
+                <input type="hidden" name="step" value=step.to_string()/>
+                <button type="submit" class="button">"Yes, this is my GitLab"</button>
+            </form>
+            <p><a href=step_href(step, None)>"No, let me enter my GitLab's address"</a></p>
+        </section>
     }
 }
 
@@ -268,7 +319,9 @@ fn step_10(base: Option<&BaseUrl>) -> impl IntoView {
     }
 }
 
-/// Step 11: a plain GET form derives the base URL from the pasted profile URL.
+/// Step 11: a plain form derives the base URL from the pasted profile URL. It posts to the
+/// instance confirmation: an address the reader typed is one they trust. (A link that carries
+/// `?profile=` shows the result too, but step 12 asks before using it.)
 fn step_11(step: &Step, base: Option<&BaseUrl>) -> Content {
     let profile = query("profile");
     let derived = profile.as_deref().map(BaseUrl::from_profile_url);
@@ -278,7 +331,8 @@ fn step_11(step: &Step, base: Option<&BaseUrl>) -> Content {
     let view = view! {
         {error.clone().map(|m| view! { <ErrorSummary links=vec![ErrorLink { href: "#profile".into(), text: m }]/> })}
         <p>"Your base URL is your profile URL without your user name at the end. Paste your profile URL and Onramp works it out, keeping any port and path your GitLab is served under."</p>
-        <form method="get" action=step.href(None) data-enhance="">
+        <form method="post" action="/api/wizard/confirm_instance" data-enhance="">
+            <input type="hidden" name="step" value="11"/>
             <div class="field" class:field-error=error.is_some()>
                 <label for="profile">"Your GitLab profile URL"</label>
                 <p class="hint" id="profile-hint">"For example https://gitlab.example.com/jdoe"</p>
@@ -299,13 +353,24 @@ fn step_11(step: &Step, base: Option<&BaseUrl>) -> Content {
 }
 
 /// Step 12: the connect form, and the report of the last check when there is one.
-fn step_12(base: Option<&BaseUrl>) -> Content {
+fn step_12(step: &Step, base: Option<&BaseUrl>, trust: Option<InstanceTrust>) -> Content {
     let page = use_page_data();
     let replacing = use_viewer().and_then(|v| v.integration).map(|i| i.base_url);
-    let limited = query("limited");
+    let limited = query_seconds("limited");
     let stored = page.check;
-    let typed_base =
-        stored.as_ref().map(|s| s.typed_base_url.clone()).or_else(|| base.map(BaseUrl::to_string)).unwrap_or_default();
+    // A link's instance is prefilled only once confirmed: the token goes where this field says.
+    let confirm = match (base, trust) {
+        (Some(base), Some(InstanceTrust::Unconfirmed { mixes_scripts, saved_elsewhere })) if stored.is_none() => {
+            Some(view! { <ConfirmInstance base=base.clone() step=step.number mixes_scripts saved_elsewhere/> })
+        }
+        _ => None,
+    };
+    let prefill = base.filter(|_| confirm.is_none());
+    let typed_base = stored
+        .as_ref()
+        .map(|s| s.typed_base_url.clone())
+        .or_else(|| prefill.map(BaseUrl::to_string))
+        .unwrap_or_default();
     let ca_pem = stored.as_ref().map(|s| s.extra_ca_pem.clone()).unwrap_or_default();
     let report = stored.map(|s| s.report);
     let check_id = query("check");
@@ -345,6 +410,7 @@ fn step_12(base: Option<&BaseUrl>) -> Content {
     }
     let view = view! {
         {error.then(|| view! { <ErrorSummary links=links/> })}
+        {confirm}
         {only_warnings.then(|| view! {
             <div class="callout warning" id="warnings">
                 <h2>"The connection works, with warnings"</h2>

@@ -64,43 +64,84 @@ pub fn check_password(password: &str) -> Result<(), AccountError> {
     }
 }
 
-async fn hash_password(password: String) -> String {
-    tokio::task::spawn_blocking(move || {
-        let salt = SaltString::generate(&mut rand::rngs::OsRng);
-        Argon2::default().hash_password(password.as_bytes(), &salt).expect("Argon2id hashes any password").to_string()
-    })
-    .await
-    .expect("the hashing task completes")
+/// Argon2id takes ~19 MiB and tens of milliseconds of one core per hash: at most this many run
+/// at once, so a flood of sign-ups or log-ins costs a bounded amount of memory.
+pub const HASHES_AT_ONCE: usize = 2;
+/// How long a request waits for a free hashing slot before it is told to come back (503).
+pub const HASH_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+static HASHING: HashGate = HashGate::new(HASHES_AT_ONCE, HASH_WAIT);
+
+/// A bound on password hashes running at once; the process has one ([`HASHING`]).
+pub struct HashGate {
+    slots: tokio::sync::Semaphore,
+    wait: std::time::Duration,
+}
+
+impl HashGate {
+    pub const fn new(slots: usize, wait: std::time::Duration) -> Self {
+        HashGate { slots: tokio::sync::Semaphore::const_new(slots), wait }
+    }
+
+    /// Runs `work` on a blocking thread when a slot is free within the gate's wait, else
+    /// [`StoreError::Busy`].
+    pub async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<T, StoreError> {
+        let busy = || StoreError::Busy("password hashing");
+        let permit =
+            tokio::time::timeout(self.wait, self.slots.acquire()).await.map_err(|_| busy())?.map_err(|_| busy())?;
+        let result = tokio::task::spawn_blocking(work).await;
+        drop(permit);
+        result.map_err(|_| busy())
+    }
+}
+
+async fn hash_password(password: String) -> Result<String, StoreError> {
+    HASHING
+        .run(move || {
+            let salt = SaltString::generate(&mut rand::rngs::OsRng);
+            Argon2::default().hash_password(password.as_bytes(), &salt).map(|h| h.to_string())
+        })
+        .await?
+        .map_err(|e| StoreError::Config(format!("password hashing: {e}")))
 }
 
 /// Verifies against `hash`, or, without one, against a fixed hash anyway, so that the time taken
 /// does not tell who has an account.
-async fn verify_password(password: String, hash: Option<String>) -> bool {
-    tokio::task::spawn_blocking(move || {
-        static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-        let known = hash.is_some();
-        let hash = hash.unwrap_or_else(|| {
-            DUMMY
-                .get_or_init(|| {
-                    let salt = SaltString::encode_b64(b"onramp-dummy-salt").expect("a valid salt");
-                    Argon2::default().hash_password(b"no account", &salt).expect("hashes").to_string()
-                })
-                .clone()
-        });
-        let ok = PasswordHash::new(&hash)
-            .is_ok_and(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok());
-        known && ok
-    })
-    .await
-    .unwrap_or(false)
+async fn verify_password(password: String, hash: Option<String>) -> Result<bool, StoreError> {
+    HASHING
+        .run(move || {
+            static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+            let known = hash.is_some();
+            let hash = hash.unwrap_or_else(|| {
+                DUMMY
+                    .get_or_init(|| {
+                        let salt = SaltString::encode_b64(b"onramp-dummy-salt").expect("a valid salt");
+                        Argon2::default().hash_password(b"no account", &salt).expect("hashes").to_string()
+                    })
+                    .clone()
+            });
+            let ok = PasswordHash::new(&hash)
+                .is_ok_and(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok());
+            known && ok
+        })
+        .await
 }
 
-/// Creates a user. `Err(Ok(_))` for what the person should fix, `Err(Err(_))` for storage errors.
+/// Creates a user, or, when the address has an account already and the password is that
+/// account's, returns that account (signing up twice logs you in). `Err(Ok(_))` for what the
+/// person should fix, `Err(Err(_))` for storage errors. Either way exactly one password hash is
+/// computed, through the bounded hashing slots.
 pub async fn create_user(db: &Db, email: &Email, password: &str) -> Result<Result<User, AccountError>, StoreError> {
     if let Err(e) = check_password(password) {
         return Ok(Err(e));
     }
-    let hash = hash_password(password.to_owned()).await;
+    if let Some((user, hash)) = user_by_email(db, email.as_str()).await? {
+        return Ok(if verify_password(password.to_owned(), Some(hash)).await? {
+            Ok(user)
+        } else {
+            Err(AccountError::EmailTaken)
+        });
+    }
+    let hash = hash_password(password.to_owned()).await?;
     let id = new_id();
     let inserted = sqlx::query("INSERT INTO users (id, email, password_hash, created_at) VALUES ($1, $2, $3, $4)")
         .bind(&id)
@@ -116,21 +157,30 @@ pub async fn create_user(db: &Db, email: &Email, password: &str) -> Result<Resul
     }
 }
 
+async fn user_by_email(db: &Db, email: &str) -> Result<Option<(User, String)>, StoreError> {
+    let row = sqlx::query("SELECT id, email, password_hash FROM users WHERE email = $1")
+        .bind(email)
+        .fetch_optional(db.pool())
+        .await?;
+    row.map(|row| {
+        Ok((User { id: get(&row, "id")?, email: get(&row, "email")? }, get::<String>(&row, "password_hash")?))
+    })
+    .transpose()
+}
+
 /// The user with this email and password, if they match.
 pub async fn verify_login(db: &Db, email: &str, password: &str) -> Result<Option<User>, StoreError> {
     let email = email.trim().to_lowercase();
-    let row = sqlx::query("SELECT id, email, password_hash FROM users WHERE email = $1")
-        .bind(&email)
-        .fetch_optional(db.pool())
-        .await?;
-    let (user, hash) = match row {
-        Some(row) => (
-            Some(User { id: get(&row, "id")?, email: get(&row, "email")? }),
-            Some(get::<String>(&row, "password_hash")?),
-        ),
+    // Longer than any address or password that can exist here: no account, and no hash needed
+    // to say so (the length is in the request for anyone to see).
+    if email.len() > 254 || password.chars().count() > 200 {
+        return Ok(None);
+    }
+    let (user, hash) = match user_by_email(db, &email).await? {
+        Some((user, hash)) => (Some(user), Some(hash)),
         None => (None, None),
     };
-    let ok = verify_password(password.to_owned(), hash).await;
+    let ok = verify_password(password.to_owned(), hash).await?;
     Ok(user.filter(|_| ok))
 }
 
@@ -162,6 +212,23 @@ pub async fn session_user(db: &Db, secret: &str) -> Result<Option<User>, StoreEr
 pub async fn delete_session(db: &Db, secret: &str) -> Result<(), StoreError> {
     sqlx::query("DELETE FROM sessions WHERE id_hash = $1").bind(hash_secret(secret)).execute(db.pool()).await?;
     Ok(())
+}
+
+/// Ends every session of the user ("log out everywhere"); returns how many there were.
+pub async fn delete_sessions_of(db: &Db, user_id: &str) -> Result<u64, StoreError> {
+    let done = sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user_id).execute(db.pool()).await?;
+    Ok(done.rows_affected())
+}
+
+/// Deletes expired sessions and flashes nobody came back for (the background task, hourly).
+pub async fn purge_expired(db: &Db) -> Result<u64, StoreError> {
+    let now = now();
+    let sessions = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1").bind(now).execute(db.pool()).await?;
+    let flashes = sqlx::query("DELETE FROM flashes WHERE created_at < $1")
+        .bind(now - FLASH_TTL_SECONDS)
+        .execute(db.pool())
+        .await?;
+    Ok(sessions.rows_affected() + flashes.rows_affected())
 }
 
 /// An Onramp API token as listed (never its secret).
@@ -303,12 +370,51 @@ mod tests {
         assert_eq!(check_password(&"x".repeat(201)), Err(AccountError::PasswordTooLong));
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn hashing_is_bounded_and_the_excess_is_told_to_come_back() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::{Arc, Barrier};
+        let gate = Arc::new(HashGate::new(2, std::time::Duration::from_millis(300)));
+        let running = Arc::new(AtomicUsize::new(0));
+        let most = Arc::new(AtomicUsize::new(0));
+        let release = Arc::new(Barrier::new(3));
+        let mut held = Vec::new();
+        for _ in 0..2 {
+            let (gate, running, most, release) = (gate.clone(), running.clone(), most.clone(), release.clone());
+            held.push(tokio::spawn(async move {
+                gate.run(move || {
+                    let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                    most.fetch_max(now, Ordering::SeqCst);
+                    release.wait();
+                    running.fetch_sub(1, Ordering::SeqCst);
+                })
+                .await
+            }));
+        }
+        while running.load(Ordering::SeqCst) < 2 {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        // both slots taken: a third hash waits 300 ms, then is refused
+        let third = gate.run(|| ()).await;
+        assert!(matches!(third, Err(StoreError::Busy(_))), "{third:?}");
+        release.wait();
+        for h in held {
+            h.await.unwrap().unwrap();
+        }
+        assert_eq!(most.load(Ordering::SeqCst), 2);
+        assert!(gate.run(|| 7).await.is_ok_and(|v| v == 7), "free again");
+    }
+
     #[tokio::test]
     async fn users_sessions_and_api_tokens() {
         let (db, _dir) = test_db::sqlite().await;
         let email = Email::parse("jane@example.com").unwrap();
         let user = create_user(&db, &email, "correct horse battery").await.unwrap().unwrap();
         assert_eq!(create_user(&db, &email, "another password!").await.unwrap(), Err(AccountError::EmailTaken));
+        // signing up again with the account's own password is logging in
+        assert_eq!(create_user(&db, &email, "correct horse battery").await.unwrap(), Ok(user.clone()));
+        // a guess far longer than any account could have is refused without hashing
+        assert_eq!(verify_login(&db, &"j".repeat(2_000_000), "correct horse battery").await.unwrap(), None);
         assert_eq!(verify_login(&db, "JANE@example.com", "correct horse battery").await.unwrap(), Some(user.clone()));
         assert_eq!(verify_login(&db, "jane@example.com", "wrong password").await.unwrap(), None);
         assert_eq!(verify_login(&db, "nobody@example.com", "correct horse battery").await.unwrap(), None);

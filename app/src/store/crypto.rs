@@ -142,7 +142,10 @@ pub fn load_or_create_key(env_value: Option<&str>, dir: &Path) -> Result<Cipher,
     let path = dir.join("secret.key");
     let fail = |e: std::io::Error| CryptoError::KeyFile(path.display().to_string(), e.to_string());
     match std::fs::read_to_string(&path) {
-        Ok(text) => Cipher::from_base64(&text),
+        Ok(text) => {
+            refuse_loose_permissions(&path)?;
+            Cipher::from_base64(&text)
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let (key, cipher) = Cipher::generate();
             write_key_file(&path, &key).map_err(fail)?;
@@ -150,6 +153,30 @@ pub fn load_or_create_key(env_value: Option<&str>, dir: &Path) -> Result<Cipher,
         }
         Err(e) => Err(fail(e)),
     }
+}
+
+/// A key file others can read (or write) is refused: the key decrypts every stored token.
+fn refuse_loose_permissions(path: &Path) -> Result<(), CryptoError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path)
+            .map_err(|e| CryptoError::KeyFile(path.display().to_string(), e.to_string()))?
+            .permissions()
+            .mode();
+        if mode & 0o077 != 0 {
+            return Err(CryptoError::KeyFile(
+                path.display().to_string(),
+                format!(
+                    "its permissions ({:o}) let other users read it; it must be readable by Onramp's user only: \
+                     chmod 600 {}",
+                    mode & 0o777,
+                    path.display()
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Writes a key file readable by its owner only, atomically (temp file, fsync, rename).
@@ -174,6 +201,20 @@ pub fn write_key_file(path: &Path, key: &[u8; 32]) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn a_key_file_others_can_read_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let created = load_or_create_key(None, dir.path()).unwrap();
+        let path = dir.path().join("secret.key");
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(load_or_create_key(None, dir.path()).unwrap().key_id(), created.key_id());
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let err = load_or_create_key(None, dir.path()).err().expect("refused").to_string();
+        assert!(err.contains("chmod 600"), "{err}");
+    }
 
     #[test]
     fn seal_open_round_trip_bound_to_the_row() {

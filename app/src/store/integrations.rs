@@ -196,6 +196,18 @@ pub async fn owners_due(db: &Db, before: i64) -> Result<Vec<String>, StoreError>
 /// How long a kept check report lives.
 pub const CHECK_TTL_SECONDS: i64 = 30 * 60;
 
+/// At most this many kept checks per user: each may hold a CA of up to 64 KiB.
+pub const CHECKS_KEPT_PER_USER: i64 = 20;
+
+/// Deletes kept checks past their time (the background task, hourly; `put_check` too).
+pub async fn purge_old_checks(db: &Db) -> Result<u64, StoreError> {
+    let done = sqlx::query("DELETE FROM checks WHERE created_at < $1")
+        .bind(now() - CHECK_TTL_SECONDS)
+        .execute(db.pool())
+        .await?;
+    Ok(done.rows_affected())
+}
+
 /// Keeps a check for the page that shows it (post/redirect/get), with the token sealed when it
 /// passed with warnings and may still be saved ("Integrate anyway").
 pub async fn put_check(
@@ -207,7 +219,7 @@ pub async fn put_check(
 ) -> Result<String, StoreError> {
     let id = new_id();
     let sealed = token.map(|t| keys.current.seal(t, &id));
-    sqlx::query("DELETE FROM checks WHERE created_at < $1").bind(now() - CHECK_TTL_SECONDS).execute(db.pool()).await?;
+    purge_old_checks(db).await?;
     sqlx::query(
         "INSERT INTO checks (id, user_id, report, typed_base_url, extra_ca_pem, key_id, token_nonce, token_ciphertext, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -221,6 +233,15 @@ pub async fn put_check(
     .bind(sealed.as_ref().map(|s| s.nonce.clone()))
     .bind(sealed.as_ref().map(|s| s.ciphertext.clone()))
     .bind(now())
+    .execute(db.pool())
+    .await?;
+    // Only the newest few per user are kept: a loop of failed checks cannot fill the disk.
+    sqlx::query(
+        "DELETE FROM checks WHERE user_id = $1 AND id NOT IN \
+         (SELECT id FROM checks WHERE user_id = $1 ORDER BY created_at DESC, id LIMIT $2)",
+    )
+    .bind(user_id)
+    .bind(CHECKS_KEPT_PER_USER)
     .execute(db.pool())
     .await?;
     Ok(id)

@@ -36,6 +36,9 @@ pub enum StoreError {
     Config(String),
     #[error(transparent)]
     Crypto(#[from] crypto::CryptoError),
+    /// Too much work of one kind at once (password hashing): try again in a moment.
+    #[error("busy: {0}")]
+    Busy(&'static str),
 }
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -49,9 +52,9 @@ impl Db {
             Some(url) if url.starts_with("sqlite:") => Db::connect(url).await,
             Some(_) => Err(StoreError::Config("DATABASE_URL must start with postgres:// or sqlite:".into())),
             None => {
-                std::fs::create_dir_all(data_dir)
-                    .map_err(|e| StoreError::Config(format!("cannot create {}: {e}", data_dir.display())))?;
+                create_private_dir(data_dir)?;
                 let path = data_dir.join("onramp.db");
+                create_private_file(&path)?;
                 Db::connect(&format!("sqlite://{}?mode=rwc", path.display())).await
             }
         }
@@ -93,6 +96,29 @@ impl Db {
     }
 }
 
+/// Creates the data directory readable by its owner only (0700). An existing one is left as it is.
+pub fn create_private_dir(dir: &Path) -> Result<(), StoreError> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir).map_err(|e| StoreError::Config(format!("cannot create {}: {e}", dir.display())))
+}
+
+/// Creates the SQLite file readable by its owner only (0600) before SQLite opens it (SQLite gives
+/// its -wal and -shm files the same permissions). An existing file is left as it is.
+fn create_private_file(path: &Path) -> Result<(), StoreError> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(StoreError::Config(format!("cannot create {}: {e}", path.display()))),
+    }
+}
+
 /// Seconds since the Unix epoch.
 pub fn now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
@@ -128,6 +154,20 @@ where
 #[cfg(test)]
 pub(crate) mod test_db {
     use super::*;
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn the_data_directory_and_database_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let parent = tempfile::tempdir().unwrap();
+        let dir = parent.path().join("data");
+        let db = Db::open(None, &dir).await.unwrap();
+        sqlx::query("SELECT 1").execute(db.pool()).await.unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&dir.join("onramp.db")), 0o600);
+        assert_eq!(mode(&dir.join("onramp.db-wal")), 0o600);
+    }
 
     /// A fresh SQLite database in a temporary directory (kept alive by the returned guard).
     pub async fn sqlite() -> (Db, tempfile::TempDir) {

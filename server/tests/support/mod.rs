@@ -76,7 +76,11 @@ pub async fn spawn_onramp_with(adjust: impl FnOnce(&mut server::Config)) -> Onra
             request_timeout: Duration::from_secs(3),
             ..OutboundConfig::default()
         },
-        checks_per_minute: NonZeroU32::new(10_000).expect("non-zero"),
+        settings: app::state::Settings {
+            checks_per_minute: NonZeroU32::new(10_000).expect("non-zero"),
+            signups_per_hour: NonZeroU32::new(10_000).expect("non-zero"),
+            ..Default::default()
+        },
         data_dir: data_dir.path().to_owned(),
         database_url: fresh_database_url(data_dir.path()).await,
         secret_key: None,

@@ -1,0 +1,351 @@
+//! What an attacker tries first, each found once and fixed (issue 7): panics on non-ASCII input,
+//! floods of sign-ups and log-ins, someone else's guesses locking the owner out, forwarding headers
+//! from anyone, oversized bodies and kept junk, text reflected from links, shared links that point
+//! at a look-alike GitLab, secrets in logs. Black-box over HTTP, like a browser or a script.
+
+mod support;
+
+use server::fake_gitlab::FakeGitlab;
+use std::net::IpAddr;
+use support::*;
+
+const HTML: &str = "text/html";
+const JSON: &str = "application/json";
+
+/// A browser-like client (cookies, `Origin`) whose connections come from `source` (any address
+/// of 127.0.0.0/8 works on loopback), so rate limits see different clients.
+fn client_from(onramp: &Onramp, source: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert("origin", format!("http://{}", onramp.server.addr).parse().unwrap());
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .cookie_store(true)
+        .default_headers(headers)
+        .local_address(source.parse::<IpAddr>().unwrap())
+        .build()
+        .unwrap()
+}
+
+async fn post(
+    client: &reqwest::Client,
+    onramp: &Onramp,
+    path: &str,
+    accept: &str,
+    form: &[(&str, &str)],
+) -> reqwest::Response {
+    client.post(onramp.server.url(path)).header("accept", accept).form(form).send().await.expect("an answer")
+}
+
+/// The `value` of the `<input id=…>` in a page ("" when it has none).
+fn input_value(body: &str, id: &str) -> String {
+    let start = body.find(&format!(r#"id="{id}""#)).unwrap_or_else(|| panic!("no #{id}"));
+    let tag_start = body[..start].rfind('<').unwrap();
+    let tag = &body[tag_start..tag_start + body[tag_start..].find('>').unwrap()];
+    tag.split(r#" value=""#).nth(1).and_then(|v| v.split('"').next()).unwrap_or_default().to_owned()
+}
+
+fn location(r: &reqwest::Response) -> String {
+    r.headers().get("location").map(|l| l.to_str().unwrap().to_owned()).unwrap_or_default()
+}
+
+#[tokio::test]
+async fn non_ascii_input_is_answered_never_a_dropped_connection() {
+    let onramp = spawn_onramp().await;
+    for path in [
+        "/integrations/gitlab/step?base=%E2%82%AC%E2%82%AC%E2%82%AC",
+        "/integrations/gitlab/step/5?base=%E2%82%AC%E2%82%AC%E2%82%AC",
+        "/integrations/gitlab/step/5?base=ht%E2%82%AC",
+        "/integrations/gitlab/step/11?profile=%E2%82%AC%E2%82%AC%E2%82%AC",
+        "/integrations/gitlab/step/11?profile=https%3A%2F%E2%82%AC",
+        "/integrations/gitlab/step/12?base=%E2%82%AC%E2%82%AC%E2%82%AC",
+    ] {
+        let (status, _) = onramp.get(path).await;
+        assert!(status < 500, "{path}: {status}");
+    }
+    let r = onramp.validate_raw(&[("base_url", "€€€"), ("token", "glpat-x")], JSON).await;
+    assert_eq!(r.status(), 200);
+    let r = onramp.validate_raw(&[("base_url", "https:/€"), ("token", "glpat-x")], JSON).await;
+    assert_eq!(r.status(), 200);
+}
+
+#[tokio::test]
+async fn international_hosts_are_shown_in_both_forms() {
+    let onramp = spawn_onramp().await;
+    let (_, body) = onramp.get("/integrations/gitlab/step/8?base=https%3A%2F%2Fb%C3%BCcher.example").await;
+    assert!(body.contains("https://xn--bcher-kva.example"), "the ASCII form");
+    assert!(body.contains("bücher.example"), "the Unicode form next to it");
+}
+
+#[tokio::test]
+async fn sign_ups_are_limited_per_client_address() {
+    let onramp = spawn_onramp_with(|c| c.settings.signups_per_hour = std::num::NonZeroU32::new(3).unwrap()).await;
+    // jane signed up from 127.0.0.1 already: two more, then no more from there
+    for i in 0..2 {
+        let r = post(
+            &client_from(&onramp, "127.0.0.1"),
+            &onramp,
+            "/api/auth/signup",
+            HTML,
+            &[("email", &format!("a{i}@example.com")), ("password", PASSWORD)],
+        )
+        .await;
+        assert_eq!(location(&r), "/integrations/gitlab/step/2", "sign-up {i}");
+    }
+    let r = post(
+        &client_from(&onramp, "127.0.0.1"),
+        &onramp,
+        "/api/auth/signup",
+        JSON,
+        &[("email", "a2@example.com"), ("password", PASSWORD)],
+    )
+    .await;
+    assert_eq!(r.status(), 429);
+    let wait: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=3600).contains(&wait), "{wait}");
+    let r = post(
+        &client_from(&onramp, "127.0.0.1"),
+        &onramp,
+        "/api/auth/signup",
+        HTML,
+        &[("email", "a3@example.com"), ("password", PASSWORD)],
+    )
+    .await;
+    let back = location(&r);
+    assert!(back.starts_with("/signup?error=limited_"), "{back}");
+    let (_, page) = onramp.get(&back).await;
+    assert!(page.contains("Too many new accounts from your network"));
+    // another client is not affected
+    let r = post(
+        &client_from(&onramp, "127.0.0.2"),
+        &onramp,
+        "/api/auth/signup",
+        HTML,
+        &[("email", "b@example.com"), ("password", PASSWORD)],
+    )
+    .await;
+    assert_eq!(location(&r), "/integrations/gitlab/step/2");
+}
+
+#[tokio::test]
+async fn a_guesser_does_not_lock_the_owner_out() {
+    let onramp = spawn_onramp().await;
+    let guesser = client_from(&onramp, "127.0.0.1");
+    let mut limited = false;
+    for _ in 0..8 {
+        let r = post(
+            &guesser,
+            &onramp,
+            "/api/auth/login",
+            JSON,
+            &[("email", "jane@example.com"), ("password", "guess guess guess")],
+        )
+        .await;
+        if r.status() == 429 {
+            limited = true;
+            break;
+        }
+        assert_eq!(r.status(), 401);
+    }
+    assert!(limited, "guessing is limited");
+    // While limited, even the right password is refused from the guesser's address...
+    let r = post(&guesser, &onramp, "/api/auth/login", JSON, &[("email", "jane@example.com"), ("password", PASSWORD)])
+        .await;
+    assert_eq!(r.status(), 429);
+    // ...and another address of the same person's? Typed in another case, it is the same account.
+    let r = post(&guesser, &onramp, "/api/auth/login", JSON, &[("email", "JANE@example.com"), ("password", PASSWORD)])
+        .await;
+    assert_eq!(r.status(), 429, "the account key is normalised");
+    // The owner, from their own address, gets in.
+    let owner = client_from(&onramp, "127.0.0.2");
+    let r =
+        post(&owner, &onramp, "/api/auth/login", HTML, &[("email", "jane@example.com"), ("password", PASSWORD)]).await;
+    assert_eq!(location(&r), "/settings/integrations");
+    let (status, _) = (owner.get(onramp.server.url("/settings/integrations")).send().await.unwrap().status(), ());
+    assert_eq!(status, 200, "and is signed in");
+}
+
+#[tokio::test]
+async fn forwarding_headers_count_only_from_trusted_proxies() {
+    let signup = |onramp: &Onramp, client: reqwest::Client, xff: &'static str, email: String| {
+        let url = onramp.server.url("/api/auth/signup");
+        async move {
+            client
+                .post(url)
+                .header("accept", JSON)
+                .header("x-forwarded-for", xff)
+                .form(&[("email", email.as_str()), ("password", PASSWORD)])
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    // Trusted: each forwarded client has its own bucket of 2 (jane used none of them: she came
+    // without the header, as 127.0.0.1).
+    let onramp = spawn_onramp_with(|c| {
+        c.settings.signups_per_hour = std::num::NonZeroU32::new(2).unwrap();
+        c.settings.trusted_proxies = app::client::TrustedProxies::parse("127.0.0.1").unwrap();
+    })
+    .await;
+    let c = || client_from(&onramp, "127.0.0.1");
+    // a spoofed first hop written by the client changes nothing: the rightmost untrusted counts
+    assert!(signup(&onramp, c(), "6.6.6.6, 198.51.100.1", "x1@example.com".into()).await.as_u16() < 400);
+    assert!(signup(&onramp, c(), "7.7.7.7, 198.51.100.1", "x2@example.com".into()).await.as_u16() < 400);
+    assert_eq!(signup(&onramp, c(), "198.51.100.1", "x3@example.com".into()).await, 429);
+    assert!(signup(&onramp, c(), "198.51.100.2", "x4@example.com".into()).await.as_u16() < 400);
+    // IPv6 clients are counted per /64
+    assert!(signup(&onramp, c(), "2001:db8:1:2::1", "y1@example.com".into()).await.as_u16() < 400);
+    assert!(signup(&onramp, c(), "2001:db8:1:2::2", "y2@example.com".into()).await.as_u16() < 400);
+    assert_eq!(signup(&onramp, c(), "2001:db8:1:2::3", "y3@example.com".into()).await, 429);
+
+    // Untrusted (the default): the header is ignored, everyone is 127.0.0.2.
+    let onramp = spawn_onramp_with(|c| c.settings.signups_per_hour = std::num::NonZeroU32::new(2).unwrap()).await;
+    let c = || client_from(&onramp, "127.0.0.2");
+    assert!(signup(&onramp, c(), "198.51.100.1", "z1@example.com".into()).await.as_u16() < 400);
+    assert!(signup(&onramp, c(), "198.51.100.2", "z2@example.com".into()).await.as_u16() < 400);
+    assert_eq!(signup(&onramp, c(), "198.51.100.3", "z3@example.com".into()).await, 429);
+}
+
+#[tokio::test]
+async fn oversized_bodies_and_junk_are_refused_not_kept() {
+    let fake = spawn_fake(FakeGitlab::default()).await;
+    let onramp = spawn_onramp().await;
+    // A 1 MB "email": refused before anything reads it, so no limiter or hash ever sees it.
+    let huge = "a".repeat(1024 * 1024);
+    let r = post(&onramp.anon, &onramp, "/api/auth/login", JSON, &[("email", &huge), ("password", "x")]).await;
+    assert_eq!(r.status(), 413);
+    let r = post(
+        &onramp.client,
+        &onramp,
+        "/api/gitlab/validate",
+        JSON,
+        &[("base_url", &fake.url("")), ("token", "glpat-good"), ("ca_pem", &huge)],
+    )
+    .await;
+    assert_eq!(r.status(), 413);
+    // A CA field of 100 KiB (under the body limit): explained, and not kept with the check.
+    let big_ca = format!("-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n", "A".repeat(100 * 1024));
+    let r =
+        onramp.validate_raw(&[("base_url", &fake.url("")), ("token", "glpat-good"), ("ca_pem", &big_ca)], JSON).await;
+    let report: serde_json::Value = r.json().await.unwrap();
+    assert!(check(&report, "reachable")["message"].as_str().unwrap().contains("more than the 64 KiB"), "{report}");
+    let r =
+        onramp.validate_raw(&[("base_url", &fake.url("")), ("token", "glpat-good"), ("ca_pem", &big_ca)], HTML).await;
+    assert!(location(&r).contains("check="), "{}", location(&r));
+    let kept: Vec<String> =
+        sqlx::query_scalar("SELECT extra_ca_pem FROM checks").fetch_all(onramp.state.db.pool()).await.unwrap();
+    assert_eq!(kept, [String::new()], "junk is reported, never stored");
+}
+
+#[tokio::test]
+async fn kept_checks_are_capped_per_user() {
+    let fake = spawn_fake(FakeGitlab::default()).await;
+    let onramp = spawn_onramp().await;
+    for _ in 0..25 {
+        let r = onramp.validate_raw(&[("base_url", &fake.url("")), ("token", "glpat-noscope")], HTML).await;
+        assert!(location(&r).contains("check="));
+    }
+    let kept: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM checks").fetch_one(onramp.state.db.pool()).await.unwrap();
+    assert_eq!(kept, app::store::integrations::CHECKS_KEPT_PER_USER);
+}
+
+#[tokio::test]
+async fn log_out_everywhere_ends_every_session() {
+    let onramp = spawn_onramp().await;
+    let laptop = client_from(&onramp, "127.0.0.3");
+    let r =
+        post(&laptop, &onramp, "/api/auth/login", HTML, &[("email", "jane@example.com"), ("password", PASSWORD)]).await;
+    assert_eq!(location(&r), "/settings/integrations");
+    let settings = |c: &reqwest::Client| c.get(onramp.server.url("/settings/integrations")).send();
+    assert_eq!(settings(&laptop).await.unwrap().status(), 200);
+    assert_eq!(settings(&onramp.client).await.unwrap().status(), 200);
+    let (_, page) = onramp.get("/settings/api-tokens").await;
+    assert!(page.contains("Log out everywhere"));
+    let r = post(&onramp.client, &onramp, "/api/auth/logout_everywhere", HTML, &[]).await;
+    assert_eq!(location(&r), "/login?logged_out=everywhere");
+    assert!(settings(&laptop).await.unwrap().status().is_redirection(), "the other device is logged out");
+    assert!(settings(&onramp.client).await.unwrap().status().is_redirection(), "and this one");
+    let r = post(&onramp.anon, &onramp, "/api/auth/logout_everywhere", JSON, &[]).await;
+    assert!(r.status() == 401 || r.status() == 403, "{}", r.status());
+}
+
+#[tokio::test]
+async fn links_can_only_make_pages_show_numbers() {
+    let onramp = spawn_onramp().await;
+    let (_, page) = onramp.get("/login?error=limited_%3Cb%3Eyour%20account%20is%20closed%3C%2Fb%3E").await;
+    assert!(!page.contains("account is closed"), "no text from the link is shown");
+    let (_, page) = onramp.get("/login?error=limited_42").await;
+    assert!(page.contains("Try again in 42 seconds"));
+    let (_, page) = onramp.get("/integrations/gitlab/step/12?limited=call%20us%20at%20555").await;
+    assert!(!page.contains("call us"));
+    let (_, page) = onramp.get("/integrations/gitlab?limited=call%20us%20at%20555").await;
+    assert!(!page.contains("call us"));
+}
+
+#[tokio::test]
+async fn a_shared_link_asks_before_linking_into_its_instance() {
+    let onramp = spawn_onramp().await;
+    let evil = "/integrations/gitlab/step/8?base=https%3A%2F%2Fgitlab-acme.evil";
+    for path in [evil, "/integrations/gitlab/step/5?base=https%3A%2F%2Fgitlab-acme.evil"] {
+        let body = onramp.anon.get(onramp.server.url(path)).send().await.unwrap().text().await.unwrap();
+        assert!(body.contains("Is this your GitLab?"), "{path}");
+        assert!(body.contains(r#"<strong class="instance-host">gitlab-acme.evil</strong>"#), "{path}");
+        assert!(!body.contains(r#"href="https://gitlab-acme.evil"#), "{path}: no link into it");
+        assert!(body.contains("Yes, this is my GitLab"));
+    }
+    // gitlab.com needs no question
+    let (_, body) = onramp.get("/integrations/gitlab/step/8?base=https%3A%2F%2Fgitlab.com").await;
+    assert!(!body.contains("Is this your GitLab?") && body.contains(r#"href="https://gitlab.com/-/user_settings"#));
+    // a look-alike in another script is called out
+    let (_, body) = onramp.get("/integrations/gitlab/step/8?base=https%3A%2F%2Fgit%D0%B0b.acme.com").await;
+    assert!(body.contains("mixes letters of different alphabets"));
+    // step 12 does not prefill it: the token goes where that field says
+    let (_, body) = onramp.get("/integrations/gitlab/step/12?base=https%3A%2F%2Fgitlab-acme.evil").await;
+    assert_eq!(input_value(&body, "base_url"), "");
+    // Confirmed (a plain form post), it is linked and prefilled, in this browser only.
+    let r = post(
+        &onramp.client,
+        &onramp,
+        "/api/wizard/confirm_instance",
+        HTML,
+        &[("base", "https://gitlab-acme.evil"), ("step", "8")],
+    )
+    .await;
+    assert_eq!(location(&r), evil);
+    let cookie = r.headers()["set-cookie"].to_str().unwrap();
+    assert!(cookie.starts_with("onramp_gitlab_hosts=gitlab-acme.evil;") && cookie.contains("HttpOnly"), "{cookie}");
+    let (_, body) = onramp.get(evil).await;
+    assert!(
+        !body.contains("Is this your GitLab?") && body.contains(r#"href="https://gitlab-acme.evil/-/user_settings"#)
+    );
+    let (_, body) = onramp.get("/integrations/gitlab/step/12?base=https%3A%2F%2Fgitlab-acme.evil").await;
+    assert_eq!(input_value(&body, "base_url"), "https://gitlab-acme.evil");
+    let body = onramp.anon.get(onramp.server.url(evil)).send().await.unwrap().text().await.unwrap();
+    assert!(body.contains("Is this your GitLab?"), "another browser still asks");
+    // Typing an address on step 11 is confirming it.
+    let r = post(
+        &onramp.client,
+        &onramp,
+        "/api/wizard/confirm_instance",
+        HTML,
+        &[("profile", "https://git.typed.example/jdoe"), ("step", "11")],
+    )
+    .await;
+    assert_eq!(location(&r), "/integrations/gitlab/step/11?profile=https%3A%2F%2Fgit.typed.example%2Fjdoe");
+    let (_, body) = onramp.get("/integrations/gitlab/step/12?base=https%3A%2F%2Fgit.typed.example").await;
+    assert_eq!(input_value(&body, "base_url"), "https://git.typed.example");
+}
+
+#[tokio::test]
+async fn a_token_typed_as_the_address_never_reaches_the_logs() {
+    let onramp = spawn_onramp().await;
+    let r = onramp.validate_raw(&[("base_url", "glpat-AddressFieldSecret42"), ("token", "glpat-x")], JSON).await;
+    assert_eq!(r.status(), 200);
+    let r = onramp
+        .validate_raw(&[("base_url", "https://h/glpat-AddressFieldSecret43/x"), ("token", "glpat-x")], JSON)
+        .await;
+    assert_eq!(r.status(), 200);
+    let log = captured_log();
+    assert!(log.contains("gitlab connection check"), "the checks were logged");
+    assert!(!log.contains("AddressFieldSecret"), "but not what looked like a token");
+}
