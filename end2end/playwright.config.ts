@@ -38,6 +38,7 @@ export default defineConfig({
         ONRAMP_SECRET_KEY: "",
         ONRAMP_OUTBOUND_ALLOW: "127.0.0.1",
         ONRAMP_CHECK_RATE_PER_MIN: "1000",
+        ONRAMP_SIGNUPS_PER_IP_PER_HOUR: "1000",
       },
     },
   ],

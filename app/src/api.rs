@@ -182,9 +182,16 @@ pub(crate) mod ssr {
     use http::{header, request::Parts, HeaderValue, StatusCode};
     use std::net::{IpAddr, Ipv4Addr};
 
+    /// Sets the answer's status, unless a browser is already being redirected to the page that
+    /// explains the problem: a form posted without JavaScript must get the redirect (302), not
+    /// a 400 whose `Location` no browser follows.
     pub fn set_status(status: StatusCode) {
         if let Some(options) = use_context::<leptos_axum::ResponseOptions>() {
-            options.set_status(status);
+            let redirecting =
+                options.0.read().map(|parts| parts.status.is_some_and(|s| s.is_redirection())).unwrap_or(false);
+            if !redirecting {
+                options.set_status(status);
+            }
         }
     }
 

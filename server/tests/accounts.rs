@@ -186,6 +186,8 @@ async fn sign_up_and_log_in_explain_mistakes() {
             .send()
             .await
             .unwrap();
+        // A browser without JavaScript follows only a real redirect, never a 400 with Location.
+        assert_eq!(r.status(), 302, "{path} {email}");
         let location = r.headers()["location"].to_str().unwrap().to_owned();
         assert!(location.contains(expected), "{path} {email}: {location}");
         assert!(!location.contains(password), "the password is never in a URL");
