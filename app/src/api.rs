@@ -395,9 +395,17 @@ pub(crate) mod ssr {
         let state = state()?;
         let viewer = viewer()?;
         limit_checks_on_manage_page(&state, &viewer).await?;
-        let Some((integration, _, ca_pem)) =
-            integrations::with_token(&state.db, &state.keys, &viewer.user.id).await.map_err(stored)?
-        else {
+        // The saved row must open: its address and CA decide where the new token goes.
+        let saved = match integrations::with_token(&state.db, &state.keys, &viewer.user.id).await {
+            Err(StoreError::Crypto(_)) => {
+                if from_browser() {
+                    leptos_axum::redirect("/integrations/gitlab");
+                }
+                return Err(ApiError::bad_request(crate::connections::UNUSABLE_TOKEN));
+            }
+            other => other.map_err(stored)?,
+        };
+        let Some((integration, _, ca_pem)) = saved else {
             return Err(not_connected());
         };
         let token = GitlabToken::parse(token.as_deref().unwrap_or_default());

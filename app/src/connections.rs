@@ -1,15 +1,37 @@
 //! Saved connections over time: re-checking them with the stored token (on demand and daily).
 
 use crate::gitlab::check::{self, CheckInput};
-use crate::gitlab::report::Report;
+use crate::gitlab::report::{CheckId, CheckResult, Report};
 use crate::state::AppState;
 use crate::store::{integrations, StoreError};
 
+/// What a page and the API say when a stored token cannot be opened.
+pub const UNUSABLE_TOKEN: &str = "Onramp cannot use the stored token: the saved connection was changed outside \
+    Onramp, or Onramp now runs with another encryption key. Nothing was sent to GitLab. Disconnect, then connect \
+    again with a new token.";
+
 /// Re-checks one user's saved integration with its stored token and records the result.
-/// `None` when the user has none.
+/// `None` when the user has none. A row whose token does not open (changed outside Onramp, or a
+/// key that is not loaded) is recorded as a failed check, and nothing is sent anywhere.
 pub async fn recheck_user(state: &AppState, user_id: &str) -> Result<Option<Report>, StoreError> {
-    let Some((integration, token, ca_pem)) = integrations::with_token(&state.db, &state.keys, user_id).await? else {
-        return Ok(None);
+    let (integration, token, ca_pem) = match integrations::with_token(&state.db, &state.keys, user_id).await {
+        Ok(Some(saved)) => saved,
+        Ok(None) => return Ok(None),
+        Err(StoreError::Crypto(e)) => {
+            tracing::error!(error = %e, "a stored token does not open");
+            let Some(integration) = integrations::get_for_user(&state.db, user_id).await? else { return Ok(None) };
+            let report = Report::new(
+                integration.base_url.clone(),
+                None,
+                None,
+                None,
+                vec![CheckResult::fail(CheckId::Token, UNUSABLE_TOKEN).fixed_in(7)],
+                0,
+            );
+            integrations::record_check(&state.db, user_id, &integration.id, &report).await?;
+            return Ok(Some(report));
+        }
+        Err(e) => return Err(e),
     };
     let input = CheckInput { base_url: &integration.base_url, token: Ok(token), extra_ca_pem: Some(&ca_pem) };
     let report = check::run(&state.outbound, &input, time::OffsetDateTime::now_utc().date()).await;

@@ -105,6 +105,10 @@ pub async fn open_storage(config: &Config) -> Result<(Db, Keyring), String> {
         std::fs::rename(&next_file, config.data_dir.join("secret.key")).map_err(|e| e.to_string())?;
         tracing::info!("finished an interrupted key rotation");
     }
+    let upgraded = integrations::upgrade_bindings(&db, &keys).await.map_err(|e| e.to_string())?;
+    if upgraded > 0 {
+        tracing::info!(upgraded, "bound stored tokens to their base URL and CA");
+    }
     Ok((db, keys))
 }
 

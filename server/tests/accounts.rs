@@ -8,30 +8,6 @@ use support::*;
 
 const HTML: &str = "text/html";
 
-/// Connects the signed-in user of `client` to `fake` with `token`, accepting the plain-http
-/// warning. Returns the page of step 13.
-async fn connect(onramp: &Onramp, client: &reqwest::Client, fake: &Running, token: &str) -> String {
-    let r = client
-        .post(onramp.server.url("/api/gitlab/validate"))
-        .header("accept", HTML)
-        .form(&[("base_url", fake.url("").as_str()), ("token", token)])
-        .send()
-        .await
-        .unwrap();
-    let location = r.headers()["location"].to_str().unwrap().to_owned();
-    let check = location.split("check=").nth(1).unwrap_or_else(|| panic!("no kept check in {location}")).to_owned();
-    let r = client
-        .post(onramp.server.url("/api/gitlab/accept"))
-        .header("accept", HTML)
-        .form(&[("check", check)])
-        .send()
-        .await
-        .unwrap();
-    let location = r.headers()["location"].to_str().unwrap().to_owned();
-    assert!(location.starts_with("/integrations/gitlab/step/13"), "{location}");
-    client.get(onramp.server.url(&location)).send().await.unwrap().text().await.unwrap()
-}
-
 async fn get(client: &reqwest::Client, onramp: &Onramp, path: &str) -> (u16, String, Option<String>) {
     let r = client.get(onramp.server.url(path)).send().await.unwrap();
     let location = r.headers().get("location").map(|l| l.to_str().unwrap().to_owned());

@@ -349,3 +349,30 @@ async fn a_token_typed_as_the_address_never_reaches_the_logs() {
     assert!(log.contains("gitlab connection check"), "the checks were logged");
     assert!(!log.contains("AddressFieldSecret"), "but not what looked like a token");
 }
+
+#[tokio::test]
+async fn a_stored_token_is_never_sent_where_the_database_was_changed_to_point() {
+    let gitlab = spawn_fake(FakeGitlab::default()).await;
+    let attacker = FakeGitlab::default();
+    let attacker_hits = attacker.hits.clone();
+    let attacker = spawn_fake(attacker).await;
+    let onramp = spawn_onramp().await;
+    connect(&onramp, &onramp.client, &gitlab, "glpat-good").await;
+    // Someone who can write the database, but has no key, points the connection at their host.
+    sqlx::query("UPDATE integrations SET base_url = $1")
+        .bind(attacker.url(""))
+        .execute(onramp.state.db.pool())
+        .await
+        .unwrap();
+    let r = post(&onramp.client, &onramp, "/api/gitlab/recheck", JSON, &[]).await;
+    assert_eq!(r.status(), 200);
+    let report: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(report["ok"], false);
+    assert!(check(&report, "token")["message"].as_str().unwrap().contains("cannot use the stored token"), "{report}");
+    let (_, page) = onramp.get("/integrations/gitlab").await;
+    assert!(page.contains("cannot use the stored token"), "the manage page says so");
+    // Replacing the token would send the new one to the row's address: refused too.
+    let r = post(&onramp.client, &onramp, "/api/gitlab/replace", JSON, &[("token", "glpat-good")]).await;
+    assert_eq!(r.status(), 400);
+    assert!(attacker_hits.lock().unwrap().is_empty(), "nothing was sent to the attacker's host");
+}

@@ -214,6 +214,11 @@ pub async fn delete_session(db: &Db, secret: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// What a flash's secret is bound to: its row and its owner.
+pub(crate) fn flash_aad(id: &str, owner: &str) -> Vec<u8> {
+    super::crypto::bind(&["flash", id, owner])
+}
+
 /// Ends every session of the user ("log out everywhere"); returns how many there were.
 pub async fn delete_sessions_of(db: &Db, user_id: &str) -> Result<u64, StoreError> {
     let done = sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user_id).execute(db.pool()).await?;
@@ -309,7 +314,7 @@ pub const FLASH_TTL_SECONDS: i64 = 10 * 60;
 /// Keeps a secret to show once on the page after a redirect (a new API token).
 pub async fn put_flash(db: &Db, keys: &Keyring, user_id: &str, secret: &str) -> Result<String, StoreError> {
     let id = new_id();
-    let sealed = keys.current.seal_str(secret, &id);
+    let sealed = keys.current.seal_str(secret, &flash_aad(&id, user_id));
     sqlx::query("DELETE FROM flashes WHERE created_at < $1").bind(now() - FLASH_TTL_SECONDS).execute(db.pool()).await?;
     sqlx::query(
         "INSERT INTO flashes (id, user_id, key_id, token_nonce, token_ciphertext, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
@@ -350,7 +355,7 @@ pub async fn take_flash(
         return Ok(None); // shown elsewhere meanwhile
     }
     let Some(sealed) = super::integrations::sealed(&row)? else { return Ok(None) };
-    Ok(Some(keys.open_str(&sealed, id)?))
+    Ok(Some(keys.open_str(&sealed, &flash_aad(id, user_id))?))
 }
 
 #[cfg(test)]

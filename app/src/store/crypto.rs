@@ -1,5 +1,7 @@
-//! The GitLab token at rest: XChaCha20-Poly1305 with a random 192-bit nonce per encryption and the
-//! row's id as associated data (a ciphertext moved to another row does not decrypt).
+//! The GitLab token at rest: XChaCha20-Poly1305 with a random 192-bit nonce per encryption and
+//! associated data that binds it to its row and to everything that decides where it is sent
+//! ([`bind`]: row id, owner, base URL, CA): a ciphertext moved to another row, or a row whose
+//! address was changed by someone who can write the database but has no key, does not decrypt.
 //!
 //! The key is 32 bytes, from `ONRAMP_SECRET_KEY` (base64) or a key file created on first run with
 //! mode 0600 next to the database. Each ciphertext records the id of its key (the first 8 bytes of
@@ -38,6 +40,17 @@ pub enum CryptoError {
     UnknownKey(String),
 }
 
+/// Associated data from several fields, unambiguous (each length-prefixed) and versioned:
+/// `bind(&[id, owner, base_url, ca])`.
+pub fn bind(fields: &[&str]) -> Vec<u8> {
+    let mut aad = b"onramp-aad-v2".to_vec();
+    for field in fields {
+        aad.extend_from_slice(&u32::try_from(field.len()).unwrap_or(u32::MAX).to_be_bytes());
+        aad.extend_from_slice(field.as_bytes());
+    }
+    aad
+}
+
 impl Cipher {
     pub fn from_bytes(key: &[u8; 32]) -> Self {
         let digest = Sha256::digest(key);
@@ -69,26 +82,27 @@ impl Cipher {
         &self.key_id
     }
 
-    pub fn seal(&self, token: &GitlabToken, row_id: &str) -> Sealed {
-        self.seal_str(token.expose(), row_id)
+    /// Seals a token bound to `aad` (see [`bind`]).
+    pub fn seal(&self, token: &GitlabToken, aad: &[u8]) -> Sealed {
+        self.seal_str(token.expose(), aad)
     }
 
     /// Seals any secret text (an API token shown once, say).
-    pub fn seal_str(&self, secret: &str, row_id: &str) -> Sealed {
+    pub fn seal_str(&self, secret: &str, aad: &[u8]) -> Sealed {
         let nonce = XChaCha20Poly1305::generate_nonce(&mut OsRng);
         let ciphertext = self
             .aead
-            .encrypt(&nonce, Payload { msg: secret.as_bytes(), aad: row_id.as_bytes() })
+            .encrypt(&nonce, Payload { msg: secret.as_bytes(), aad })
             .expect("XChaCha20-Poly1305 encryption does not fail for short secrets");
         Sealed { key_id: self.key_id.clone(), nonce: nonce.to_vec(), ciphertext }
     }
 
-    pub fn open(&self, sealed: &Sealed, row_id: &str) -> Result<GitlabToken, CryptoError> {
-        let text = self.open_str(sealed, row_id)?;
+    pub fn open(&self, sealed: &Sealed, aad: &[u8]) -> Result<GitlabToken, CryptoError> {
+        let text = self.open_str(sealed, aad)?;
         GitlabToken::parse(secrecy::ExposeSecret::expose_secret(&text)).map_err(|_| CryptoError::Decrypt)
     }
 
-    pub fn open_str(&self, sealed: &Sealed, row_id: &str) -> Result<secrecy::SecretString, CryptoError> {
+    pub fn open_str(&self, sealed: &Sealed, aad: &[u8]) -> Result<secrecy::SecretString, CryptoError> {
         if sealed.key_id != self.key_id {
             return Err(CryptoError::UnknownKey(sealed.key_id.clone()));
         }
@@ -96,10 +110,8 @@ impl Cipher {
             return Err(CryptoError::Decrypt);
         }
         let nonce = XNonce::from_slice(&sealed.nonce);
-        let mut plain: Vec<u8> = self
-            .aead
-            .decrypt(nonce, Payload { msg: &sealed.ciphertext, aad: row_id.as_bytes() })
-            .map_err(|_| CryptoError::Decrypt)?;
+        let mut plain: Vec<u8> =
+            self.aead.decrypt(nonce, Payload { msg: &sealed.ciphertext, aad }).map_err(|_| CryptoError::Decrypt)?;
         let text = std::str::from_utf8(&plain).ok().map(|s| secrecy::SecretString::from(s.to_owned()));
         zeroize::Zeroize::zeroize(&mut plain);
         text.ok_or(CryptoError::Decrypt)
@@ -125,12 +137,12 @@ impl Keyring {
             .ok_or_else(|| CryptoError::UnknownKey(sealed.key_id.clone()))
     }
 
-    pub fn open(&self, sealed: &Sealed, row_id: &str) -> Result<GitlabToken, CryptoError> {
-        self.cipher_for(sealed)?.open(sealed, row_id)
+    pub fn open(&self, sealed: &Sealed, aad: &[u8]) -> Result<GitlabToken, CryptoError> {
+        self.cipher_for(sealed)?.open(sealed, aad)
     }
 
-    pub fn open_str(&self, sealed: &Sealed, row_id: &str) -> Result<secrecy::SecretString, CryptoError> {
-        self.cipher_for(sealed)?.open_str(sealed, row_id)
+    pub fn open_str(&self, sealed: &Sealed, aad: &[u8]) -> Result<secrecy::SecretString, CryptoError> {
+        self.cipher_for(sealed)?.open_str(sealed, aad)
     }
 }
 
@@ -220,17 +232,17 @@ mod tests {
     fn seal_open_round_trip_bound_to_the_row() {
         let (_, cipher) = Cipher::generate();
         let token = GitlabToken::parse("glpat-secretsecretsecret").unwrap();
-        let sealed = cipher.seal(&token, "row-1");
+        let sealed = cipher.seal(&token, b"row-1");
         assert!(!sealed.ciphertext.windows(6).any(|w| w == b"glpat-"));
-        assert_eq!(cipher.open(&sealed, "row-1").unwrap().expose(), "glpat-secretsecretsecret");
-        assert!(matches!(cipher.open(&sealed, "row-2"), Err(CryptoError::Decrypt)), "AAD binds the row");
-        let again = cipher.seal(&token, "row-1");
+        assert_eq!(cipher.open(&sealed, b"row-1").unwrap().expose(), "glpat-secretsecretsecret");
+        assert!(matches!(cipher.open(&sealed, b"row-2"), Err(CryptoError::Decrypt)), "AAD binds the row");
+        let again = cipher.seal(&token, b"row-1");
         assert_ne!(again.nonce, sealed.nonce, "fresh nonce each time");
         let mut tampered = sealed.clone();
         tampered.ciphertext[0] ^= 1;
-        assert!(cipher.open(&tampered, "row-1").is_err());
+        assert!(cipher.open(&tampered, b"row-1").is_err());
         let (_, other) = Cipher::generate();
-        assert!(matches!(other.open(&sealed, "row-1"), Err(CryptoError::UnknownKey(_))));
+        assert!(matches!(other.open(&sealed, b"row-1"), Err(CryptoError::UnknownKey(_))));
     }
 
     #[test]

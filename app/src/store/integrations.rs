@@ -2,7 +2,7 @@
 //! [`Keyring`]. Every query is scoped by the owner's user id: there is no way to read or change
 //! another user's rows through this module.
 
-use super::crypto::{Cipher, CryptoError, Keyring, Sealed};
+use super::crypto::{bind, Cipher, CryptoError, Keyring, Sealed};
 use super::{get, new_id, now, Db, StoreError};
 use crate::gitlab::report::{Report, StoredCheck};
 use crate::gitlab::token::GitlabToken;
@@ -30,6 +30,27 @@ fn integration(row: &AnyRow) -> Result<Integration, StoreError> {
             .map_err(|e| StoreError::Config(format!("a stored report is unreadable: {e}")))?,
         created_at: get(row, "created_at")?,
         updated_at: get(row, "updated_at")?,
+    })
+}
+
+/// What a saved token is bound to: its row, owner, and everything that decides where it is sent.
+/// Someone who can write the database but has no key cannot point a token at their own host: the
+/// changed row no longer decrypts, and Onramp sends nothing.
+fn integration_aad(id: &str, owner: &str, base_url: &str, extra_ca_pem: &str) -> Vec<u8> {
+    bind(&["integration", id, owner, base_url, extra_ca_pem])
+}
+
+/// The same for a kept check's token: the base URL it would be saved with.
+fn check_aad(id: &str, owner: &str, base_url: &str, extra_ca_pem: &str) -> Vec<u8> {
+    bind(&["check", id, owner, base_url, extra_ca_pem])
+}
+
+/// The binding a saved row was sealed with: version 1 (before 0002) the row id only.
+fn saved_aad(row: &AnyRow, owner: &str) -> Result<Vec<u8>, StoreError> {
+    let id: String = get(row, "id")?;
+    Ok(match get::<i64>(row, "aad_version")? {
+        1 => id.into_bytes(),
+        _ => integration_aad(&id, owner, &get::<String>(row, "base_url")?, &get::<String>(row, "extra_ca_pem")?),
     })
 }
 
@@ -84,19 +105,19 @@ pub async fn save(
             Some(row) => get::<String>(row, "id")?,
             None => new_id(),
         };
-        let sealed = keys.current.seal(token, &id);
+        let sealed = keys.current.seal(token, &integration_aad(&id, user_id, &report.base_url, extra_ca_pem));
         let now = now();
         let done = sqlx::query(
             "INSERT INTO integrations (id, user_id, base_url, gitlab_version, username, token_name, token_last4, scopes, \
              expires_at, extra_ca_pem, key_id, token_nonce, token_ciphertext, last_check_at, last_check_ok, last_report, \
-             created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) \
+             created_at, updated_at, aad_version) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, 2) \
              ON CONFLICT (user_id) DO UPDATE SET base_url = excluded.base_url, gitlab_version = excluded.gitlab_version, \
              username = excluded.username, token_name = excluded.token_name, token_last4 = excluded.token_last4, \
              scopes = excluded.scopes, expires_at = excluded.expires_at, extra_ca_pem = excluded.extra_ca_pem, \
              key_id = excluded.key_id, token_nonce = excluded.token_nonce, token_ciphertext = excluded.token_ciphertext, \
              last_check_at = excluded.last_check_at, last_check_ok = excluded.last_check_ok, \
-             last_report = excluded.last_report, updated_at = excluded.updated_at \
+             last_report = excluded.last_report, updated_at = excluded.updated_at, aad_version = 2 \
              WHERE integrations.id = excluded.id",
         )
         .bind(&id)
@@ -137,14 +158,17 @@ pub async fn get_for_user(db: &Db, user_id: &str) -> Result<Option<Integration>,
     row.as_ref().map(integration).transpose()
 }
 
-/// The user's integration with its token (decrypted) and CA, for a re-check.
+/// The user's integration with its token (decrypted) and CA, for a re-check. A row changed
+/// outside Onramp (or sealed under a key that is not loaded) is `Err(StoreError::Crypto(_))`:
+/// its address and CA must not be used either.
 pub async fn with_token(
     db: &Db,
     keys: &Keyring,
     user_id: &str,
 ) -> Result<Option<(Integration, GitlabToken, String)>, StoreError> {
     let row = sqlx::query(&format!(
-        "SELECT {COLUMNS}, extra_ca_pem, key_id, token_nonce, token_ciphertext FROM integrations WHERE user_id = $1"
+        "SELECT {COLUMNS}, extra_ca_pem, key_id, token_nonce, token_ciphertext, aad_version FROM integrations \
+         WHERE user_id = $1"
     ))
     .bind(user_id)
     .fetch_optional(db.pool())
@@ -152,7 +176,7 @@ pub async fn with_token(
     let Some(row) = row else { return Ok(None) };
     let integration = integration(&row)?;
     let sealed = sealed(&row)?.ok_or(CryptoError::Decrypt)?;
-    let token = keys.open(&sealed, &integration.id)?;
+    let token = keys.open(&sealed, &saved_aad(&row, user_id)?)?;
     Ok(Some((integration, token, get(&row, "extra_ca_pem")?)))
 }
 
@@ -218,7 +242,8 @@ pub async fn put_check(
     token: Option<&GitlabToken>,
 ) -> Result<String, StoreError> {
     let id = new_id();
-    let sealed = token.map(|t| keys.current.seal(t, &id));
+    let aad = check_aad(&id, user_id, &check.report.base_url, &check.extra_ca_pem);
+    let sealed = token.map(|t| keys.current.seal(t, &aad));
     purge_old_checks(db).await?;
     sqlx::query(
         "INSERT INTO checks (id, user_id, report, typed_base_url, extra_ca_pem, key_id, token_nonce, token_ciphertext, created_at) \
@@ -271,7 +296,8 @@ pub async fn get_check(
         typed_base_url: get(&row, "typed_base_url")?,
         extra_ca_pem: get(&row, "extra_ca_pem")?,
     };
-    let token = sealed(&row)?.map(|s| keys.open(&s, id)).transpose()?;
+    let aad = check_aad(id, user_id, &check.report.base_url, &check.extra_ca_pem);
+    let token = sealed(&row)?.map(|s| keys.open(&s, &aad)).transpose()?;
     Ok(Some((check, token)))
 }
 
@@ -282,39 +308,122 @@ pub async fn delete_check(db: &Db, user_id: &str, id: &str) -> Result<(), StoreE
 }
 
 /// Re-encrypts every sealed secret under `new` (saved tokens, tokens of kept checks, API tokens
-/// waiting to be shown once), in one transaction: all rows move or none do.
-/// Returns how many tokens were re-encrypted.
+/// waiting to be shown once), in one transaction: all rows move or none do. Saved tokens still
+/// bound the old way (version 1) are re-bound too, so `rotate_key(db, keys, &keys.current)` at
+/// start upgrades them. Returns how many secrets were re-encrypted.
 pub async fn rotate_key(db: &Db, keys: &Keyring, new: &Cipher) -> Result<usize, StoreError> {
     let mut tx = db.pool().begin().await?;
     let mut count = 0;
-    for table in ["integrations", "checks", "flashes"] {
-        let rows = sqlx::query(&format!(
-            "SELECT id, key_id, token_nonce, token_ciphertext FROM {table} WHERE key_id IS NOT NULL"
-        ))
+    let rows = sqlx::query(
+        "SELECT id, user_id, base_url, extra_ca_pem, aad_version, key_id, token_nonce, token_ciphertext \
+         FROM integrations",
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    for row in &rows {
+        let Some(old) = sealed(row)? else { continue };
+        let (id, owner): (String, String) = (get(row, "id")?, get(row, "user_id")?);
+        if old.key_id == new.key_id() && get::<i64>(row, "aad_version")? == 2 {
+            continue;
+        }
+        let token = keys.open(&old, &saved_aad(row, &owner)?)?;
+        let aad = integration_aad(&id, &owner, &get::<String>(row, "base_url")?, &get::<String>(row, "extra_ca_pem")?);
+        let fresh = new.seal(&token, &aad);
+        sqlx::query(
+            "UPDATE integrations SET key_id = $1, token_nonce = $2, token_ciphertext = $3, aad_version = 2 WHERE id = $4",
+        )
+        .bind(&fresh.key_id)
+        .bind(&fresh.nonce)
+        .bind(&fresh.ciphertext)
+        .bind(&id)
+        .execute(&mut *tx)
+        .await?;
+        count += 1;
+    }
+    let rows = sqlx::query(
+        "SELECT id, user_id, report, extra_ca_pem, key_id, token_nonce, token_ciphertext FROM checks \
+         WHERE key_id IS NOT NULL",
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    for row in &rows {
+        let Some(old) = sealed(row)? else { continue };
+        if old.key_id == new.key_id() {
+            continue;
+        }
+        let (id, owner): (String, String) = (get(row, "id")?, get(row, "user_id")?);
+        let report: Report = serde_json::from_str(&get::<String>(row, "report")?)
+            .map_err(|e| StoreError::Config(format!("a kept report is unreadable: {e}")))?;
+        let aad = check_aad(&id, &owner, &report.base_url, &get::<String>(row, "extra_ca_pem")?);
+        let fresh = new.seal(&keys.open(&old, &aad)?, &aad);
+        reseal(&mut tx, "checks", &id, &fresh).await?;
+        count += 1;
+    }
+    let rows = sqlx::query("SELECT id, user_id, key_id, token_nonce, token_ciphertext FROM flashes")
         .fetch_all(&mut *tx)
         .await?;
-        for row in &rows {
-            let id: String = get(row, "id")?;
-            let Some(old) = sealed(row)? else { continue };
-            if old.key_id == new.key_id() {
-                continue;
-            }
-            let token = keys.open(&old, &id)?;
-            let fresh = new.seal(&token, &id);
-            sqlx::query(&format!(
-                "UPDATE {table} SET key_id = $1, token_nonce = $2, token_ciphertext = $3 WHERE id = $4"
-            ))
-            .bind(&fresh.key_id)
-            .bind(&fresh.nonce)
-            .bind(&fresh.ciphertext)
-            .bind(&id)
-            .execute(&mut *tx)
-            .await?;
-            count += 1;
+    for row in &rows {
+        let Some(old) = sealed(row)? else { continue };
+        if old.key_id == new.key_id() {
+            continue;
         }
+        let (id, owner): (String, String) = (get(row, "id")?, get(row, "user_id")?);
+        let aad = super::accounts::flash_aad(&id, &owner);
+        let secret = keys.open_str(&old, &aad)?;
+        let fresh = new.seal_str(secrecy::ExposeSecret::expose_secret(&secret), &aad);
+        reseal(&mut tx, "flashes", &id, &fresh).await?;
+        count += 1;
     }
     tx.commit().await?;
     Ok(count)
+}
+
+/// Re-binds saved tokens sealed before the binding covered owner, base URL and CA (version 1),
+/// each under the current key. A row that does not open is left alone (it will be reported as
+/// needing a new token); returns how many were upgraded. Run at start.
+pub async fn upgrade_bindings(db: &Db, keys: &Keyring) -> Result<usize, StoreError> {
+    let rows = sqlx::query(
+        "SELECT id, user_id, base_url, extra_ca_pem, aad_version, key_id, token_nonce, token_ciphertext \
+         FROM integrations WHERE aad_version = 1",
+    )
+    .fetch_all(db.pool())
+    .await?;
+    let mut upgraded = 0;
+    for row in &rows {
+        let (id, owner): (String, String) = (get(row, "id")?, get(row, "user_id")?);
+        let Some(old) = sealed(row)? else { continue };
+        let Ok(token) = keys.open(&old, id.as_bytes()) else { continue };
+        let aad = integration_aad(&id, &owner, &get::<String>(row, "base_url")?, &get::<String>(row, "extra_ca_pem")?);
+        let fresh = keys.current.seal(&token, &aad);
+        sqlx::query(
+            "UPDATE integrations SET key_id = $1, token_nonce = $2, token_ciphertext = $3, aad_version = 2 \
+             WHERE id = $4 AND aad_version = 1",
+        )
+        .bind(&fresh.key_id)
+        .bind(&fresh.nonce)
+        .bind(&fresh.ciphertext)
+        .bind(&id)
+        .execute(db.pool())
+        .await?;
+        upgraded += 1;
+    }
+    Ok(upgraded)
+}
+
+async fn reseal(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    table: &str,
+    id: &str,
+    fresh: &Sealed,
+) -> Result<(), StoreError> {
+    sqlx::query(&format!("UPDATE {table} SET key_id = $1, token_nonce = $2, token_ciphertext = $3 WHERE id = $4"))
+        .bind(&fresh.key_id)
+        .bind(&fresh.nonce)
+        .bind(&fresh.ciphertext)
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -400,5 +509,68 @@ mod tests {
         use secrecy::ExposeSecret;
         let shown = crate::store::accounts::take_flash(&db, &rotated, &jane.id, &flash).await.unwrap().unwrap();
         assert_eq!(shown.expose_secret(), "onr_shown_once");
+    }
+
+    #[tokio::test]
+    async fn a_row_pointed_elsewhere_without_the_key_does_not_open() {
+        let (db, _dir) = test_db::sqlite().await;
+        let keys = Keyring::new(Cipher::generate().1);
+        let jane = create_user(&db, &Email::parse("jane@example.com").unwrap(), "correct horse battery")
+            .await
+            .unwrap()
+            .unwrap();
+        let token = GitlabToken::parse("glpat-bound-token-0000").unwrap();
+        save(&db, &keys, &jane.id, &report("2027-01-01"), &token, "").await.unwrap();
+        for (column, value) in [("base_url", "https://gitlab.attacker.example"), ("extra_ca_pem", "-----BEGIN…")] {
+            let before: String =
+                sqlx::query_scalar(&format!("SELECT {column} FROM integrations")).fetch_one(db.pool()).await.unwrap();
+            sqlx::query(&format!("UPDATE integrations SET {column} = $1"))
+                .bind(value)
+                .execute(db.pool())
+                .await
+                .unwrap();
+            let opened = with_token(&db, &keys, &jane.id).await;
+            assert!(matches!(opened, Err(StoreError::Crypto(CryptoError::Decrypt))), "{column} changed");
+            sqlx::query(&format!("UPDATE integrations SET {column} = $1"))
+                .bind(before)
+                .execute(db.pool())
+                .await
+                .unwrap();
+            assert!(with_token(&db, &keys, &jane.id).await.is_ok(), "{column} restored");
+        }
+        // moved to another owner
+        let mallory =
+            create_user(&db, &Email::parse("m@example.com").unwrap(), "correct horse battery").await.unwrap().unwrap();
+        sqlx::query("UPDATE integrations SET user_id = $1").bind(&mallory.id).execute(db.pool()).await.unwrap();
+        assert!(matches!(with_token(&db, &keys, &mallory.id).await, Err(StoreError::Crypto(_))));
+    }
+
+    #[tokio::test]
+    async fn tokens_sealed_before_the_binding_are_upgraded_at_start() {
+        let (db, _dir) = test_db::sqlite().await;
+        let keys = Keyring::new(Cipher::generate().1);
+        let jane = create_user(&db, &Email::parse("jane@example.com").unwrap(), "correct horse battery")
+            .await
+            .unwrap()
+            .unwrap();
+        let token = GitlabToken::parse("glpat-legacy-token-7777").unwrap();
+        let saved = save(&db, &keys, &jane.id, &report("2027-01-01"), &token, "").await.unwrap();
+        // as a version before 0002 wrote it: bound to the row id only
+        let legacy = keys.current.seal(&token, saved.id.as_bytes());
+        sqlx::query("UPDATE integrations SET aad_version = 1, token_nonce = $1, token_ciphertext = $2")
+            .bind(&legacy.nonce)
+            .bind(&legacy.ciphertext)
+            .execute(db.pool())
+            .await
+            .unwrap();
+        assert_eq!(with_token(&db, &keys, &jane.id).await.unwrap().unwrap().1.expose(), "glpat-legacy-token-7777");
+        assert_eq!(upgrade_bindings(&db, &keys).await.unwrap(), 1);
+        assert_eq!(upgrade_bindings(&db, &keys).await.unwrap(), 0, "once");
+        let version: i64 =
+            sqlx::query_scalar("SELECT aad_version FROM integrations").fetch_one(db.pool()).await.unwrap();
+        assert_eq!(version, 2);
+        assert_eq!(with_token(&db, &keys, &jane.id).await.unwrap().unwrap().1.expose(), "glpat-legacy-token-7777");
+        sqlx::query("UPDATE integrations SET base_url = 'https://elsewhere.example'").execute(db.pool()).await.unwrap();
+        assert!(with_token(&db, &keys, &jane.id).await.is_err(), "and now bound to its address");
     }
 }
