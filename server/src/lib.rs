@@ -3,6 +3,7 @@
 
 pub mod cli;
 pub mod fake_gitlab;
+pub mod lock;
 
 use app::client::TrustedProxies;
 use app::gitlab::outbound::OutboundConfig;
@@ -83,9 +84,28 @@ impl Config {
 }
 
 /// Opens the database (running migrations) and loads the keys, finishing a key rotation that was
-/// interrupted (see [`rotate_key`]).
+/// interrupted (see [`rotate_key`]). Takes no lock: for tests and tools; a server uses
+/// [`open_storage_locked`].
 pub async fn open_storage(config: &Config) -> Result<(Db, Keyring), String> {
     let db = Db::open(config.database_url.as_deref(), &config.data_dir).await.map_err(|e| e.to_string())?;
+    let keys = load_keys(config, &db).await?;
+    Ok((db, keys))
+}
+
+/// [`open_storage`] holding the storage lock: shared for a server, exclusive for
+/// `onramp rotate-key` (refused while a server runs, see [`lock`]).
+pub async fn open_storage_locked(config: &Config, exclusive: bool) -> Result<(Db, Keyring, lock::StorageLock), String> {
+    let db = Db::open(config.database_url.as_deref(), &config.data_dir).await.map_err(|e| e.to_string())?;
+    let held = if exclusive {
+        lock::exclusive(&db, &config.data_dir).await?
+    } else {
+        lock::shared(&db, &config.data_dir).await?
+    };
+    let keys = load_keys(config, &db).await?;
+    Ok((db, keys, held))
+}
+
+async fn load_keys(config: &Config, db: &Db) -> Result<Keyring, String> {
     app::store::create_private_dir(&config.data_dir).map_err(|e| e.to_string())?;
     let current = load_or_create_key(config.secret_key.as_deref(), &config.data_dir).map_err(|e| e.to_string())?;
     let mut keys = Keyring::new(current);
@@ -101,15 +121,15 @@ pub async fn open_storage(config: &Config) -> Result<(Db, Keyring), String> {
         let next = Cipher::from_base64(&text).map_err(|e| e.to_string())?;
         let old = std::mem::replace(&mut keys.current, next.clone());
         keys.previous.push(old);
-        integrations::rotate_key(&db, &keys, &next).await.map_err(|e| e.to_string())?;
+        integrations::rotate_key(db, &keys, &next).await.map_err(|e| e.to_string())?;
         std::fs::rename(&next_file, config.data_dir.join("secret.key")).map_err(|e| e.to_string())?;
         tracing::info!("finished an interrupted key rotation");
     }
-    let upgraded = integrations::upgrade_bindings(&db, &keys).await.map_err(|e| e.to_string())?;
+    let upgraded = integrations::upgrade_bindings(db, &keys).await.map_err(|e| e.to_string())?;
     if upgraded > 0 {
         tracing::info!(upgraded, "bound stored tokens to their base URL and CA");
     }
-    Ok((db, keys))
+    Ok(keys)
 }
 
 fn next_key_path(dir: &Path) -> PathBuf {
@@ -122,7 +142,7 @@ fn next_key_path(dir: &Path) -> PathBuf {
 /// `ONRAMP_SECRET_KEY`: the new key comes from `ONRAMP_NEW_SECRET_KEY`; set it as
 /// `ONRAMP_SECRET_KEY` afterwards.
 pub async fn rotate_key(config: &Config) -> Result<String, String> {
-    let (db, keys) = open_storage(config).await?;
+    let (db, keys, _held) = open_storage_locked(config, true).await?;
     if config.secret_key.is_some() {
         let new = std::env::var("ONRAMP_NEW_SECRET_KEY")
             .map_err(|_| "ONRAMP_SECRET_KEY is set: put the new key in ONRAMP_NEW_SECRET_KEY".to_owned())?;

@@ -93,7 +93,8 @@ async fn serve() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let (db, keys) = match server::open_storage(&config).await {
+    // Held while serving: `onramp rotate-key` refuses to run meanwhile.
+    let (db, keys, _storage_lock) = match server::open_storage_locked(&config, false).await {
         Ok(storage) => storage,
         Err(e) => {
             tracing::error!("cannot open storage: {e}");

@@ -24,6 +24,7 @@ async fn kill_9_during_saves_leaves_a_consistent_database() {
             .env("LEPTOS_OUTPUT_NAME", "onramp")
             .env("ONRAMP_OUTBOUND_ALLOW", "127.0.0.1")
             .env("ONRAMP_CHECK_RATE_PER_MIN", "100000")
+            .env("ONRAMP_SIGNUPS_PER_IP_PER_HOUR", "100000")
             .env_remove("DATABASE_URL")
             .env_remove("ONRAMP_SECRET_KEY")
             .stdout(Stdio::null())
@@ -139,4 +140,108 @@ async fn kill_9_during_saves_leaves_a_consistent_database() {
         }
         db.pool().close().await;
     }
+}
+
+/// Starts the release-like `onramp` binary on `data` and waits until it answers.
+async fn start_onramp(data: &std::path::Path) -> (tokio::process::Child, Running) {
+    let port = free_port().await;
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_onramp"))
+        .env("ONRAMP_DATA_DIR", data)
+        .env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{port}"))
+        .env("ONRAMP_OUTBOUND_ALLOW", "127.0.0.1")
+        .env_remove("DATABASE_URL")
+        .env_remove("ONRAMP_SECRET_KEY")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let server = Running { addr: format!("127.0.0.1:{port}").parse().unwrap() };
+    let probe = reqwest::Client::new();
+    for _ in 0..200 {
+        if probe.get(server.url("/healthz")).send().await.is_ok() {
+            return (child, server);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("onramp did not start");
+}
+
+async fn rotate_key(data: &std::path::Path) -> std::process::Output {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_onramp"))
+        .arg("rotate-key")
+        .env("ONRAMP_DATA_DIR", data)
+        .env_remove("DATABASE_URL")
+        .env_remove("ONRAMP_SECRET_KEY")
+        .output()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn rotate_key_refuses_while_a_server_runs_and_no_token_is_lost() {
+    let fake = spawn_fake(FakeGitlab::default()).await;
+    let data = tempfile::tempdir().unwrap();
+    let (mut child, server) = start_onramp(data.path()).await;
+    let client = browser_client(&server);
+    let r = client
+        .post(server.url("/api/auth/signup"))
+        .header("accept", "text/html")
+        .form(&[("email", "jane@example.com"), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_redirection());
+    // While the server runs, a rotation would leave it sealing with the discarded key.
+    let out = rotate_key(data.path()).await;
+    assert_eq!(out.status.code(), Some(1), "refused");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Stop every Onramp server"));
+    let key_before = std::fs::read_to_string(data.path().join("secret.key")).unwrap();
+    assert!(!data.path().join("secret.key.next").exists(), "nothing was changed");
+
+    // Connected through the browser flow (saved on a passing check with warnings accepted).
+    let r = client
+        .post(server.url("/api/gitlab/validate"))
+        .header("accept", "text/html")
+        .form(&[("base_url", fake.url("").as_str()), ("token", "glpat-good")])
+        .send()
+        .await
+        .unwrap();
+    let location = r.headers()["location"].to_str().unwrap().to_owned();
+    let check = location.split("check=").nth(1).expect("a kept check").to_owned();
+    let r = client
+        .post(server.url("/api/gitlab/accept"))
+        .header("accept", "text/html")
+        .form(&[("check", check)])
+        .send()
+        .await
+        .unwrap();
+    assert!(r.headers()["location"].to_str().unwrap().starts_with("/integrations/gitlab/step/13"));
+
+    child.kill().await.unwrap();
+    child.wait().await.unwrap();
+    let out = rotate_key(data.path()).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Re-encrypted 1 token(s)"));
+    assert_ne!(std::fs::read_to_string(data.path().join("secret.key")).unwrap(), key_before);
+
+    // The restarted server opens the token with the new key.
+    let (_child, server) = start_onramp(data.path()).await;
+    let client = browser_client(&server);
+    let r = client
+        .post(server.url("/api/auth/login"))
+        .header("accept", "text/html")
+        .form(&[("email", "jane@example.com"), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_redirection());
+    let r = client.post(server.url("/api/gitlab/recheck")).header("accept", "application/json").send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let report: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(check_status(&report, "token"), "pass", "{report}");
+}
+
+fn check_status(report: &serde_json::Value, id: &str) -> String {
+    check(report, id)["status"].as_str().unwrap().to_owned()
 }
