@@ -259,7 +259,8 @@ pub(crate) mod ssr {
         e
     }
 
-    fn rate_limited(wait: u64, what: &str) -> ApiError {
+    fn rate_limited(wait: u64, what: &'static str) -> ApiError {
+        metrics::counter!("onramp_rate_limited_total", "limit" => what).increment(1);
         if let Some(options) = use_context::<leptos_axum::ResponseOptions>() {
             options.insert_header(header::RETRY_AFTER, HeaderValue::from(wait));
         }

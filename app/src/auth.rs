@@ -216,7 +216,7 @@ pub mod ssr {
         let https = client.https || public_url_is_https();
         req.extensions_mut().insert(client);
         let path = req.uri().path().to_owned();
-        if path.starts_with("/pkg/") || path == "/healthz" || path == "/robots.txt" {
+        if path.starts_with("/pkg/") || matches!(path.as_str(), "/healthz" | "/readyz" | "/metrics" | "/robots.txt") {
             return next.run(req).await; // static files: nobody to identify
         }
         let headers = req.headers().clone();

@@ -4,6 +4,7 @@
 pub mod cli;
 pub mod fake_gitlab;
 pub mod lock;
+pub mod ops;
 
 use app::client::TrustedProxies;
 use app::gitlab::outbound::OutboundConfig;
@@ -19,6 +20,7 @@ use axum::Router;
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use std::collections::HashMap;
+use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
@@ -163,6 +165,13 @@ pub fn router(config: Config, db: Db, keys: Keyring) -> (Router, AppState) {
     let state = AppState::new(config.outbound, db, keys, config.settings);
     let options = config.leptos;
     let routes = generate_route_list(App);
+    let labels = ops::RouteLabels::new(
+        routes
+            .iter()
+            .map(|r| r.path().to_owned())
+            .chain(leptos::server_fn::axum::server_fn_paths().map(|(path, _)| path.to_owned()))
+            .chain(["/healthz", "/readyz", "/metrics", "/robots.txt"].map(str::to_owned)),
+    );
     let context = {
         let state = state.clone();
         move || provide_context(state.clone())
@@ -171,6 +180,8 @@ pub fn router(config: Config, db: Db, keys: Keyring) -> (Router, AppState) {
         .route("/integrations/gitlab/step", get(first_step))
         .route("/integrations/gitlab/step/", get(first_step))
         .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(ops::readyz).with_state(state.clone()))
+        .route("/metrics", get(ops::metrics_endpoint).with_state(state.clone()))
         .leptos_routes_with_context(&options, routes, context, {
             let options = options.clone();
             move || shell(options.clone())
@@ -179,10 +190,18 @@ pub fn router(config: Config, db: Db, keys: Keyring) -> (Router, AppState) {
         .with_state(options)
         .layer(axum::middleware::from_fn_with_state(state.clone(), app::auth::ssr::middleware))
         .layer(axum::middleware::from_fn(limit_body))
-        .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
-            // The path only: queries may carry addresses people typed, and are not needed here.
-            tracing::info_span!("request", method = %req.method(), path = %req.uri().path())
-        }))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &axum::http::Request<_>| {
+                    // The path only: queries may carry addresses people typed, and are not needed.
+                    let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or_default();
+                    tracing::info_span!("request", id = %id, method = %req.method(), path = %req.uri().path())
+                })
+                // One access-log line per answer: status and latency, in the request's span.
+                .on_response(tower_http::trace::DefaultOnResponse::new().level(tracing::Level::INFO)),
+        )
+        .layer(axum::middleware::from_fn(ops::request_id))
+        .layer(axum::middleware::from_fn_with_state(labels, ops::request_metrics))
         .layer(header_layer(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .layer(header_layer(header::REFERRER_POLICY, "same-origin"))
         // Pages set their own policy with the nonce of their inline script (app::shell); this one
@@ -194,6 +213,7 @@ pub fn router(config: Config, db: Db, keys: Keyring) -> (Router, AppState) {
         .layer(header_layer(header::X_FRAME_OPTIONS, "DENY"))
         // Pages, CSS, JS and WASM go out brotli- or gzip-compressed when the browser accepts it.
         .layer(CompressionLayer::new());
+    ops::metrics_handle();
     (router, state)
 }
 
@@ -241,11 +261,13 @@ async fn first_step(Query(query): Query<HashMap<String, String>>) -> Redirect {
 }
 
 /// Every minute: forgets idle rate-limit windows; every hour: deletes expired sessions, flashes
-/// and old kept checks. For ever.
-pub async fn housekeeping_loop(state: AppState) {
+/// and old kept checks. Until `stop` turns true.
+pub async fn housekeeping_loop(state: AppState, mut stop: Stop) {
     let mut minutes = 0u64;
     loop {
-        tokio::time::sleep(Duration::from_secs(60)).await;
+        if stop.sleep(Duration::from_secs(60)).await {
+            return;
+        }
         let keys = state.forget_idle_limits();
         tracing::debug!(keys, "rate-limit windows kept");
         if minutes.is_multiple_of(60) {
@@ -265,17 +287,25 @@ pub async fn purge(state: &AppState) {
     }
 }
 
-/// Re-checks every saved connection whose last check is older than `interval`, then sleeps; for
-/// ever. Each result is recorded; the pages warn when one failed or a token expires soon.
-pub async fn recheck_loop(state: AppState, interval: Duration) {
+/// Re-checks every saved connection whose last check is older than `interval`, then sleeps;
+/// until `stop` turns true, which it heeds between connections (a check under way finishes).
+/// Each result is recorded; the pages warn when one failed or a token expires soon.
+pub async fn recheck_loop(state: AppState, interval: Duration, mut stop: Stop) {
     let pause = interval.min(Duration::from_secs(3600));
     loop {
         let before = app::store::now() - i64::try_from(interval.as_secs()).unwrap_or(i64::MAX);
         match integrations::owners_due(&state.db, before).await {
             Ok(owners) => {
                 for owner in owners {
+                    if stop.stopped() {
+                        return;
+                    }
                     match app::connections::recheck_user(&state, &owner).await {
-                        Ok(Some(report)) => tracing::info!(ok = report.ok, "scheduled re-check"),
+                        Ok(Some(report)) => {
+                            metrics::counter!("onramp_rechecks_total", "outcome" => if report.ok { "ok" } else { "failed" })
+                                .increment(1);
+                            tracing::info!(ok = report.ok, "scheduled re-check")
+                        }
                         Ok(None) => {}
                         Err(e) => tracing::error!(error = %e, "scheduled re-check failed"),
                     }
@@ -283,18 +313,64 @@ pub async fn recheck_loop(state: AppState, interval: Duration) {
             }
             Err(e) => tracing::error!(error = %e, "cannot list connections to re-check"),
         }
-        tokio::time::sleep(pause).await;
+        if stop.sleep(pause).await {
+            return;
+        }
     }
 }
 
-/// Serves until Ctrl-C or SIGTERM.
-pub async fn serve(listener: tokio::net::TcpListener, app: Router) -> std::io::Result<()> {
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown_signal())
-        .await
+/// The shutdown signal, as background tasks see it.
+#[derive(Clone)]
+pub struct Stop(tokio::sync::watch::Receiver<bool>);
+
+impl Stop {
+    /// A signal that never fires (tests), and its sender.
+    pub fn new() -> (tokio::sync::watch::Sender<bool>, Stop) {
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        (tx, Stop(rx))
+    }
+
+    pub fn stopped(&self) -> bool {
+        *self.0.borrow()
+    }
+
+    /// Sleeps for `duration`; true when stopped meanwhile (or before).
+    pub async fn sleep(&mut self, duration: Duration) -> bool {
+        let woke = tokio::select! {
+            _ = tokio::time::sleep(duration) => false,
+            _ = self.0.wait_for(|s| *s) => true,
+        };
+        woke || self.stopped()
+    }
+
+    /// Resolves once stopped.
+    pub async fn wait(mut self) {
+        let _ = self.0.wait_for(|s| *s).await;
+    }
 }
 
-async fn shutdown_signal() {
+/// How long requests in flight may finish after SIGTERM before the process stops anyway.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
+
+/// Serves until `stop`: then accepts no more connections, lets requests in flight finish (at
+/// most [`SHUTDOWN_GRACE`]) and returns.
+pub async fn serve(listener: tokio::net::TcpListener, app: Router, stop: Stop) -> std::io::Result<()> {
+    let graceful = stop.clone().wait();
+    let server = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(graceful)
+        .into_future();
+    tokio::pin!(server);
+    tokio::select! {
+        result = &mut server => result,
+        _ = async { stop.wait().await; tokio::time::sleep(SHUTDOWN_GRACE).await } => {
+            tracing::warn!("requests still running {} s after the signal: stopping", SHUTDOWN_GRACE.as_secs());
+            Ok(())
+        }
+    }
+}
+
+/// Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

@@ -31,6 +31,16 @@ enum Command {
     },
     /// Re-encrypt every stored GitLab token under a new key, in one transaction.
     RotateKey,
+    /// Create an API token with the admin flag for an existing account: it may read /metrics
+    /// from anywhere (loopback may without one). Printed once.
+    AdminToken {
+        /// The account's email address.
+        #[arg(long)]
+        email: String,
+        /// What the token is for.
+        #[arg(long, default_value = "metrics")]
+        name: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -68,6 +78,35 @@ fn main() -> ExitCode {
                 }
             })
         }
+        Some(Command::AdminToken { email, name }) => {
+            init_logging("warn", true);
+            runtime.block_on(async {
+                let result = match server::Config::from_env() {
+                    Ok(config) => server::open_storage(&config).await.map(|(db, _)| db),
+                    Err(e) => Err(e),
+                };
+                let created = match result {
+                    Ok(db) => {
+                        app::store::accounts::create_admin_token(&db, &email, &name).await.map_err(|e| e.to_string())
+                    }
+                    Err(e) => Err(e),
+                };
+                match created {
+                    Ok(Some(secret)) => {
+                        println!("{secret}");
+                        ExitCode::SUCCESS
+                    }
+                    Ok(None) => {
+                        eprintln!("onramp admin-token: no account has the address {email:?}: sign up first");
+                        ExitCode::from(1)
+                    }
+                    Err(e) => {
+                        eprintln!("onramp admin-token: {e}");
+                        ExitCode::from(1)
+                    }
+                }
+            })
+        }
         None | Some(Command::Serve) => {
             init_logging("info", false);
             runtime.block_on(serve())
@@ -75,13 +114,19 @@ fn main() -> ExitCode {
     }
 }
 
+/// `ONRAMP_LOG` filters (default `default`); `ONRAMP_LOG_FORMAT=json` writes one JSON object per
+/// line, with the request's span (its id, method and path) in each.
 fn init_logging(default: &str, stderr: bool) {
     let filter = EnvFilter::try_from_env("ONRAMP_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    let json = std::env::var("ONRAMP_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    if stderr {
-        builder.with_writer(std::io::stderr).init();
-    } else {
-        builder.init();
+    match (json, stderr) {
+        (true, true) => {
+            builder.json().with_current_span(true).with_span_list(false).with_writer(std::io::stderr).init()
+        }
+        (true, false) => builder.json().with_current_span(true).with_span_list(false).init(),
+        (false, true) => builder.with_writer(std::io::stderr).init(),
+        (false, false) => builder.init(),
     }
 }
 
@@ -112,10 +157,25 @@ async fn serve() -> ExitCode {
     };
     tracing::info!("Onramp listening on http://{addr}");
     let (router, state) = server::router(config, db, keys);
-    tokio::spawn(server::housekeeping_loop(state.clone()));
-    tokio::spawn(server::recheck_loop(state, interval));
-    match server::serve(listener, router).await {
-        Ok(()) => ExitCode::SUCCESS,
+    let (stop_tx, stop) = server::Stop::new();
+    tokio::spawn(async move {
+        server::shutdown_signal().await;
+        tracing::info!("shutting down: no new connections; finishing requests in flight");
+        let _ = stop_tx.send(true);
+    });
+    tokio::spawn(server::housekeeping_loop(state.clone(), stop.clone()));
+    let rechecks = tokio::spawn(server::recheck_loop(state.clone(), interval, stop.clone()));
+    let served = server::serve(listener, router, stop).await;
+    // The re-check stops between connections; give the one under way its time.
+    if tokio::time::timeout(server::SHUTDOWN_GRACE, rechecks).await.is_err() {
+        tracing::warn!("a re-check was still running: stopped");
+    }
+    state.db.pool().close().await;
+    match served {
+        Ok(()) => {
+            tracing::info!("stopped");
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             tracing::error!("server stopped: {e}");
             ExitCode::FAILURE

@@ -513,7 +513,8 @@ async fn the_background_task_rechecks_saved_connections() {
         app::store::integrations::get_for_user(&onramp.state.db, &user_id).await.unwrap().unwrap().last_check_at;
     let hits_before = fake_gitlab.hits().len();
     // Due after one second; the loop looks again every second.
-    let task = tokio::spawn(server::recheck_loop(onramp.state.clone(), std::time::Duration::from_secs(1)));
+    let (_stop_tx, stop) = server::Stop::new();
+    let task = tokio::spawn(server::recheck_loop(onramp.state.clone(), std::time::Duration::from_secs(1), stop));
     let mut rechecked = false;
     for _ in 0..40 {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;

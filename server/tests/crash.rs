@@ -142,29 +142,8 @@ async fn kill_9_during_saves_leaves_a_consistent_database() {
     }
 }
 
-/// Starts the release-like `onramp` binary on `data` and waits until it answers.
 async fn start_onramp(data: &std::path::Path) -> (tokio::process::Child, Running) {
-    let port = free_port().await;
-    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_onramp"))
-        .env("ONRAMP_DATA_DIR", data)
-        .env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{port}"))
-        .env("ONRAMP_OUTBOUND_ALLOW", "127.0.0.1")
-        .env_remove("DATABASE_URL")
-        .env_remove("ONRAMP_SECRET_KEY")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let server = Running { addr: format!("127.0.0.1:{port}").parse().unwrap() };
-    let probe = reqwest::Client::new();
-    for _ in 0..200 {
-        if probe.get(server.url("/healthz")).send().await.is_ok() {
-            return (child, server);
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("onramp did not start");
+    start_binary(data, &[], Stdio::null()).await
 }
 
 async fn rotate_key(data: &std::path::Path) -> std::process::Output {

@@ -376,3 +376,40 @@ async fn a_stored_token_is_never_sent_where_the_database_was_changed_to_point() 
     assert_eq!(r.status(), 400);
     assert!(attacker_hits.lock().unwrap().is_empty(), "nothing was sent to the attacker's host");
 }
+
+#[tokio::test]
+async fn a_flood_of_sign_ups_waits_for_a_hashing_slot_or_is_told_to_come_back() {
+    // One slot, hardly any wait: most of a burst must be turned away with 503 + Retry-After.
+    let data = tempfile::tempdir().unwrap();
+    let (_child, server) = start_binary(
+        data.path(),
+        &[("ONRAMP_HASHES_AT_ONCE", "1"), ("ONRAMP_HASH_WAIT_MS", "1"), ("ONRAMP_SIGNUPS_PER_IP_PER_HOUR", "1000")],
+        std::process::Stdio::null(),
+    )
+    .await;
+    let client = reqwest::Client::new();
+    let burst = (0..12).map(|i| {
+        let (client, url) = (client.clone(), server.url("/api/auth/signup"));
+        tokio::spawn(async move {
+            let r = client
+                .post(url)
+                .header("origin", "http://127.0.0.1")
+                .header("sec-fetch-site", "same-origin")
+                .header("accept", JSON)
+                .form(&[("email", format!("flood{i}@example.com")), ("password", PASSWORD.to_owned())])
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned()))
+        })
+    });
+    let mut answers = Vec::new();
+    for task in burst.collect::<Vec<_>>() {
+        answers.push(task.await.unwrap());
+    }
+    let busy: Vec<_> = answers.iter().filter(|(s, _)| *s == 503).collect();
+    assert!(answers.iter().all(|(s, _)| *s == 200 || *s == 503), "{answers:?}");
+    assert!(answers.iter().any(|(s, _)| *s == 200), "some get through: {answers:?}");
+    assert!(!busy.is_empty(), "the rest are told to come back: {answers:?}");
+    assert!(busy.iter().all(|(_, retry)| retry.as_deref() == Some("2")), "{answers:?}");
+}

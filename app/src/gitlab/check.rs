@@ -79,6 +79,8 @@ pub async fn run(outbound: &Outbound, input: &CheckInput<'_>, today: time::Date)
     let outcome = run_checks(outbound, input, today, &mut found).await;
     let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     let report = found.into_report(outcome, elapsed_ms);
+    metrics::counter!("onramp_checks_total", "outcome" => if report.ok { "ok" } else { "failed" }).increment(1);
+    metrics::histogram!("onramp_check_duration_seconds").record(started.elapsed().as_secs_f64());
     tracing::info!(
         base_url = %super::token::redact_for_log(&report.base_url),
         ok = report.ok,

@@ -224,7 +224,13 @@ impl Target {
             value.set_sensitive(true);
             request = request.header("private-token", value);
         }
-        let mut response = request.send().await.map_err(|e| self.classify(&e))?;
+        let started = std::time::Instant::now();
+        let sent = request.send().await;
+        metrics::histogram!("onramp_gitlab_request_duration_seconds").record(started.elapsed().as_secs_f64());
+        let mut response = sent.map_err(|e| {
+            metrics::counter!("onramp_gitlab_request_failures_total").increment(1);
+            self.classify(&e)
+        })?;
         let status = response.status();
         let headers = response.headers().clone();
         let mut body = Vec::new();

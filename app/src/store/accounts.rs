@@ -65,11 +65,19 @@ pub fn check_password(password: &str) -> Result<(), AccountError> {
 }
 
 /// Argon2id takes ~19 MiB and tens of milliseconds of one core per hash: at most this many run
-/// at once, so a flood of sign-ups or log-ins costs a bounded amount of memory.
+/// at once (`ONRAMP_HASHES_AT_ONCE`), so a flood of sign-ups or log-ins costs a bounded amount of
+/// memory.
 pub const HASHES_AT_ONCE: usize = 2;
-/// How long a request waits for a free hashing slot before it is told to come back (503).
+/// How long a request waits for a free hashing slot before it is told to come back (503);
+/// `ONRAMP_HASH_WAIT_MS` overrides it.
 pub const HASH_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
-static HASHING: HashGate = HashGate::new(HASHES_AT_ONCE, HASH_WAIT);
+static HASHING: std::sync::LazyLock<HashGate> = std::sync::LazyLock::new(|| {
+    let number = |name: &str| std::env::var(name).ok().and_then(|v| v.trim().parse::<u64>().ok()).filter(|n| *n > 0);
+    HashGate::new(
+        number("ONRAMP_HASHES_AT_ONCE").map_or(HASHES_AT_ONCE, |n| usize::try_from(n).unwrap_or(HASHES_AT_ONCE)),
+        number("ONRAMP_HASH_WAIT_MS").map_or(HASH_WAIT, std::time::Duration::from_millis),
+    )
+});
 
 /// A bound on password hashes running at once; the process has one ([`HASHING`]).
 pub struct HashGate {
@@ -78,8 +86,8 @@ pub struct HashGate {
 }
 
 impl HashGate {
-    pub const fn new(slots: usize, wait: std::time::Duration) -> Self {
-        HashGate { slots: tokio::sync::Semaphore::const_new(slots), wait }
+    pub fn new(slots: usize, wait: std::time::Duration) -> Self {
+        HashGate { slots: tokio::sync::Semaphore::new(slots), wait }
     }
 
     /// Runs `work` on a blocking thread when a slot is free within the gate's wait, else
@@ -308,6 +316,24 @@ pub async fn api_token_user(db: &Db, secret: &str) -> Result<Option<User>, Store
     Ok(Some(User { id: get(&row, "id")?, email: get(&row, "email")? }))
 }
 
+/// Is `secret` an API token with the admin flag (`onramp admin-token`)?
+pub async fn api_token_is_admin(db: &Db, secret: &str) -> Result<bool, StoreError> {
+    let admin: Option<i64> = sqlx::query_scalar("SELECT admin FROM api_tokens WHERE token_hash = $1")
+        .bind(hash_secret(secret))
+        .fetch_optional(db.pool())
+        .await?;
+    Ok(admin == Some(1))
+}
+
+/// Creates an admin API token for the account `email` (the command line's `onramp admin-token`):
+/// it reads operator endpoints such as `/metrics`. `None` when there is no such account.
+pub async fn create_admin_token(db: &Db, email: &str, name: &str) -> Result<Option<String>, StoreError> {
+    let Some((user, _)) = user_by_email(db, &email.trim().to_lowercase()).await? else { return Ok(None) };
+    let (token, secret) = create_api_token(db, &user.id, name).await?;
+    sqlx::query("UPDATE api_tokens SET admin = 1 WHERE id = $1").bind(&token.id).execute(db.pool()).await?;
+    Ok(Some(secret))
+}
+
 /// How long a secret waits to be shown once.
 pub const FLASH_TTL_SECONDS: i64 = 10 * 60;
 
@@ -434,6 +460,10 @@ mod tests {
         assert_eq!(api_token_user(&db, &secret).await.unwrap(), Some(user.clone()));
         assert_eq!(list_api_tokens(&db, &user.id).await.unwrap()[0].id, token.id);
         assert!(!revoke_api_token(&db, "someone-else", &token.id).await.unwrap());
+        assert!(!api_token_is_admin(&db, &secret).await.unwrap(), "tokens from the web are never admin");
+        let admin = create_admin_token(&db, "JANE@example.com", "prometheus").await.unwrap().unwrap();
+        assert!(api_token_is_admin(&db, &admin).await.unwrap());
+        assert!(create_admin_token(&db, "nobody@example.com", "x").await.unwrap().is_none());
         assert!(revoke_api_token(&db, &user.id, &token.id).await.unwrap());
         assert_eq!(api_token_user(&db, &secret).await.unwrap(), None);
 

@@ -67,6 +67,10 @@ pub async fn fresh_database_url(dir: &std::path::Path) -> Option<String> {
 
 pub async fn spawn_onramp_with(adjust: impl FnOnce(&mut server::Config)) -> Onramp {
     init_log_capture();
+    // Every test of a binary shares one process, so one hashing gate: debug builds on a busy
+    // machine hash slowly, and a sign-up must wait rather than be told "busy".
+    static WAIT_LONGER: std::sync::Once = std::sync::Once::new();
+    WAIT_LONGER.call_once(|| std::env::set_var("ONRAMP_HASH_WAIT_MS", "60000"));
     let data_dir = tempfile::tempdir().expect("a temp dir");
     let mut config = server::Config {
         leptos: LeptosOptions::builder().output_name("onramp").build(),
@@ -95,6 +99,38 @@ pub async fn spawn_onramp_with(adjust: impl FnOnce(&mut server::Config)) -> Onra
     let onramp = Onramp { server, client, anon, state, data_dir };
     onramp.sign_up(&onramp.client, "jane@example.com").await;
     onramp
+}
+
+/// Starts the `onramp` binary (as `make run` does) on `data` with `env` on top of a clean
+/// environment, its standard output to `stdout`, and waits until it answers.
+pub async fn start_binary(
+    data: &std::path::Path,
+    env: &[(&str, &str)],
+    stdout: std::process::Stdio,
+) -> (tokio::process::Child, Running) {
+    let port = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap().port();
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_onramp"))
+        .env("ONRAMP_DATA_DIR", data)
+        .env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{port}"))
+        .env("ONRAMP_OUTBOUND_ALLOW", "127.0.0.1")
+        .env_remove("DATABASE_URL")
+        .env_remove("ONRAMP_SECRET_KEY")
+        .env_remove("ONRAMP_LOG_FORMAT")
+        .envs(env.iter().copied())
+        .stdout(stdout)
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let server = Running { addr: format!("127.0.0.1:{port}").parse().unwrap() };
+    let probe = reqwest::Client::new();
+    for _ in 0..200 {
+        if probe.get(server.url("/healthz")).send().await.is_ok() {
+            return (child, server);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("onramp did not start");
 }
 
 /// A client that keeps cookies and sends `Origin` like a browser on Onramp's pages.
