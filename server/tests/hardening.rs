@@ -413,3 +413,43 @@ async fn a_flood_of_sign_ups_waits_for_a_hashing_slot_or_is_told_to_come_back() 
     assert!(!busy.is_empty(), "the rest are told to come back: {answers:?}");
     assert!(busy.iter().all(|(_, retry)| retry.as_deref() == Some("2")), "{answers:?}");
 }
+
+/// `onramp check` through `HTTP_PROXY=proxy`, with `allow` as the allow-list.
+async fn check_through_proxy(proxy: &Running, base: &str, allow: &str) -> (Option<i32>, serde_json::Value) {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_onramp"))
+        .args(["check", "--json", "--base-url", base])
+        .env("HTTP_PROXY", proxy.url(""))
+        .env("ONRAMP_GITLAB_TOKEN", "glpat-good")
+        .env("ONRAMP_OUTBOUND_ALLOW", allow)
+        .env_remove("NO_PROXY")
+        .env_remove("no_proxy")
+        .env_remove("HTTPS_PROXY")
+        .env_remove("ALL_PROXY")
+        .output()
+        .await
+        .unwrap();
+    let report =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    (out.status.code(), report)
+}
+
+#[tokio::test]
+async fn with_a_proxy_the_guard_still_judges_the_target_first() {
+    // The fake GitLab also answers absolute-form requests, as a forward proxy receives them.
+    let proxy = FakeGitlab::default();
+    let hits = proxy.hits.clone();
+    let proxy = spawn_fake(proxy).await;
+    // A private address is refused before anything is sent to the proxy.
+    let (code, report) = check_through_proxy(&proxy, "http://127.0.0.1:9", "").await;
+    assert_eq!(code, Some(1));
+    assert_eq!(check(&report, "url")["status"], "fail", "{report}");
+    // So is a name Onramp cannot resolve itself, even if the proxy could.
+    let (code, _) = check_through_proxy(&proxy, "http://gitlab.only-the-proxy-knows.invalid", "").await;
+    assert_eq!(code, Some(1));
+    assert!(hits.lock().unwrap().is_empty(), "the proxy saw nothing: {:?}", hits.lock().unwrap().len());
+    // An admitted target goes through the proxy (which resolves the name again: see README).
+    let (code, report) = check_through_proxy(&proxy, "http://127.0.0.1:9", "127.0.0.1").await;
+    assert_eq!(check(&report, "token")["status"], "pass", "{report}");
+    assert_eq!(code, Some(0));
+    assert!(!hits.lock().unwrap().is_empty(), "the request went through the proxy");
+}
