@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 IN := scripts/in-toolchain.sh
 
-.PHONY: run test setup setup-test build unit lint e2e bench fmt clean
+.PHONY: run test setup setup-test build unit lint e2e bench fuzz soak fmt clean
 
 run:
 	scripts/run.sh
@@ -22,23 +22,32 @@ setup-test:
 build:
 	scripts/build.sh
 
-# The server's tests run twice: on SQLite, then on a throw-away PostgreSQL (Debian's packages).
+# One cargo invocation for app and server, so their dependencies compile once. The fuzz test
+# (tests/fuzz.rs, 2,000 requests) drives the release binary when it is built. The suites that use
+# the database run again on a throw-away PostgreSQL (Debian's packages).
+FUZZ_BINARY := $(wildcard $(CURDIR)/target/release/onramp)
 unit:
-	$(IN) cargo test -p app --features ssr
-	$(IN) cargo test -p server
-	scripts/with-postgres.sh $(IN) cargo test -p server --test integration --test accounts
+	ONRAMP_FUZZ_BINARY=$(FUZZ_BINARY) $(IN) cargo test -p app --features ssr -p server
+	scripts/with-postgres.sh $(IN) cargo test -p server --test integration --test accounts --test hardening --test two_servers
 
 lint:
 	$(IN) cargo fmt --all --check
-	$(IN) cargo clippy -p app --features ssr --all-targets -- -D warnings
+	$(IN) cargo clippy -p app --features ssr -p server --all-targets -- -D warnings
 	$(IN) cargo clippy -p app --features hydrate -- -D warnings
-	$(IN) cargo clippy -p server --all-targets -- -D warnings
 
 e2e:
 	scripts/e2e.sh
 
 bench: setup-test build
 	scripts/bench.sh
+
+# 10,000 generated requests against the release build (CI runs 2,000 in `make unit`).
+fuzz: setup-test build
+	scripts/fuzz.sh
+
+# Load on step pages while checks wait on a slow GitLab; figures to BENCHMARKS.md.
+soak: setup-test build
+	scripts/soak.sh
 
 fmt:
 	$(IN) cargo fmt --all

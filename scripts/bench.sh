@@ -45,14 +45,11 @@ rtt=$(median "${rtts[@]}")
 check=$(median "${checks[@]}")
 ratio=$(awk -v c="$check" -v r="$rtt" 'BEGIN {printf "%.2f", c / r}')
 
-cat > BENCHMARKS.md <<MD
-# Benchmarks
-
-Produced by \`make bench\` (scripts/bench.sh) on $(date -u +%Y-%m-%d), $(nproc) cores, $(uname -m).
-
+scripts/bench-section.py sizes <<MD
 ## What a browser downloads to run a step page
 
-Release build (\`cargo leptos build --release\`, WASM in the \`wasm-release\` profile, wasm-opt -Oz).
+\`make bench\` (scripts/bench.sh) on $(date -u +%Y-%m-%d), $(nproc) cores, $(uname -m). Release build
+(\`scripts/build.sh\`: WASM in the \`wasm-release\` profile, wasm-opt -Oz, JS minified by esbuild).
 Budget: JS + WASM under 60 KB brotli.
 
 | file | raw bytes | gzip -9 | brotli q11 |
@@ -61,12 +58,13 @@ $sizes
 
 The stylesheet (onramp.css, $css bytes raw) is not counted: pages render and work without it
 loading any script.
-
+MD
+scripts/bench-section.py check <<MD
 ## Connection check latency
 
-Fake GitLab (\`fake-gitlab --latency-ms $LATENCY_MS\`) answering every request after $LATENCY_MS ms;
-\`onramp check --json\` against it, $RUNS runs, medians. Target: the whole check within 1.3 x one
-round trip.
+\`make bench\` on $(date -u +%Y-%m-%d). Fake GitLab (\`fake-gitlab --latency-ms $LATENCY_MS\`) answering every
+request after $LATENCY_MS ms; \`onramp check --json\` against it, $RUNS runs, medians. Target: the whole
+check within 1.3 x one round trip.
 
 | one round trip (curl GET /api/v4/user) | whole check (elapsed_ms) | ratio |
 |---|---|---|

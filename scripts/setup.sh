@@ -56,8 +56,9 @@ if [ ! -x "$ONRAMP_ROOT/end2end/node_modules/.bin/wasm-opt" ] || [ ! -x "$ONRAMP
 fi
 
 if [ "$WANT_TEST" = 1 ]; then
-  # Debian's Chromium for Playwright (no browser downloads), PostgreSQL for the second DB run.
-  apt_ensure chromium postgresql
+  # Debian's Chromium for Playwright (no browser downloads), PostgreSQL for the second DB run,
+  # wrk for `make soak`.
+  apt_ensure chromium postgresql wrk
   if [ "$ONRAMP_TOOLCHAIN_MODE" = rustup ]; then
     rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt
   fi

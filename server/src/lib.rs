@@ -300,6 +300,15 @@ pub async fn recheck_loop(state: AppState, interval: Duration, mut stop: Stop) {
                     if stop.stopped() {
                         return;
                     }
+                    // Another Onramp process on the same database may have taken it meanwhile.
+                    match integrations::claim_due(&state.db, &owner, before).await {
+                        Ok(true) => {}
+                        Ok(false) => continue,
+                        Err(e) => {
+                            tracing::error!(error = %e, "cannot claim a connection to re-check");
+                            continue;
+                        }
+                    }
                     match app::connections::recheck_user(&state, &owner).await {
                         Ok(Some(report)) => {
                             metrics::counter!("onramp_rechecks_total", "outcome" => if report.ok { "ok" } else { "failed" })

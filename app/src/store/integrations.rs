@@ -217,6 +217,19 @@ pub async fn owners_due(db: &Db, before: i64) -> Result<Vec<String>, StoreError>
     rows.iter().map(|r| Ok(get(r, "user_id")?)).collect()
 }
 
+/// Claims the user's connection for a scheduled re-check when it is still due (last checked
+/// before `before`): one atomic update, so of several Onramp processes on one database exactly
+/// one gets `true`. The claim marks it checked now; the re-check then records its result.
+pub async fn claim_due(db: &Db, user_id: &str, before: i64) -> Result<bool, StoreError> {
+    let done = sqlx::query("UPDATE integrations SET last_check_at = $1 WHERE user_id = $2 AND last_check_at < $3")
+        .bind(now())
+        .bind(user_id)
+        .bind(before)
+        .execute(db.pool())
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 /// How long a kept check report lives.
 pub const CHECK_TTL_SECONDS: i64 = 30 * 60;
 
@@ -509,6 +522,21 @@ mod tests {
         use secrecy::ExposeSecret;
         let shown = crate::store::accounts::take_flash(&db, &rotated, &jane.id, &flash).await.unwrap().unwrap();
         assert_eq!(shown.expose_secret(), "onr_shown_once");
+    }
+
+    #[tokio::test]
+    async fn a_due_connection_is_claimed_once() {
+        let (db, _dir) = test_db::sqlite().await;
+        let keys = Keyring::new(Cipher::generate().1);
+        let jane = create_user(&db, &Email::parse("jane@example.com").unwrap(), "correct horse battery")
+            .await
+            .unwrap()
+            .unwrap();
+        save(&db, &keys, &jane.id, &report("2027-01-01"), &GitlabToken::parse("glpat-x").unwrap(), "").await.unwrap();
+        assert!(!claim_due(&db, &jane.id, now() - 3600).await.unwrap(), "checked just now: not due");
+        sqlx::query("UPDATE integrations SET last_check_at = 0").execute(db.pool()).await.unwrap();
+        let claims = futures::future::join_all((0..8).map(|_| claim_due(&db, &jane.id, now() - 3600))).await;
+        assert_eq!(claims.into_iter().filter(|c| *c.as_ref().unwrap()).count(), 1, "one claim wins");
     }
 
     #[tokio::test]

@@ -43,6 +43,8 @@ pub struct Onramp {
     pub anon: reqwest::Client,
     pub state: app::state::AppState,
     pub data_dir: tempfile::TempDir,
+    /// The PostgreSQL database of this Onramp (`None`: SQLite in `data_dir`).
+    pub database_url: Option<String>,
 }
 
 /// Onramp with the loopback network allowed (where the fake GitLabs live), a fresh database and
@@ -72,31 +74,16 @@ pub async fn spawn_onramp_with(adjust: impl FnOnce(&mut server::Config)) -> Onra
     static WAIT_LONGER: std::sync::Once = std::sync::Once::new();
     WAIT_LONGER.call_once(|| std::env::set_var("ONRAMP_HASH_WAIT_MS", "60000"));
     let data_dir = tempfile::tempdir().expect("a temp dir");
-    let mut config = server::Config {
-        leptos: LeptosOptions::builder().output_name("onramp").build(),
-        outbound: OutboundConfig {
-            guard: OutboundGuard::parse("127.0.0.0/8").expect("a valid allow-list"),
-            connect_timeout: Duration::from_secs(2),
-            request_timeout: Duration::from_secs(3),
-            ..OutboundConfig::default()
-        },
-        settings: app::state::Settings {
-            checks_per_minute: NonZeroU32::new(10_000).expect("non-zero"),
-            signups_per_hour: NonZeroU32::new(10_000).expect("non-zero"),
-            ..Default::default()
-        },
-        data_dir: data_dir.path().to_owned(),
-        database_url: fresh_database_url(data_dir.path()).await,
-        secret_key: None,
-        recheck_interval: Duration::from_secs(3600),
-    };
+    let database_url = fresh_database_url(data_dir.path()).await;
+    let mut config = test_config(data_dir.path(), database_url);
     adjust(&mut config);
+    let database_url = config.database_url.clone();
     let (db, keys) = server::open_storage(&config).await.expect("storage opens");
     let (router, state) = server::router(config, db, keys);
     let server = spawn_router(router).await;
     let anon = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("a client");
     let client = browser_client(&server);
-    let onramp = Onramp { server, client, anon, state, data_dir };
+    let onramp = Onramp { server, client, anon, state, data_dir, database_url };
     onramp.sign_up(&onramp.client, "jane@example.com").await;
     onramp
 }
@@ -131,6 +118,36 @@ pub async fn start_binary(
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("onramp did not start");
+}
+
+/// The configuration tests run Onramp with: loopback allowed, generous limits.
+fn test_config(data_dir: &std::path::Path, database_url: Option<String>) -> server::Config {
+    server::Config {
+        leptos: LeptosOptions::builder().output_name("onramp").build(),
+        outbound: OutboundConfig {
+            guard: OutboundGuard::parse("127.0.0.0/8").expect("a valid allow-list"),
+            connect_timeout: Duration::from_secs(2),
+            request_timeout: Duration::from_secs(3),
+            ..OutboundConfig::default()
+        },
+        settings: app::state::Settings {
+            checks_per_minute: NonZeroU32::new(10_000).expect("non-zero"),
+            signups_per_hour: NonZeroU32::new(10_000).expect("non-zero"),
+            ..Default::default()
+        },
+        data_dir: data_dir.to_owned(),
+        database_url,
+        secret_key: None,
+        recheck_interval: Duration::from_secs(3600),
+    }
+}
+
+/// A second Onramp on the same database and key as `first`, as behind a load balancer.
+pub async fn spawn_second(first: &Onramp) -> (Running, app::state::AppState) {
+    let config = test_config(first.data_dir.path(), first.database_url.clone());
+    let (db, keys) = server::open_storage(&config).await.expect("storage opens");
+    let (router, state) = server::router(config, db, keys);
+    (spawn_router(router).await, state)
 }
 
 /// A client that keeps cookies and sends `Origin` like a browser on Onramp's pages.

@@ -1,0 +1,105 @@
+//! Two Onramp processes on one database, as behind a load balancer (run on SQLite and, by
+//! `make unit`, on PostgreSQL): sessions and kept checks work on either, and the daily re-check
+//! checks each connection once, whichever process gets there first.
+
+mod support;
+
+use server::fake_gitlab::FakeGitlab;
+use support::*;
+
+#[tokio::test]
+async fn either_server_continues_what_the_other_started() {
+    let fake = spawn_fake(FakeGitlab::default()).await;
+    let first = spawn_onramp().await;
+    let (second, _) = spawn_second(&first).await;
+    // A session made on the first (its cookie, as a browser sends it to the same site)...
+    let jar_cookie = {
+        let r = first
+            .anon
+            .post(first.server.url("/api/auth/login"))
+            .header("accept", "text/html")
+            .header("origin", format!("http://{}", first.server.addr))
+            .form(&[("email", "jane@example.com"), ("password", PASSWORD)])
+            .send()
+            .await
+            .unwrap();
+        r.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned()
+    };
+    let on_second = |path: &str| {
+        first
+            .anon
+            .get(second.url(path))
+            .header("cookie", jar_cookie.clone())
+            .header("origin", format!("http://{}", second.addr))
+    };
+    // ...works on the second.
+    assert_eq!(on_second("/settings/integrations").send().await.unwrap().status(), 200, "a session in the database");
+    // A check kept by the first is accepted on the second.
+    let r = first
+        .anon
+        .post(first.server.url("/api/gitlab/validate"))
+        .header("accept", "text/html")
+        .header("origin", format!("http://{}", first.server.addr))
+        .header("cookie", jar_cookie.clone())
+        .form(&[("base_url", fake.url("").as_str()), ("token", "glpat-good")])
+        .send()
+        .await
+        .unwrap();
+    let location = r.headers()["location"].to_str().unwrap().to_owned();
+    let check = location.split("check=").nth(1).expect("a kept check").to_owned();
+    let r = first
+        .anon
+        .post(second.url("/api/gitlab/accept"))
+        .header("accept", "text/html")
+        .header("origin", format!("http://{}", second.addr))
+        .header("cookie", jar_cookie.clone())
+        .form(&[("check", check)])
+        .send()
+        .await
+        .unwrap();
+    assert!(r.headers()["location"].to_str().unwrap().starts_with("/integrations/gitlab/step/13"));
+    let page = on_second("/integrations/gitlab").send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("@jdoe"), "the connection saved through the second is there");
+}
+
+#[tokio::test]
+async fn the_daily_recheck_checks_each_connection_once_across_servers() {
+    let fake = FakeGitlab::default();
+    let hits = fake.hits.clone();
+    let fake = spawn_fake(fake).await;
+    let first = spawn_onramp().await;
+    connect(&first, &first.client, &fake, "glpat-good").await;
+    let (_, second_state) = spawn_second(&first).await;
+    sqlx::query("UPDATE integrations SET last_check_at = 0").execute(first.state.db.pool()).await.unwrap();
+    hits.lock().unwrap().clear();
+    let (stop_tx, stop) = server::Stop::new();
+    let interval = std::time::Duration::from_secs(3600);
+    let loops = [
+        tokio::spawn(server::recheck_loop(first.state.clone(), interval, stop.clone())),
+        tokio::spawn(server::recheck_loop(second_state, interval, stop)),
+    ];
+    // Both loops make their first pass at once; wait until a re-check was recorded.
+    for _ in 0..100 {
+        let checked: i64 = sqlx::query_scalar("SELECT last_check_at FROM integrations")
+            .fetch_one(first.state.db.pool())
+            .await
+            .unwrap();
+        let tokens = hits.lock().unwrap().iter().filter(|h| h.path.ends_with("/personal_access_tokens/self")).count();
+        if checked > 0 && tokens > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    stop_tx.send(true).unwrap();
+    for l in loops {
+        l.await.unwrap();
+    }
+    let tokens = hits.lock().unwrap().iter().filter(|h| h.path.ends_with("/personal_access_tokens/self")).count();
+    assert_eq!(
+        tokens,
+        1,
+        "one re-check in all: {:?}",
+        hits.lock().unwrap().iter().map(|h| &h.path).collect::<Vec<_>>()
+    );
+}
