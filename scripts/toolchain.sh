@@ -34,5 +34,5 @@ onramp_toolchain_env() {
     export ONRAMP_LIB_ARGS=""
   fi
   # Tools installed by setup.sh: cargo binaries and the npm-provided wasm-opt (binaryen) and esbuild.
-  export PATH="$HOME/.cargo/bin:$ONRAMP_ROOT/end2end/node_modules/.bin:$PATH"
+  export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$HOME/.cargo/bin:$ONRAMP_ROOT/end2end/node_modules/.bin:$PATH"
 }

@@ -437,6 +437,27 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn expired_sessions_and_unclaimed_flashes_are_purged() {
+        let (db, _dir) = test_db::sqlite().await;
+        let user =
+            create_user(&db, &Email::parse("jane@example.com").unwrap(), "correct horse battery").await.unwrap().unwrap();
+        let live = create_session(&db, &user.id).await.unwrap();
+        let old = create_session(&db, &user.id).await.unwrap();
+        sqlx::query("UPDATE sessions SET expires_at = 1 WHERE id_hash = $1")
+            .bind(hash_secret(&old))
+            .execute(db.pool())
+            .await
+            .unwrap();
+        let keys = Keyring::new(crate::store::crypto::Cipher::generate().1);
+        put_flash(&db, &keys, &user.id, "onr_never_seen").await.unwrap();
+        sqlx::query("UPDATE flashes SET created_at = 1").execute(db.pool()).await.unwrap();
+        assert_eq!(purge_expired(&db).await.unwrap(), 2, "the expired session and the old flash");
+        let sessions: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sessions").fetch_one(db.pool()).await.unwrap();
+        assert_eq!(sessions, 1);
+        assert_eq!(session_user(&db, &live).await.unwrap(), Some(user));
+    }
+
+    #[tokio::test]
     async fn users_sessions_and_api_tokens() {
         let (db, _dir) = test_db::sqlite().await;
         let email = Email::parse("jane@example.com").unwrap();
