@@ -12,8 +12,9 @@ use app::state::{AppState, Settings};
 use app::store::crypto::{load_or_create_key, write_key_file, Cipher, Keyring};
 use app::store::{integrations, Db, StoreError};
 use app::{shell, App};
-use axum::extract::Query;
+use axum::extract::{Query, State};
 use axum::http::{header, HeaderName, HeaderValue};
+use axum::response::IntoResponse;
 use axum::response::Redirect;
 use axum::routing::get;
 use axum::Router;
@@ -186,7 +187,7 @@ pub fn router(config: Config, db: Db, keys: Keyring) -> (Router, AppState) {
             let options = options.clone();
             move || shell(options.clone())
         })
-        .fallback(leptos_axum::file_and_error_handler(shell))
+        .fallback(files_and_not_found)
         .with_state(options)
         .layer(axum::middleware::from_fn_with_state(state.clone(), app::auth::ssr::middleware))
         .layer(axum::middleware::from_fn(limit_body))
@@ -212,9 +213,44 @@ pub fn router(config: Config, db: Db, keys: Keyring) -> (Router, AppState) {
         ))
         .layer(header_layer(header::X_FRAME_OPTIONS, "DENY"))
         // Pages, CSS, JS and WASM go out brotli- or gzip-compressed when the browser accepts it.
-        .layer(CompressionLayer::new());
+        .layer(CompressionLayer::new())
+        .layer(axum::middleware::from_fn(refuse_targets_without_a_path))
+        // The last line of defence: a panic anywhere answers 500 (and is logged) rather than
+        // dropping the connection. Each one found is a bug (the fuzzer looks for them).
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
+            tracing::error!("a request handler panicked");
+            (axum::http::StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong. Try again in a moment.")
+                .into_response()
+        }));
     ops::metrics_handle();
     (router, state)
+}
+
+/// Static files and the not-found page: GET and HEAD only (a file answered to CONNECT, with a
+/// body, made the connection drop).
+async fn files_and_not_found(
+    State(options): State<LeptosOptions>,
+    req: axum::extract::Request,
+) -> axum::response::Response {
+    if !matches!(*req.method(), axum::http::Method::GET | axum::http::Method::HEAD) {
+        return (axum::http::StatusCode::METHOD_NOT_ALLOWED, [(header::ALLOW, "GET, HEAD")], "Method not allowed")
+            .into_response();
+    }
+    let uri = req.uri().clone();
+    leptos_axum::file_and_error_handler(shell)(uri, State(options), req).await
+}
+
+/// A request target without a path (`GET host:port`, the form only CONNECT may use) is answered
+/// 400 before anything reads its path.
+async fn refuse_targets_without_a_path(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    if req.uri().path_and_query().is_none() || !req.uri().path().starts_with('/') {
+        return (axum::http::StatusCode::BAD_REQUEST, "The request target must be a path, like /login.")
+            .into_response();
+    }
+    next.run(req).await
 }
 
 /// The largest request body a route reads: a few KiB for forms, more where a CA certificate may

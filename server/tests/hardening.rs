@@ -345,7 +345,13 @@ async fn a_token_typed_as_the_address_never_reaches_the_logs() {
         .validate_raw(&[("base_url", "https://h/glpat-AddressFieldSecret43/x"), ("token", "glpat-x")], JSON)
         .await;
     assert_eq!(r.status(), 200);
+    // A refused connection: the HTTP client's error names the whole URL (found by the fuzzer).
+    let r = onramp
+        .validate_raw(&[("base_url", "http://127.0.0.1:1/glpat-AddressFieldSecret44"), ("token", "glpat-x")], JSON)
+        .await;
+    assert_eq!(r.status(), 200);
     let log = captured_log();
+    assert!(log.contains("outbound request failed"), "the failure was logged");
     assert!(log.contains("gitlab connection check"), "the checks were logged");
     assert!(!log.contains("AddressFieldSecret"), "but not what looked like a token");
 }
@@ -452,4 +458,36 @@ async fn with_a_proxy_the_guard_still_judges_the_target_first() {
     assert_eq!(check(&report, "token")["status"], "pass", "{report}");
     assert_eq!(code, Some(0));
     assert!(!hits.lock().unwrap().is_empty(), "the request went through the proxy");
+}
+
+#[tokio::test]
+async fn odd_request_targets_and_methods_are_answered_not_dropped() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let onramp = spawn_onramp().await;
+    // An authority-form target (only CONNECT may use it) once panicked a handler: found by the fuzzer.
+    for target in ["127.0.0.1:80", "evil.example:443", "x:1"] {
+        let mut tcp = tokio::net::TcpStream::connect(onramp.server.addr).await.unwrap();
+        let request = format!("GET {target} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n", onramp.server.addr);
+        tcp.write_all(request.as_bytes()).await.unwrap();
+        let mut answer = String::new();
+        tcp.read_to_string(&mut answer).await.unwrap();
+        assert!(answer.starts_with("HTTP/1.1 400"), "{target}: {answer:?}");
+    }
+    // Files and the not-found page answer GET and HEAD only.
+    for method in ["FOO", "CONNECT", "TRACE", "DELETE"] {
+        let r = onramp
+            .anon
+            .request(reqwest::Method::from_bytes(method.as_bytes()).unwrap(), onramp.server.url("/robots.txt"))
+            .header("sec-fetch-site", "same-origin")
+            .send()
+            .await
+            .unwrap();
+        if method == "CONNECT" {
+            // sent in authority form by the client: refused as a target without a path
+            assert_eq!(r.status(), 400, "{method}");
+            continue;
+        }
+        assert_eq!(r.status(), 405, "{method}");
+        assert_eq!(r.headers()["allow"], "GET, HEAD");
+    }
 }

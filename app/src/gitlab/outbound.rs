@@ -286,7 +286,8 @@ impl Target {
     }
 
     fn classify(&self, error: &reqwest::Error) -> Failure {
-        tracing::debug!(error = ?error, "outbound request failed");
+        // Its Debug form carries the URL, which may carry a token pasted into the address field.
+        tracing::debug!(error = %super::token::redact_for_log(&format!("{error:?}")), "outbound request failed");
         if error.is_timeout() {
             return Failure::Timeout;
         }

@@ -439,8 +439,10 @@ mod tests {
     #[tokio::test]
     async fn expired_sessions_and_unclaimed_flashes_are_purged() {
         let (db, _dir) = test_db::sqlite().await;
-        let user =
-            create_user(&db, &Email::parse("jane@example.com").unwrap(), "correct horse battery").await.unwrap().unwrap();
+        let user = create_user(&db, &Email::parse("jane@example.com").unwrap(), "correct horse battery")
+            .await
+            .unwrap()
+            .unwrap();
         let live = create_session(&db, &user.id).await.unwrap();
         let old = create_session(&db, &user.id).await.unwrap();
         sqlx::query("UPDATE sessions SET expires_at = 1 WHERE id_hash = $1")
