@@ -162,7 +162,7 @@ pub fn ApiTokensPage() -> impl IntoView {
             <h2>"Sessions"</h2>
             <p>"Lost a laptop, or logged in on a shared computer? End every session of your account, on every device and browser, this one included. API tokens keep working: revoke them above."</p>
             <form method="post" action="/api/auth/logout_everywhere">
-                <button type="submit" class="secondary">"Log out everywhere"</button>
+                <button type="submit" class="button secondary">"Log out everywhere"</button>
             </form>
         </main>
     }
