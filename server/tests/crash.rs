@@ -163,14 +163,7 @@ async fn rotate_key_refuses_while_a_server_runs_and_no_token_is_lost() {
     let data = tempfile::tempdir().unwrap();
     let (mut child, server) = start_onramp(data.path()).await;
     let client = browser_client(&server);
-    let r = client
-        .post(server.url("/api/auth/signup"))
-        .header("accept", "text/html")
-        .form(&[("email", "jane@example.com"), ("password", PASSWORD)])
-        .send()
-        .await
-        .unwrap();
-    assert!(r.status().is_redirection());
+    enter_at(&client, &server, "/api/auth/signup", "jane@example.com").await;
     // While the server runs, a rotation would leave it sealing with the discarded key.
     let out = rotate_key(data.path()).await;
     assert_eq!(out.status.code(), Some(1), "refused");
@@ -179,23 +172,7 @@ async fn rotate_key_refuses_while_a_server_runs_and_no_token_is_lost() {
     assert!(!data.path().join("secret.key.next").exists(), "nothing was changed");
 
     // Connected through the browser flow (saved on a passing check with warnings accepted).
-    let r = client
-        .post(server.url("/api/gitlab/validate"))
-        .header("accept", "text/html")
-        .form(&[("base_url", fake.url("").as_str()), ("token", "glpat-good")])
-        .send()
-        .await
-        .unwrap();
-    let location = r.headers()["location"].to_str().unwrap().to_owned();
-    let check = location.split("check=").nth(1).expect("a kept check").to_owned();
-    let r = client
-        .post(server.url("/api/gitlab/accept"))
-        .header("accept", "text/html")
-        .form(&[("check", check)])
-        .send()
-        .await
-        .unwrap();
-    assert!(r.headers()["location"].to_str().unwrap().starts_with("/integrations/gitlab/step/13"));
+    connect_at(&client, &server, &fake, "glpat-good").await;
 
     child.kill().await.unwrap();
     child.wait().await.unwrap();
@@ -207,14 +184,7 @@ async fn rotate_key_refuses_while_a_server_runs_and_no_token_is_lost() {
     // The restarted server opens the token with the new key.
     let (_child, server) = start_onramp(data.path()).await;
     let client = browser_client(&server);
-    let r = client
-        .post(server.url("/api/auth/login"))
-        .header("accept", "text/html")
-        .form(&[("email", "jane@example.com"), ("password", PASSWORD)])
-        .send()
-        .await
-        .unwrap();
-    assert!(r.status().is_redirection());
+    enter_at(&client, &server, "/api/auth/login", "jane@example.com").await;
     let r = client.post(server.url("/api/gitlab/recheck")).header("accept", "application/json").send().await.unwrap();
     assert_eq!(r.status(), 200);
     let report: serde_json::Value = r.json().await.unwrap();

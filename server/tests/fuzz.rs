@@ -57,7 +57,7 @@ use std::process::Stdio;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use support::{browser_client, spawn_fake, spawn_tls_fake, Running, PASSWORD};
+use support::{browser_client, onramp_command, spawn_fake, spawn_tls_fake, Running, PASSWORD};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 
 const CONCURRENCY: usize = 8;
@@ -1693,15 +1693,9 @@ fn workspace() -> PathBuf {
 /// directory (so /pkg/ is served from target/site). Same environment, plus debug logging and
 /// limits that leave only log-ins rate-limited.
 async fn start(binary: &Path, data: &Path) -> Process {
-    let port = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap().port();
-    let mut child = tokio::process::Command::new(binary)
+    let (mut command, server) = onramp_command(binary, data).await;
+    let mut child = command
         .current_dir(workspace())
-        .env("ONRAMP_DATA_DIR", data)
-        .env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{port}"))
-        .env("ONRAMP_OUTBOUND_ALLOW", "127.0.0.1")
-        .env_remove("DATABASE_URL")
-        .env_remove("ONRAMP_SECRET_KEY")
-        .env_remove("ONRAMP_LOG_FORMAT")
         .env("ONRAMP_LOG", "debug")
         .env("NO_COLOR", "1")
         .env("ONRAMP_CHECK_RATE_PER_MIN", "1000000")
@@ -1714,7 +1708,6 @@ async fn start(binary: &Path, data: &Path) -> Process {
         .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
     let stdout = capture(child.stdout.take().expect("stdout"));
     let stderr = capture(child.stderr.take().expect("stderr"));
-    let server = Running { addr: format!("127.0.0.1:{port}").parse().unwrap() };
     let probe = reqwest::Client::new();
     for _ in 0..600 {
         if probe.get(server.url("/healthz")).send().await.is_ok() {

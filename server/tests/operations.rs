@@ -127,14 +127,7 @@ async fn sigterm_lets_a_running_check_finish() {
     let data = tempfile::tempdir().unwrap();
     let (mut child, server) = start_binary(data.path(), &[], Stdio::null()).await;
     let client = browser_client(&server);
-    let r = client
-        .post(server.url("/api/auth/signup"))
-        .header("accept", "text/html")
-        .form(&[("email", "jane@example.com"), ("password", PASSWORD)])
-        .send()
-        .await
-        .unwrap();
-    assert!(r.status().is_redirection());
+    enter_at(&client, &server, "/api/auth/signup", "jane@example.com").await;
     let running = tokio::spawn({
         let (client, url, base) = (client.clone(), server.url("/api/gitlab/validate"), slow.url(""));
         async move {

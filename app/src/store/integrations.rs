@@ -446,6 +446,10 @@ mod tests {
     use crate::store::accounts::{create_user, Email};
     use crate::store::test_db;
 
+    async fn jane(db: &Db) -> crate::store::accounts::User {
+        create_user(db, &Email::parse("jane@example.com").unwrap(), "correct horse battery").await.unwrap().unwrap()
+    }
+
     fn report(ok_expiry: &str) -> Report {
         Report::new(
             "https://gitlab.example.com".into(),
@@ -465,10 +469,7 @@ mod tests {
     async fn save_replace_recheck_delete_scoped_by_owner() {
         let (db, _dir) = test_db::sqlite().await;
         let keys = Keyring::new(Cipher::generate().1);
-        let jane = create_user(&db, &Email::parse("jane@example.com").unwrap(), "correct horse battery")
-            .await
-            .unwrap()
-            .unwrap();
+        let jane = jane(&db).await;
         let mallory =
             create_user(&db, &Email::parse("m@example.com").unwrap(), "correct horse battery").await.unwrap().unwrap();
         let token = GitlabToken::parse("glpat-first-token-1234").unwrap();
@@ -498,10 +499,7 @@ mod tests {
     async fn checks_keep_tokens_sealed_and_key_rotation_moves_everything() {
         let (db, _dir) = test_db::sqlite().await;
         let old = Keyring::new(Cipher::generate().1);
-        let jane = create_user(&db, &Email::parse("jane@example.com").unwrap(), "correct horse battery")
-            .await
-            .unwrap()
-            .unwrap();
+        let jane = jane(&db).await;
         let token = GitlabToken::parse("glpat-kept-token-abcd").unwrap();
         let check =
             StoredCheck { report: report("2027-01-01"), typed_base_url: "x".into(), extra_ca_pem: String::new() };
@@ -528,10 +526,7 @@ mod tests {
     async fn a_due_connection_is_claimed_once() {
         let (db, _dir) = test_db::sqlite().await;
         let keys = Keyring::new(Cipher::generate().1);
-        let jane = create_user(&db, &Email::parse("jane@example.com").unwrap(), "correct horse battery")
-            .await
-            .unwrap()
-            .unwrap();
+        let jane = jane(&db).await;
         save(&db, &keys, &jane.id, &report("2027-01-01"), &GitlabToken::parse("glpat-x").unwrap(), "").await.unwrap();
         assert!(!claim_due(&db, &jane.id, now() - 3600).await.unwrap(), "checked just now: not due");
         sqlx::query("UPDATE integrations SET last_check_at = 0").execute(db.pool()).await.unwrap();
@@ -543,10 +538,7 @@ mod tests {
     async fn a_row_pointed_elsewhere_without_the_key_does_not_open() {
         let (db, _dir) = test_db::sqlite().await;
         let keys = Keyring::new(Cipher::generate().1);
-        let jane = create_user(&db, &Email::parse("jane@example.com").unwrap(), "correct horse battery")
-            .await
-            .unwrap()
-            .unwrap();
+        let jane = jane(&db).await;
         let token = GitlabToken::parse("glpat-bound-token-0000").unwrap();
         save(&db, &keys, &jane.id, &report("2027-01-01"), &token, "").await.unwrap();
         for (column, value) in [("base_url", "https://gitlab.attacker.example"), ("extra_ca_pem", "-----BEGIN…")] {
@@ -577,10 +569,7 @@ mod tests {
     async fn tokens_sealed_before_the_binding_are_upgraded_at_start() {
         let (db, _dir) = test_db::sqlite().await;
         let keys = Keyring::new(Cipher::generate().1);
-        let jane = create_user(&db, &Email::parse("jane@example.com").unwrap(), "correct horse battery")
-            .await
-            .unwrap()
-            .unwrap();
+        let jane = jane(&db).await;
         let token = GitlabToken::parse("glpat-legacy-token-7777").unwrap();
         let saved = save(&db, &keys, &jane.id, &report("2027-01-01"), &token, "").await.unwrap();
         // as a version before 0002 wrote it: bound to the row id only

@@ -95,29 +95,43 @@ pub async fn start_binary(
     env: &[(&str, &str)],
     stdout: std::process::Stdio,
 ) -> (tokio::process::Child, Running) {
-    let port = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap().port();
-    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_onramp"))
-        .env("ONRAMP_DATA_DIR", data)
-        .env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{port}"))
-        .env("ONRAMP_OUTBOUND_ALLOW", "127.0.0.1")
-        .env_remove("DATABASE_URL")
-        .env_remove("ONRAMP_SECRET_KEY")
-        .env_remove("ONRAMP_LOG_FORMAT")
+    let (mut command, server) = onramp_command(env!("CARGO_BIN_EXE_onramp").as_ref(), data).await;
+    let child = command
         .envs(env.iter().copied())
         .stdout(stdout)
         .stderr(std::process::Stdio::null())
         .kill_on_drop(true)
         .spawn()
         .unwrap();
-    let server = Running { addr: format!("127.0.0.1:{port}").parse().unwrap() };
+    wait_until_up(&server).await;
+    (child, server)
+}
+
+/// The command that starts `binary` as `make run` does, on a free port and `data`, in a clean
+/// environment (loopback allowed, SQLite, the key file, text logs); the caller adds to it.
+pub async fn onramp_command(binary: &std::path::Path, data: &std::path::Path) -> (tokio::process::Command, Running) {
+    let port = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap().port();
+    let mut command = tokio::process::Command::new(binary);
+    command
+        .env("ONRAMP_DATA_DIR", data)
+        .env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{port}"))
+        .env("ONRAMP_OUTBOUND_ALLOW", "127.0.0.1")
+        .env_remove("DATABASE_URL")
+        .env_remove("ONRAMP_SECRET_KEY")
+        .env_remove("ONRAMP_LOG_FORMAT");
+    (command, Running { addr: format!("127.0.0.1:{port}").parse().unwrap() })
+}
+
+/// Waits until `server` answers `/healthz` (at most 30 s).
+pub async fn wait_until_up(server: &Running) {
     let probe = reqwest::Client::new();
-    for _ in 0..200 {
+    for _ in 0..600 {
         if probe.get(server.url("/healthz")).send().await.is_ok() {
-            return (child, server);
+            return;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    panic!("onramp did not start");
+    panic!("onramp did not start within 30 s");
 }
 
 /// The configuration tests run Onramp with: loopback allowed, generous limits.
@@ -205,8 +219,13 @@ impl Onramp {
 /// Connects the signed-in user of `client` to `fake` with `token`, accepting the plain-http
 /// warning. Returns the page of step 13.
 pub async fn connect(onramp: &Onramp, client: &reqwest::Client, fake: &Running, token: &str) -> String {
+    connect_at(client, &onramp.server, fake, token).await
+}
+
+/// [`connect`] at any running Onramp (a binary, a second server).
+pub async fn connect_at(client: &reqwest::Client, server: &Running, fake: &Running, token: &str) -> String {
     let r = client
-        .post(onramp.server.url("/api/gitlab/validate"))
+        .post(server.url("/api/gitlab/validate"))
         .header("accept", "text/html")
         .form(&[("base_url", fake.url("").as_str()), ("token", token)])
         .send()
@@ -215,7 +234,7 @@ pub async fn connect(onramp: &Onramp, client: &reqwest::Client, fake: &Running, 
     let location = r.headers()["location"].to_str().unwrap().to_owned();
     let check = location.split("check=").nth(1).unwrap_or_else(|| panic!("no kept check in {location}")).to_owned();
     let r = client
-        .post(onramp.server.url("/api/gitlab/accept"))
+        .post(server.url("/api/gitlab/accept"))
         .header("accept", "text/html")
         .form(&[("check", check)])
         .send()
@@ -223,7 +242,22 @@ pub async fn connect(onramp: &Onramp, client: &reqwest::Client, fake: &Running, 
         .unwrap();
     let location = r.headers()["location"].to_str().unwrap().to_owned();
     assert!(location.starts_with("/integrations/gitlab/step/13"), "{location}");
-    client.get(onramp.server.url(&location)).send().await.unwrap().text().await.unwrap()
+    client.get(server.url(&location)).send().await.unwrap().text().await.unwrap()
+}
+
+/// Posts the sign-up (`path` = "/api/auth/signup") or log-in form at `server` as a browser does,
+/// as `email` with [`PASSWORD`], and expects to be let in.
+pub async fn enter_at(client: &reqwest::Client, server: &Running, path: &str, email: &str) {
+    let r = client
+        .post(server.url(path))
+        .header("accept", "text/html")
+        .form(&[("email", email), ("password", PASSWORD)])
+        .send()
+        .await
+        .expect("answers");
+    assert!(r.status().is_redirection(), "{path} answered {}", r.status());
+    let location = r.headers()["location"].to_str().unwrap();
+    assert!(!location.contains("error="), "{path}: {location}");
 }
 
 /// The statuses of a JSON report's checks, in order: `["url:pass", ...]`.
