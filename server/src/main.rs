@@ -1,6 +1,11 @@
 //! `onramp`: serves the Onramp web app (default), or checks a GitLab connection from a terminal.
 
 use clap::{Parser, Subcommand};
+
+/// mimalloc returns freed memory to the system; glibc's per-thread arenas kept each 19 MiB
+/// password-hash block they had served (see server/Cargo.toml).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use tracing_subscriber::EnvFilter;
