@@ -587,6 +587,7 @@ pub(crate) mod ssr {
             .filter(|n| (5..=12).contains(n))
             .unwrap_or(5);
         // Step 11 sends the profile URL it turns into the base; the page shows the result.
+        let from_profile = profile.is_some();
         let (parsed, back_to) = match profile {
             Some(profile) => {
                 let back = with_query(&step_href(11, None), "profile", &profile);
@@ -618,7 +619,8 @@ pub(crate) mod ssr {
             if https() { "; Secure" } else { "" }
         ));
         if from_browser() {
-            let href = if back_to.contains("profile=") { back_to } else { step_href(step, Some(&base)) };
+            // Step 11 shows the base it found; the other steps now link into the instance.
+            let href = if from_profile { back_to } else { step_href(step, Some(&base)) };
             leptos_axum::redirect(&href);
         }
         Ok(base.to_string())
