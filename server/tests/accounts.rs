@@ -273,17 +273,7 @@ async fn nobody_reaches_another_users_integration() {
         .await
         .unwrap();
     let janes_check = r.headers()["location"].to_str().unwrap().split("check=").nth(1).unwrap().to_owned();
-    let token: String = onramp
-        .client
-        .post(onramp.server.url("/api/tokens/create"))
-        .header("accept", "application/json")
-        .form(&[("name", "jane's script")])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let token: String = onramp.create_api_token("jane's script").await;
     let tokens_page =
         onramp.client.get(onramp.server.url("/settings/api-tokens")).send().await.unwrap().text().await.unwrap();
     let janes_token_id =

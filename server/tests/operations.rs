@@ -60,17 +60,7 @@ async fn metrics_for_loopback_or_an_admin_token_only() {
     }
     // From elsewhere: not there, unless with an admin token.
     assert_eq!(scrape(Some("198.51.100.7"), None).await.0, 404);
-    let user_token: String = onramp
-        .client
-        .post(onramp.server.url("/api/tokens/create"))
-        .header("accept", "application/json")
-        .form(&[("name", "ci")])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let user_token: String = onramp.create_api_token("ci").await;
     assert_eq!(scrape(Some("198.51.100.7"), Some(user_token)).await.0, 404, "an ordinary API token");
     let admin = app::store::accounts::create_admin_token(&onramp.state.db, "jane@example.com", "prometheus")
         .await

@@ -198,6 +198,20 @@ impl Onramp {
         (status, r.text().await.expect("a body"))
     }
 
+    /// A new Onramp API token of the signed-in user, as a script gets it (the secret, once).
+    pub async fn create_api_token(&self, name: &str) -> String {
+        self.client
+            .post(self.server.url("/api/tokens/create"))
+            .header("accept", "application/json")
+            .form(&[("name", name)])
+            .send()
+            .await
+            .expect("answers")
+            .json()
+            .await
+            .expect("the secret as JSON")
+    }
+
     /// POST /api/gitlab/validate as a script (JSON answer).
     pub async fn validate(&self, base_url: &str, token: &str) -> serde_json::Value {
         let r = self.validate_raw(&[("base_url", base_url), ("token", token)], "application/json").await;
