@@ -353,39 +353,31 @@ pub async fn rotate_key(db: &Db, keys: &Keyring, new: &Cipher) -> Result<usize, 
         .await?;
         count += 1;
     }
-    let rows = sqlx::query(
-        "SELECT id, user_id, report, extra_ca_pem, key_id, token_nonce, token_ciphertext FROM checks \
-         WHERE key_id IS NOT NULL",
-    )
-    .fetch_all(&mut *tx)
-    .await?;
-    for row in &rows {
-        let Some(old) = sealed(row)? else { continue };
-        if old.key_id == new.key_id() {
-            continue;
-        }
-        let (id, owner): (String, String) = (get(row, "id")?, get(row, "user_id")?);
-        let report: Report = serde_json::from_str(&get::<String>(row, "report")?)
-            .map_err(|e| StoreError::Config(format!("a kept report is unreadable: {e}")))?;
-        let aad = check_aad(&id, &owner, &report.base_url, &get::<String>(row, "extra_ca_pem")?);
-        let fresh = new.seal(&keys.open(&old, &aad)?, &aad);
-        reseal(&mut tx, "checks", &id, &fresh).await?;
-        count += 1;
-    }
-    let rows = sqlx::query("SELECT id, user_id, key_id, token_nonce, token_ciphertext FROM flashes")
+    // Kept checks and flashes: the same re-seal, each bound to its own associated data.
+    for (table, columns) in [("checks", "report, extra_ca_pem"), ("flashes", "'' AS report, '' AS extra_ca_pem")] {
+        let rows = sqlx::query(&format!(
+            "SELECT id, user_id, {columns}, key_id, token_nonce, token_ciphertext FROM {table} WHERE key_id IS NOT NULL"
+        ))
         .fetch_all(&mut *tx)
         .await?;
-    for row in &rows {
-        let Some(old) = sealed(row)? else { continue };
-        if old.key_id == new.key_id() {
-            continue;
+        for row in &rows {
+            let Some(old) = sealed(row)? else { continue };
+            if old.key_id == new.key_id() {
+                continue;
+            }
+            let (id, owner): (String, String) = (get(row, "id")?, get(row, "user_id")?);
+            let aad = if table == "checks" {
+                let report: Report = serde_json::from_str(&get::<String>(row, "report")?)
+                    .map_err(|e| StoreError::Config(format!("a kept report is unreadable: {e}")))?;
+                check_aad(&id, &owner, &report.base_url, &get::<String>(row, "extra_ca_pem")?)
+            } else {
+                super::accounts::flash_aad(&id, &owner)
+            };
+            let secret = keys.open_str(&old, &aad)?;
+            let fresh = new.seal_str(secrecy::ExposeSecret::expose_secret(&secret), &aad);
+            reseal(&mut tx, table, &id, &fresh).await?;
+            count += 1;
         }
-        let (id, owner): (String, String) = (get(row, "id")?, get(row, "user_id")?);
-        let aad = super::accounts::flash_aad(&id, &owner);
-        let secret = keys.open_str(&old, &aad)?;
-        let fresh = new.seal_str(secrecy::ExposeSecret::expose_secret(&secret), &aad);
-        reseal(&mut tx, "flashes", &id, &fresh).await?;
-        count += 1;
     }
     tx.commit().await?;
     Ok(count)
