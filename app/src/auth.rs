@@ -7,6 +7,7 @@
 
 use crate::gitlab::report::StoredCheck;
 use crate::integration::Integration;
+use crate::workspace::{Action, AuditEvent, Invitation, InvitationInfo, Member, Membership, Role};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UserView {
@@ -23,13 +24,36 @@ pub struct ApiTokenView {
     pub last_used_at: Option<i64>,
 }
 
-/// The signed-in user and their saved integration.
+/// The signed-in user, the workspace they work in, and its connections.
 #[derive(Clone, Debug)]
 pub struct Viewer {
     pub user: UserView,
-    pub integration: Option<Integration>,
+    /// The current workspace and the viewer's role in it; `None` when they belong to none (they
+    /// left or were removed from every one).
+    pub workspace: Option<Membership>,
+    /// Every workspace the viewer belongs to.
+    pub workspaces: Vec<Membership>,
+    /// The current workspace's connections, oldest first.
+    pub integrations: Vec<Integration>,
     /// Authenticated with an Onramp API token rather than a browser session.
     pub via_api_token: bool,
+}
+
+impl Viewer {
+    /// The viewer's role in the current workspace.
+    pub fn role(&self) -> Option<Role> {
+        self.workspace.as_ref().map(|w| w.role)
+    }
+
+    /// May the viewer do this in the current workspace? The one question pages ask.
+    pub fn may(&self, action: Action) -> bool {
+        self.role().is_some_and(|r| r.may(action))
+    }
+
+    /// A connection of the current workspace.
+    pub fn connection(&self, id: &str) -> Option<&Integration> {
+        self.integrations.iter().find(|i| i.id == id)
+    }
 }
 
 /// What a page shows besides the URL: loaded by the middleware for the request at hand.
@@ -42,6 +66,18 @@ pub struct PageData {
     /// On `/settings/api-tokens`: the viewer's tokens, and a new token's secret, shown once.
     pub api_tokens: Vec<ApiTokenView>,
     pub new_api_token: Option<String>,
+    /// On `/integrations/gitlab/connections/{id}`: that connection, when the viewer is a member of
+    /// its workspace, with their role there.
+    pub connection: Option<(Integration, Role)>,
+    /// On `/settings/workspace`: the current workspace's members and open invitations.
+    pub members: Vec<Member>,
+    pub invitations: Vec<Invitation>,
+    /// A new invitation's link, shown once (`?invited=` names it).
+    pub new_invitation_link: Option<String>,
+    /// On `/settings/audit`: a page of the audit log.
+    pub audit: Vec<AuditEvent>,
+    /// On `/invite/{secret}`, `/signup?invite=` and `/login?invite=`: what the link offers.
+    pub invitation: Option<InvitationInfo>,
 }
 
 /// The viewer of the current request (server side; always `None` in the browser).
@@ -96,10 +132,13 @@ pub fn safe_next(next: Option<&str>, fallback: &str) -> String {
     }
 }
 
+/// Events on one page of the audit log.
+pub const AUDIT_PAGE: i64 = 100;
+
 /// Pages that need a signed-in user (steps 1–11 stay public: people share them).
 pub fn page_needs_login(path: &str) -> bool {
     path == "/integrations/gitlab"
-        || path.starts_with("/integrations/gitlab/disconnect")
+        || path.starts_with("/integrations/gitlab/connections/")
         || path == "/integrations/gitlab/step/12"
         || path == "/integrations/gitlab/step/13"
         || path.starts_with("/settings/")
@@ -116,7 +155,7 @@ pub fn api_is_public(path: &str) -> bool {
 pub mod ssr {
     use super::*;
     use crate::state::AppState;
-    use crate::store::{accounts, integrations};
+    use crate::store::{accounts, integrations, workspaces};
     use axum::body::Body;
     use axum::extract::{Request, State};
     use axum::middleware::Next;
@@ -264,6 +303,11 @@ pub mod ssr {
         }
 
         let Some(user) = user else {
+            if !is_api && req.method() == Method::GET {
+                if let Some(info) = invitation_for_page(&app, req.uri()).await {
+                    req.extensions_mut().insert(PageData { invitation: Some(info), ..PageData::default() });
+                }
+            }
             if is_api && !api_is_public(&path) {
                 return json_error(
                     StatusCode::UNAUTHORIZED,
@@ -279,32 +323,85 @@ pub mod ssr {
             return next.run(req).await;
         };
 
-        let integration = match integrations::get_for_user(&app.db, &user.id).await {
-            Ok(i) => i,
+        let (workspaces, workspace) = match workspaces::memberships(&app.db, &user.id).await {
+            Ok(w) => w,
             Err(e) => return internal(e),
         };
+        let integrations = match &workspace {
+            Some(w) => match integrations::list(&app.db, &w.id).await {
+                Ok(i) => i,
+                Err(e) => return internal(e),
+            },
+            None => Vec::new(),
+        };
+        let viewer = Viewer {
+            user: UserView { id: user.id, email: user.email },
+            workspace,
+            workspaces,
+            integrations,
+            via_api_token,
+        };
         let page = if !is_api && req.method() == Method::GET {
-            match load_page_data(&app, &user.id, req.uri()).await {
+            match load_page_data(&app, &viewer, req.uri(), &headers, https).await {
                 Ok(p) => p,
                 Err(e) => return internal(e),
             }
         } else {
             PageData::default()
         };
-        req.extensions_mut().insert(Viewer {
-            user: UserView { id: user.id, email: user.email },
-            integration,
-            via_api_token,
-        });
+        req.extensions_mut().insert(viewer);
         req.extensions_mut().insert(page);
         next.run(req).await
     }
 
+    /// The invitation a page is about: `/invite/{secret}`, or `?invite=` on the sign-up and log-in
+    /// pages. `None` for any other page, or a link that never existed.
+    async fn invitation_for_page(app: &AppState, uri: &http::Uri) -> Option<InvitationInfo> {
+        let secret = invitation_secret(uri)?;
+        match workspaces::invitation(&app.db, &secret).await {
+            Ok(info) => info,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read an invitation");
+                None
+            }
+        }
+    }
+
+    /// The invitation secret of `/invite/{secret}`, `/signup?invite=…` or `/login?invite=…`.
+    pub fn invitation_secret(uri: &http::Uri) -> Option<String> {
+        let secret = match uri.path().strip_prefix("/invite/") {
+            Some(secret) => secret.to_owned(),
+            None if matches!(uri.path(), "/signup" | "/login") => url::form_urlencoded::parse(uri.query()?.as_bytes())
+                .find(|(k, _)| k == "invite")
+                .map(|(_, v)| v.into_owned())?,
+            None => return None,
+        };
+        // A secret is 43 characters of URL-safe base64; anything else is not worth a query.
+        (secret.len() <= 64 && !secret.is_empty() && secret.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+            .then_some(secret)
+    }
+
+    /// The address this Onramp is reached at, for links people copy: `ONRAMP_PUBLIC_URL`, else
+    /// the scheme and Host of the request.
+    pub fn public_origin(headers: &HeaderMap, https: bool) -> String {
+        if let Ok(url) = std::env::var("ONRAMP_PUBLIC_URL") {
+            let url = url.trim().trim_end_matches('/');
+            if !url.is_empty() {
+                return url.to_owned();
+            }
+        }
+        let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("localhost");
+        format!("{}://{host}", if https { "https" } else { "http" })
+    }
+
     async fn load_page_data(
         app: &AppState,
-        user_id: &str,
+        viewer: &Viewer,
         uri: &http::Uri,
+        headers: &HeaderMap,
+        https: bool,
     ) -> Result<PageData, crate::store::StoreError> {
+        let user_id = viewer.user.id.as_str();
         let query: Vec<(String, String)> =
             uri.query().map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default();
         let param = |k: &str| query.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
@@ -315,7 +412,35 @@ pub mod ssr {
                 page.check_has_token = token.is_some();
             }
         }
-        if uri.path() == "/settings/api-tokens" {
+        // A link to an invitation made on this page (shown once).
+        if let Some(id) = param("invited") {
+            use secrecy::ExposeSecret;
+            if let Some(secret) = accounts::take_flash(&app.db, &app.keys, user_id, &id).await? {
+                page.new_invitation_link =
+                    Some(format!("{}/invite/{}", public_origin(headers, https), secret.expose_secret()));
+            }
+        }
+        let path = uri.path();
+        if let Some(rest) = path.strip_prefix("/integrations/gitlab/connections/") {
+            let id = rest.split('/').next().unwrap_or_default();
+            page.connection = integrations::find_for_user(&app.db, user_id, id).await?;
+        }
+        let workspace = viewer.workspace.as_ref();
+        match (path, workspace) {
+            ("/settings/workspace", Some(w)) => {
+                page.members = workspaces::members(&app.db, &w.id).await?;
+                if w.role.may(Action::Invite) {
+                    page.invitations = workspaces::open_invitations(&app.db, &w.id).await?;
+                }
+            }
+            ("/settings/audit", Some(w)) if w.role.may(Action::ViewAudit) => {
+                let before = param("before").and_then(|b| b.parse::<i64>().ok());
+                page.audit = workspaces::audit_log(&app.db, &w.id, before, AUDIT_PAGE).await?;
+            }
+            _ => {}
+        }
+        page.invitation = invitation_for_page(app, uri).await;
+        if path == "/settings/api-tokens" {
             page.api_tokens = accounts::list_api_tokens(&app.db, user_id)
                 .await?
                 .into_iter()
@@ -363,7 +488,10 @@ mod tests {
             "/integrations/gitlab/step/13",
             "/settings/integrations",
             "/settings/api-tokens",
-            "/integrations/gitlab/disconnect",
+            "/integrations/gitlab/connections/abc",
+            "/integrations/gitlab/connections/abc/disconnect",
+            "/settings/workspace",
+            "/settings/audit",
         ] {
             assert!(page_needs_login(p), "{p}");
         }
@@ -374,6 +502,7 @@ mod tests {
             "/integrations/gitlab/step/1",
             "/integrations/gitlab/step/11",
             "/integrations/gitlab/step/120",
+            "/invite/abc",
         ] {
             assert!(!page_needs_login(p), "{p}");
         }

@@ -10,16 +10,17 @@ pub const UNUSABLE_TOKEN: &str = "Onramp cannot use the stored token: the saved 
     Onramp, or Onramp now runs with another encryption key. Nothing was sent to GitLab. Disconnect, then connect \
     again with a new token.";
 
-/// Re-checks one user's saved integration with its stored token and records the result.
-/// `None` when the user has none. A row whose token does not open (changed outside Onramp, or a
-/// key that is not loaded) is recorded as a failed check, and nothing is sent anywhere.
-pub async fn recheck_user(state: &AppState, user_id: &str) -> Result<Option<Report>, StoreError> {
-    let (integration, token, ca_pem) = match integrations::with_token(&state.db, &state.keys, user_id).await {
+/// Re-checks a saved connection of a workspace with its stored token and records the result.
+/// `None` when the workspace has no such connection. A row whose token does not open (changed
+/// outside Onramp, or a key that is not loaded) is recorded as a failed check, and nothing is sent
+/// anywhere.
+pub async fn recheck(state: &AppState, workspace_id: &str, id: &str) -> Result<Option<Report>, StoreError> {
+    let (integration, token, ca_pem) = match integrations::with_token(&state.db, &state.keys, workspace_id, id).await {
         Ok(Some(saved)) => saved,
         Ok(None) => return Ok(None),
         Err(StoreError::Crypto(e)) => {
             tracing::error!(error = %e, "a stored token does not open");
-            let Some(integration) = integrations::get_for_user(&state.db, user_id).await? else { return Ok(None) };
+            let Some(integration) = integrations::find(&state.db, workspace_id, id).await? else { return Ok(None) };
             let report = Report::new(
                 integration.base_url.clone(),
                 None,
@@ -28,13 +29,13 @@ pub async fn recheck_user(state: &AppState, user_id: &str) -> Result<Option<Repo
                 vec![CheckResult::fail(CheckId::Token, UNUSABLE_TOKEN).fixed_in(7)],
                 0,
             );
-            integrations::record_check(&state.db, user_id, &integration.id, &report).await?;
+            integrations::record_check(&state.db, workspace_id, id, &report).await?;
             return Ok(Some(report));
         }
         Err(e) => return Err(e),
     };
     let input = CheckInput { base_url: &integration.base_url, token: Ok(token), extra_ca_pem: Some(&ca_pem) };
     let report = check::run(&state.outbound, &input, time::OffsetDateTime::now_utc().date()).await;
-    integrations::record_check(&state.db, user_id, &integration.id, &report).await?;
+    integrations::record_check(&state.db, workspace_id, id, &report).await?;
     Ok(Some(report))
 }

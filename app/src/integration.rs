@@ -10,6 +10,8 @@ pub const EXPIRY_WARNING_DAYS: i64 = 30;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Integration {
     pub id: String,
+    /// The workspace that owns it.
+    pub workspace_id: String,
     pub base_url: String,
     pub gitlab_version: Option<String>,
     pub username: String,
@@ -79,6 +81,7 @@ mod tests {
     fn integration(expires_at: Option<&str>, ok: bool) -> Integration {
         Integration {
             id: "i".into(),
+            workspace_id: "w".into(),
             base_url: "https://gitlab.com".into(),
             gitlab_version: None,
             username: "jdoe".into(),

@@ -20,6 +20,7 @@ pub mod state;
 pub mod store;
 pub mod trust;
 pub mod wizard;
+pub mod workspace;
 
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags};
@@ -74,6 +75,11 @@ pub fn App() -> impl IntoView {
                 {match auth::use_viewer() {
                     Some(viewer) => view! {
                         <nav class="account" aria-label="Account">
+                            {viewer.workspace.map(|w| view! {
+                                <a href="/settings/workspace" class="workspace-name">
+                                    <span class="visually-hidden">"Workspace: "</span>{w.name}
+                                </a>
+                            })}
                             <a href="/settings/integrations">"Settings"</a>
                             <span class="who">{viewer.user.email}</span>
                             <form method="post" action="/api/auth/logout" class="inline">
@@ -91,7 +97,11 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/settings/integrations") view=pages::SettingsIntegrations/>
                     <Route path=path!("/integrations/gitlab") view=pages::GitlabIntegration/>
                     <Route path=path!("/integrations/gitlab/step/:n") view=pages::StepPage/>
-                    <Route path=path!("/integrations/gitlab/disconnect") view=pages::DisconnectPage/>
+                    <Route path=path!("/integrations/gitlab/connections/:id") view=pages::ConnectionPage/>
+                    <Route path=path!("/integrations/gitlab/connections/:id/disconnect") view=pages::DisconnectPage/>
+                    <Route path=path!("/settings/workspace") view=pages::WorkspacePage/>
+                    <Route path=path!("/settings/audit") view=pages::AuditPage/>
+                    <Route path=path!("/invite/:secret") view=pages::InvitePage/>
                     <Route path=path!("/login") view=pages::LoginPage/>
                     <Route path=path!("/signup") view=pages::SignupPage/>
                     <Route path=path!("/settings/api-tokens") view=pages::ApiTokensPage/>

@@ -20,6 +20,8 @@ pub struct Settings {
     pub signups_per_hour: NonZeroU32,
     /// `ONRAMP_TRUSTED_PROXIES`: whose `X-Forwarded-For` / `-Proto` is believed.
     pub trusted_proxies: TrustedProxies,
+    /// `ONRAMP_AUDIT_DAYS`: how long the audit log keeps an event.
+    pub audit_days: i64,
 }
 
 impl Default for Settings {
@@ -28,6 +30,7 @@ impl Default for Settings {
             checks_per_minute: NonZeroU32::new(30).expect("non-zero"),
             signups_per_hour: NonZeroU32::new(10).expect("non-zero"),
             trusted_proxies: TrustedProxies::default(),
+            audit_days: crate::workspace::AUDIT_DAYS,
         }
     }
 }
@@ -47,6 +50,7 @@ pub struct AppState {
     pub db: Db,
     pub keys: Keyring,
     pub trusted_proxies: Arc<TrustedProxies>,
+    pub settings: Arc<Settings>,
     /// Connection checks, per client address and per user.
     pub checks_per_ip: Limiter<IpAddr>,
     pub checks_per_user: Limiter<String>,
@@ -68,13 +72,14 @@ impl AppState {
             outbound: Arc::new(Outbound::new(outbound)),
             db,
             keys,
-            trusted_proxies: Arc::new(settings.trusted_proxies),
+            trusted_proxies: Arc::new(settings.trusted_proxies.clone()),
             checks_per_ip: Limiter::new(Quota::per_minute(settings.checks_per_minute)),
             checks_per_user: Limiter::new(Quota::per_minute(settings.checks_per_minute)),
             signups_per_ip: Limiter::new(Quota::per_hour(settings.signups_per_hour)),
             logins_per_ip: per_minute(LOGINS_PER_IP_PER_MINUTE),
             logins_per_account_and_ip: per_minute(LOGINS_PER_ACCOUNT_AND_IP_PER_MINUTE),
             logins_per_account: per_minute(LOGINS_PER_ACCOUNT_PER_MINUTE),
+            settings: Arc::new(settings),
         }
     }
 

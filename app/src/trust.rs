@@ -35,13 +35,17 @@ impl InstanceTrust {
     }
 }
 
-/// Judges `base` for a reader who confirmed `confirmed` hosts and saved a connection to `saved`.
-pub fn judge(base: &BaseUrl, confirmed: &[String], saved: Option<&BaseUrl>) -> InstanceTrust {
+/// Judges `base` for a reader who confirmed `confirmed` hosts and whose workspace has connections
+/// to `saved`.
+pub fn judge(base: &BaseUrl, confirmed: &[String], saved: &[BaseUrl]) -> InstanceTrust {
     let host = base.host();
-    if WELL_KNOWN.contains(&host) || confirmed.iter().any(|h| h == host) || saved.is_some_and(|s| s.host() == host) {
+    if WELL_KNOWN.contains(&host) || confirmed.iter().any(|h| h == host) || saved.iter().any(|s| s.host() == host) {
         return InstanceTrust::Confirmed;
     }
-    InstanceTrust::Unconfirmed { mixes_scripts: base.mixes_scripts(), saved_elsewhere: saved.map(BaseUrl::to_string) }
+    InstanceTrust::Unconfirmed {
+        mixes_scripts: base.mixes_scripts(),
+        saved_elsewhere: saved.first().map(BaseUrl::to_string),
+    }
 }
 
 /// The hosts in the cookie's value (`host/host/…`), ignoring anything that is not a plain ASCII
@@ -79,19 +83,19 @@ mod tests {
 
     #[test]
     fn only_known_instances_are_linked_without_a_question() {
-        assert!(judge(&base("https://gitlab.com"), &[], None).is_confirmed());
+        assert!(judge(&base("https://gitlab.com"), &[], &[]).is_confirmed());
         let evil = base("https://gitlab-acme.evil");
-        assert_eq!(judge(&evil, &[], None), InstanceTrust::Unconfirmed { mixes_scripts: false, saved_elsewhere: None });
-        assert!(judge(&evil, &["gitlab-acme.evil".to_owned()], None).is_confirmed());
-        assert!(judge(&evil, &[], Some(&base("https://gitlab-acme.evil/gitlab"))).is_confirmed());
+        assert_eq!(judge(&evil, &[], &[]), InstanceTrust::Unconfirmed { mixes_scripts: false, saved_elsewhere: None });
+        assert!(judge(&evil, &["gitlab-acme.evil".to_owned()], &[]).is_confirmed());
+        assert!(judge(&evil, &[], &[base("https://gitlab-acme.evil/gitlab")]).is_confirmed());
         assert_eq!(
-            judge(&evil, &["git.acme.com".to_owned()], Some(&base("https://git.acme.com"))),
+            judge(&evil, &["git.acme.com".to_owned()], &[base("https://git.acme.com")]),
             InstanceTrust::Unconfirmed { mixes_scripts: false, saved_elsewhere: Some("https://git.acme.com".into()) }
         );
         let look_alike = base("https://git\u{0430}b.acme.com");
-        assert!(matches!(judge(&look_alike, &[], None), InstanceTrust::Unconfirmed { mixes_scripts: true, .. }));
+        assert!(matches!(judge(&look_alike, &[], &[]), InstanceTrust::Unconfirmed { mixes_scripts: true, .. }));
         // a subdomain of a confirmed host is another host
-        assert!(!judge(&base("https://gitlab.com.evil"), &[], None).is_confirmed());
+        assert!(!judge(&base("https://gitlab.com.evil"), &[], &[]).is_confirmed());
     }
 
     #[test]

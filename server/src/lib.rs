@@ -73,6 +73,8 @@ impl Config {
                 defaults.signups_per_hour.get().into(),
             )?),
             trusted_proxies: TrustedProxies::parse(&std::env::var("ONRAMP_TRUSTED_PROXIES").unwrap_or_default())?,
+            // At most a century: the purge computes its cut-off in seconds.
+            audit_days: i64::try_from(number("ONRAMP_AUDIT_DAYS", 365)?.min(36_500)).unwrap_or(365),
         };
         Ok(Config {
             leptos,
@@ -313,13 +315,17 @@ pub async fn housekeeping_loop(state: AppState, mut stop: Stop) {
     }
 }
 
-/// Deletes expired sessions, unclaimed flashes and kept checks past their time.
+/// Deletes expired sessions, unclaimed flashes, kept checks past their time, audit events past
+/// `ONRAMP_AUDIT_DAYS` (365 by default) and invitations that ended a month ago.
 pub async fn purge(state: &AppState) {
     let sessions = app::store::accounts::purge_expired(&state.db).await;
     let checks = integrations::purge_old_checks(&state.db).await;
-    match (sessions, checks) {
-        (Ok(s), Ok(c)) => tracing::info!(sessions_and_flashes = s, checks = c, "purged expired rows"),
-        (Err(e), _) | (_, Err(e)) => tracing::error!(error = %e, "purge failed"),
+    let audit = app::store::workspaces::purge(&state.db, state.settings.audit_days).await;
+    match (sessions, checks, audit) {
+        (Ok(s), Ok(c), Ok(a)) => {
+            tracing::info!(sessions_and_flashes = s, checks = c, audit_and_invitations = a, "purged expired rows")
+        }
+        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => tracing::error!(error = %e, "purge failed"),
     }
 }
 
@@ -330,14 +336,14 @@ pub async fn recheck_loop(state: AppState, interval: Duration, mut stop: Stop) {
     let pause = interval.min(Duration::from_secs(3600));
     loop {
         let before = app::store::now() - i64::try_from(interval.as_secs()).unwrap_or(i64::MAX);
-        match integrations::owners_due(&state.db, before).await {
-            Ok(owners) => {
-                for owner in owners {
+        match integrations::due(&state.db, before).await {
+            Ok(due) => {
+                for (workspace, id) in due {
                     if stop.stopped() {
                         return;
                     }
                     // Another Onramp process on the same database may have taken it meanwhile.
-                    match integrations::claim_due(&state.db, &owner, before).await {
+                    match integrations::claim_due(&state.db, &id, before).await {
                         Ok(true) => {}
                         Ok(false) => continue,
                         Err(e) => {
@@ -345,7 +351,7 @@ pub async fn recheck_loop(state: AppState, interval: Duration, mut stop: Stop) {
                             continue;
                         }
                     }
-                    match app::connections::recheck_user(&state, &owner).await {
+                    match app::connections::recheck(&state, &workspace, &id).await {
                         Ok(Some(report)) => {
                             metrics::counter!("onramp_rechecks_total", "outcome" => if report.ok { "ok" } else { "failed" })
                                 .increment(1);

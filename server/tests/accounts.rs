@@ -213,10 +213,13 @@ async fn save_recheck_replace_and_disconnect() {
     assert_eq!(list[0]["token_last4"], "good");
     assert!(!list.to_string().contains("glpat-good"));
 
-    // Re-check now.
+    let id = list[0]["id"].as_str().unwrap().to_owned();
+    let page = format!("/integrations/gitlab/connections/{id}");
+
+    // Re-check now (the workspace's only connection: the id may be left out).
     let r = onramp.client.post(onramp.server.url("/api/gitlab/recheck")).header("accept", HTML).send().await.unwrap();
-    assert_eq!(r.headers()["location"], "/integrations/gitlab?rechecked=1");
-    let (_, manage, _) = get(&onramp.client, &onramp, "/integrations/gitlab?rechecked=1").await;
+    assert_eq!(r.headers()["location"].to_str().unwrap(), format!("{page}?rechecked=1"));
+    let (_, manage, _) = get(&onramp.client, &onramp, &format!("{page}?rechecked=1")).await;
     assert!(manage.contains("Checked again"));
 
     // Replace with a bad token: refused, the old one stays.
@@ -224,7 +227,7 @@ async fn save_recheck_replace_and_disconnect() {
         .client
         .post(onramp.server.url("/api/gitlab/replace"))
         .header("accept", HTML)
-        .form(&[("token", "glpat-expired")])
+        .form(&[("id", id.as_str()), ("token", "glpat-expired")])
         .send()
         .await
         .unwrap();
@@ -237,22 +240,30 @@ async fn save_recheck_replace_and_disconnect() {
         .client
         .post(onramp.server.url("/api/gitlab/replace"))
         .header("accept", HTML)
-        .form(&[("token", "glpat-soon")])
+        .form(&[("id", id.as_str()), ("token", "glpat-soon")])
         .send()
         .await
         .unwrap();
-    assert_eq!(r.headers()["location"], "/integrations/gitlab?replaced=1");
-    let (_, manage, _) = get(&onramp.client, &onramp, "/integrations/gitlab?replaced=1").await;
+    assert_eq!(r.headers()["location"].to_str().unwrap(), format!("{page}?replaced=1"));
+    let (_, manage, _) = get(&onramp.client, &onramp, &format!("{page}?replaced=1")).await;
     assert!(manage.contains("…soon"));
     assert!(manage.contains("The token expires soon"));
 
     // Disconnect: asks first, then deletes.
-    let (status, confirm, _) = get(&onramp.client, &onramp, "/integrations/gitlab/disconnect").await;
+    let (status, confirm, _) = get(&onramp.client, &onramp, &format!("{page}/disconnect")).await;
     assert_eq!(status, 200);
-    assert!(confirm.contains("Yes, disconnect GitLab"));
-    let r =
-        onramp.client.post(onramp.server.url("/api/gitlab/disconnect")).header("accept", HTML).send().await.unwrap();
-    assert_eq!(r.headers()["location"], "/settings/integrations?disconnected=1");
+    assert!(confirm.contains("Yes, disconnect"));
+    let r = onramp
+        .client
+        .post(onramp.server.url("/api/gitlab/disconnect"))
+        .header("accept", HTML)
+        .form(&[("id", id.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["location"], "/integrations/gitlab?disconnected=1");
+    let (status, _, _) = get(&onramp.client, &onramp, &page).await;
+    assert_eq!(status, 404, "the connection's page is gone with it");
     let list: serde_json::Value =
         onramp.client.get(onramp.server.url("/api/integrations")).send().await.unwrap().json().await.unwrap();
     assert_eq!(list, serde_json::json!([]));
@@ -495,12 +506,8 @@ async fn the_background_task_rechecks_saved_connections() {
     let fake = spawn_fake(fake_gitlab.clone()).await;
     let onramp = spawn_onramp().await;
     connect(&onramp, &onramp.client, &fake, "glpat-good").await;
-    let user_id: String = sqlx::query_scalar("SELECT id FROM users WHERE email = 'jane@example.com'")
-        .fetch_one(onramp.state.db.pool())
-        .await
-        .unwrap();
-    let before =
-        app::store::integrations::get_for_user(&onramp.state.db, &user_id).await.unwrap().unwrap().last_check_at;
+    let (ws, id) = only_connection(&onramp).await;
+    let before = app::store::integrations::find(&onramp.state.db, &ws, &id).await.unwrap().unwrap().last_check_at;
     let hits_before = fake_gitlab.hits().len();
     // Due after one second; the loop looks again every second.
     let (_stop_tx, stop) = server::Stop::new();
@@ -508,7 +515,7 @@ async fn the_background_task_rechecks_saved_connections() {
     let mut rechecked = false;
     for _ in 0..40 {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        let now = app::store::integrations::get_for_user(&onramp.state.db, &user_id).await.unwrap().unwrap();
+        let now = app::store::integrations::find(&onramp.state.db, &ws, &id).await.unwrap().unwrap();
         if now.last_check_at > before {
             rechecked = true;
             assert!(now.last_check_ok);
@@ -545,10 +552,7 @@ async fn onramp_rotate_key_re_encrypts_every_token() {
     assert_ne!(old_key, new_key);
     assert!(!onramp.data_dir.path().join("secret.key.next").exists());
     let keys = app::store::crypto::Keyring::new(app::store::crypto::Cipher::from_base64(&new_key).unwrap());
-    let user_id: String = sqlx::query_scalar("SELECT id FROM users WHERE email = 'jane@example.com'")
-        .fetch_one(onramp.state.db.pool())
-        .await
-        .unwrap();
-    let (_, token, _) = app::store::integrations::with_token(&onramp.state.db, &keys, &user_id).await.unwrap().unwrap();
+    let (ws, id) = only_connection(&onramp).await;
+    let (_, token, _) = app::store::integrations::with_token(&onramp.state.db, &keys, &ws, &id).await.unwrap().unwrap();
     assert_eq!(token.expose(), "glpat-good");
 }

@@ -116,12 +116,17 @@ async fn kill_9_during_saves_leaves_a_consistent_database() {
         assert_eq!(integrity, "ok");
         let committed = committed.lock().unwrap().clone();
         for email in &committed {
-            let user_id: String = sqlx::query_scalar("SELECT id FROM users WHERE email = $1")
-                .bind(email)
-                .fetch_one(db.pool())
-                .await
-                .unwrap();
-            let (integration, token, _) = app::store::integrations::with_token(&db, &keys, &user_id)
+            let row = sqlx::query(
+                "SELECT i.workspace_id, i.id FROM integrations i JOIN memberships m ON m.workspace_id = i.workspace_id \
+                 JOIN users u ON u.id = m.user_id WHERE u.email = $1",
+            )
+            .bind(email)
+            .fetch_one(db.pool())
+            .await
+            .unwrap();
+            let (ws, id): (String, String) =
+                (sqlx::Row::get(&row, "workspace_id"), sqlx::Row::get(&row, "id"));
+            let (integration, token, _) = app::store::integrations::with_token(&db, &keys, &ws, &id)
                 .await
                 .unwrap()
                 .expect("a confirmed save survives");
@@ -129,13 +134,18 @@ async fn kill_9_during_saves_leaves_a_consistent_database() {
             assert_eq!(integration.username, "jdoe");
         }
         // Every row that exists is whole: it decrypts and its report parses.
-        let owners: Vec<String> =
-            sqlx::query_scalar("SELECT user_id FROM integrations").fetch_all(db.pool()).await.unwrap();
+        let owners: Vec<(String, String)> = sqlx::query("SELECT workspace_id, id FROM integrations")
+            .fetch_all(db.pool())
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| (sqlx::Row::get(r, "workspace_id"), sqlx::Row::get(r, "id")))
+            .collect();
         eprintln!("round {round}: {} confirmed saves, {} rows", committed.len(), owners.len());
         assert!(!committed.is_empty(), "the kill came after some saves");
         assert!(owners.len() >= committed.len());
-        for owner in owners {
-            let (_, token, _) = app::store::integrations::with_token(&db, &keys, &owner).await.unwrap().unwrap();
+        for (ws, id) in owners {
+            let (_, token, _) = app::store::integrations::with_token(&db, &keys, &ws, &id).await.unwrap().unwrap();
             assert_eq!(token.expose(), "glpat-good");
         }
         db.pool().close().await;

@@ -375,8 +375,9 @@ async fn a_stored_token_is_never_sent_where_the_database_was_changed_to_point() 
     let report: serde_json::Value = r.json().await.unwrap();
     assert_eq!(report["ok"], false);
     assert!(check(&report, "token")["message"].as_str().unwrap().contains("cannot use the stored token"), "{report}");
-    let (_, page) = onramp.get("/integrations/gitlab").await;
-    assert!(page.contains("cannot use the stored token"), "the manage page says so");
+    let (_, id) = only_connection(&onramp).await;
+    let (_, page) = onramp.get(&format!("/integrations/gitlab/connections/{id}")).await;
+    assert!(page.contains("cannot use the stored token"), "the connection's page says so");
     // Replacing the token would send the new one to the row's address: refused too.
     let r = post(&onramp.client, &onramp, "/api/gitlab/replace", JSON, &[("token", "glpat-good")]).await;
     assert_eq!(r.status(), 400);

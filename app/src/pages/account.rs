@@ -52,6 +52,9 @@ fn AccountForm(
 ) -> impl IntoView {
     let email = query("email").unwrap_or_default();
     let next = safe_next(query("next").as_deref(), "");
+    // Opened from an invitation: the account joins its workspace as soon as it exists.
+    let invitation = use_page_data().invitation;
+    let invite = invitation.as_ref().and_then(|_| query("invite"));
     let page_title = if error.is_some() { format!("Error: {title} · Onramp") } else { format!("{title} · Onramp") };
     let email_error = error.clone().filter(|(_, field)| *field == "#email").map(|(m, _)| m);
     let password_error = error.clone().filter(|(_, field)| *field == "#password").map(|(m, _)| m);
@@ -61,8 +64,10 @@ fn AccountForm(
         <main id="main" tabindex="-1" class="narrow">
             <h1 tabindex="-1">{title}</h1>
             {error.map(|(text, href)| view! { <ErrorSummary links=vec![ErrorLink { href: href.into(), text }]/> })}
+            {invitation.map(|i| view! { <super::workspaces::InvitationNotice info=i/> })}
             <form method="post" action=action data-enhance="" novalidate>
                 <input type="hidden" name="next" value=next/>
+                {invite.map(|invite| view! { <input type="hidden" name="invite" value=invite/> })}
                 <div class="field" class:field-error=email_invalid>
                     <label for="email">"Email address"</label>
                     {email_error.map(|m| view! { <p class="error-message" id="email-error"><span class="visually-hidden">"Error: "</span>{m}</p> })}
@@ -82,10 +87,20 @@ fn AccountForm(
     }
 }
 
+/// The link from log-in to sign-up and back, keeping where to go next and the invitation.
+fn other_form_link(page: &str) -> String {
+    let encode = |v: String| -> String { url::form_urlencoded::byte_serialize(v.as_bytes()).collect() };
+    let mut href = format!("{page}?next={}", encode(query("next").unwrap_or_default()));
+    if let Some(invite) = query("invite").filter(|_| use_page_data().invitation.is_some()) {
+        href.push_str(&format!("&invite={}", encode(invite)));
+    }
+    href
+}
+
 #[component]
 pub fn LoginPage() -> impl IntoView {
     let error = query("error").map(|c| login_error(&c));
-    let next: String = url::form_urlencoded::byte_serialize(query("next").unwrap_or_default().as_bytes()).collect();
+    let other = other_form_link("/signup");
     view! {
         {query("logged_out").map(|how| {
             let text = if how == "everywhere" {
@@ -96,17 +111,17 @@ pub fn LoginPage() -> impl IntoView {
             view! { <p class="callout narrow" role="status">{text}</p> }
         })}
         <AccountForm title="Log in" action="/api/auth/login" button="Log in" error=error new_password=false/>
-        <p class="narrow">"No account yet? " <a href=format!("/signup?next={next}")>"Create an account"</a></p>
+        <p class="narrow">"No account yet? " <a href=other>"Create an account"</a></p>
     }
 }
 
 #[component]
 pub fn SignupPage() -> impl IntoView {
     let error = query("error").map(|c| signup_error(&c));
-    let next: String = url::form_urlencoded::byte_serialize(query("next").unwrap_or_default().as_bytes()).collect();
+    let other = other_form_link("/login");
     view! {
         <AccountForm title="Create an account" action="/api/auth/signup" button="Create account" error=error new_password=true/>
-        <p class="narrow">"Already have an account? " <a href=format!("/login?next={next}")>"Log in"</a></p>
+        <p class="narrow">"Already have an account? " <a href=other>"Log in"</a></p>
     }
 }
 

@@ -5,6 +5,7 @@ use super::report::{CheckList, ErrorLink, ErrorSummary};
 use super::{base_param, query, query_seconds, with_base};
 use crate::auth::{use_page_data, use_viewer};
 use crate::integration::{Health, Integration};
+use crate::workspace::{Action, Role};
 use crate::wizard::step_href;
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -21,7 +22,7 @@ pub(crate) fn today() -> String {
     }
 }
 
-fn when(unix: i64) -> String {
+pub(crate) fn when(unix: i64) -> String {
     #[cfg(feature = "ssr")]
     {
         time::OffsetDateTime::from_unix_timestamp(unix)
@@ -90,78 +91,162 @@ fn health_notice(integration: &Integration) -> Option<impl IntoView> {
     })
 }
 
+/// The health of a connection in a few words, for lists.
+fn health_words(integration: &Integration) -> (&'static str, String) {
+    match integration.health(&today()) {
+        Health::Healthy => ("ok", "Working".to_owned()),
+        Health::ExpiresSoon(d) => ("warning", format!("Token expires in {d} day{}", if d == 1 { "" } else { "s" })),
+        Health::Expired => ("problem", "Token expired".to_owned()),
+        Health::CheckFailed => ("problem", "Last check failed".to_owned()),
+    }
+}
+
 /// Steps 2–3 happen here: Settings › Integrations, with the GitLab card.
 #[component]
 pub fn SettingsIntegrations() -> impl IntoView {
     let base = base_param();
-    let saved = use_viewer().and_then(|v| v.integration);
-    let disconnected = query("disconnected").is_some();
+    let viewer = use_viewer();
+    let saved = viewer.as_ref().map(|v| v.integrations.clone()).unwrap_or_default();
+    let workspace = viewer.as_ref().and_then(|v| v.workspace.clone()).map(|w| w.name).unwrap_or_default();
+    let problems = saved.iter().filter(|i| i.health(&today()) != Health::Healthy).count();
     view! {
         <Title text="Integrations · Settings · Onramp"/>
         <main id="main" tabindex="-1" class="narrow">
-            <span class="caption">"Settings"</span>
+            <span class="caption">{format!("Settings · {workspace}")}</span>
             <h1 tabindex="-1">"Integrations"</h1>
-            {disconnected.then(|| view! { <p class="callout" role="status">"GitLab was disconnected and its token deleted."</p> })}
             <ul class="cards">
                 <li class="card" id="gitlab-card">
                     <h2>"GitLab"</h2>
-                    {match saved {
-                        Some(saved) => view! {
-                            <p><strong>"Connected"</strong> {format!(" to {} as @{}.", saved.base_url, saved.username)}</p>
-                            {health_notice(&saved)}
-                            <p>{match saved.days_left(&today()) {
-                                Some(d) if d > 0 => format!("Token expires in {d} days."),
-                                Some(_) => "Token expired.".to_owned(),
-                                None => "Token does not expire.".to_owned(),
-                            }}</p>
-                            <a class="button secondary" href="/integrations/gitlab">"Manage"</a>
-                        }
-                        .into_any(),
-                        None => view! {
+                    {if saved.is_empty() {
+                        view! {
                             <p>"Read merge requests, commits and pipelines from GitLab.com or your own GitLab."</p>
                             <a class="button" href=with_base("/integrations/gitlab", base.as_ref()) aria-label="Integrate GitLab">"Integrate"</a>
                         }
-                        .into_any(),
+                        .into_any()
+                    } else {
+                        let count = saved.len();
+                        view! {
+                            <p><strong>"Connected"</strong>
+                                {format!(": {count} connection{}", if count == 1 { "" } else { "s" })}
+                                {(count == 1).then(|| format!(" to {} as @{}", saved[0].base_url, saved[0].username))}
+                                "."</p>
+                            {(count == 1).then(|| view! { <p>{match saved[0].days_left(&today()) {
+                                Some(d) if d > 0 => format!("Token expires in {d} days."),
+                                Some(_) => "Token expired.".to_owned(),
+                                None => "Token does not expire.".to_owned(),
+                            }}</p> })}
+                            {(problems > 0).then(|| view! {
+                                <p class="callout warning" id="health">{format!("{problems} need{} attention.", if problems == 1 { "s" } else { "" })}</p>
+                            })}
+                            <a class="button secondary" href="/integrations/gitlab">"Manage"</a>
+                        }
+                        .into_any()
                     }}
                 </li>
             </ul>
+            <p><a href="/settings/workspace">"Workspace, members and invitations"</a></p>
             <p><a href="/settings/api-tokens">"Onramp API tokens for scripts"</a></p>
         </main>
     }
 }
 
-/// Step 4 when nothing is connected; the management page of the saved connection otherwise.
+/// Step 4 when the workspace has no connection; its connections otherwise.
 #[component]
 pub fn GitlabIntegration() -> impl IntoView {
     let base = base_param();
-    let saved = use_viewer().and_then(|v| v.integration);
-    let body = match saved {
-        None => view! {
-            <p class="lead">"Onramp connects with a personal access token of yours. You will:"</p>
-            <ol>
-                <li>"create the token in your GitLab, with the scopes Onramp needs and an expiry date;"</li>
-                <li>"find your GitLab's base URL;"</li>
-                <li>"paste both here. Onramp checks them at once and explains anything that needs fixing."</li>
-            </ol>
-            <p>"You need the Maintainer role or higher on at least one group or project."</p>
+    let viewer = use_viewer();
+    let saved = viewer.as_ref().map(|v| v.integrations.clone()).unwrap_or_default();
+    let may_manage = viewer.as_ref().is_some_and(|v| v.may(Action::ManageConnections));
+    let workspace = viewer.as_ref().and_then(|v| v.workspace.clone()).map(|w| w.name).unwrap_or_default();
+    let disconnected = query("disconnected").is_some();
+    let start = view! {
+        <p class="lead">"Onramp connects with a personal access token. You will:"</p>
+        <ol>
+            <li>"create the token in your GitLab, with the scopes Onramp needs and an expiry date;"</li>
+            <li>"find your GitLab's base URL;"</li>
+            <li>"paste both here. Onramp checks them at once and explains anything that needs fixing."</li>
+        </ol>
+        <p>"You need the Maintainer role or higher on at least one group or project. If a colleague has it, each GitLab step lets you send them a link to it."</p>
+    };
+    let body = match (saved.is_empty(), may_manage) {
+        (true, true) => view! {
+            {start}
             <a class="button" href=step_href(5, base.as_ref())>"Integrate GitLab"</a>
         }
         .into_any(),
-        Some(saved) => manage(saved).into_any(),
+        (true, false) => view! {
+            <p>"This workspace has no GitLab connection yet. You are a viewer here: an owner or admin of the workspace connects GitLab."</p>
+        }
+        .into_any(),
+        (false, _) => view! {
+            <ul class="connections">
+                {saved.into_iter().map(|i| {
+                    let (class, words) = health_words(&i);
+                    let href = format!("/integrations/gitlab/connections/{}", i.id);
+                    view! {
+                        <li class="card connection">
+                            <h2><a href=href>{i.base_url.clone()}</a></h2>
+                            <p>{format!("As @{} · ", i.username)} <span class=format!("health {class}")>{words}</span></p>
+                            <p class="hint">{format!("Last checked {}", when(i.last_check_at))}</p>
+                        </li>
+                    }
+                }).collect_view()}
+            </ul>
+            {may_manage.then(|| view! {
+                <h2>"Add another connection"</h2>
+                <p>"Another GitLab (gitlab.com beside a self-managed instance), or another GitLab user: each connection has its own token and health."</p>
+                <a class="button secondary" href=step_href(5, base.as_ref())>"Connect another GitLab"</a>
+            })}
+        }
+        .into_any(),
     };
     view! {
         <Title text="GitLab · Integrations · Onramp"/>
         <super::BackLink href="/settings/integrations".to_owned() text="Back to Integrations"/>
         <main id="main" tabindex="-1" class="narrow">
-            <span class="caption">"Integrations"</span>
+            <span class="caption">{format!("Integrations · {workspace}")}</span>
             <h1 tabindex="-1">"GitLab"</h1>
+            {disconnected.then(|| view! { <p class="callout" role="status" id="status">"The connection was disconnected and its token deleted."</p> })}
             {body}
         </main>
     }
 }
 
-fn manage(saved: Integration) -> impl IntoView {
+/// `/integrations/gitlab/connections/{id}`: one connection, managed by owners and admins, seen by
+/// viewers.
+#[component]
+pub fn ConnectionPage() -> impl IntoView {
+    let Some((saved, role)) = use_page_data().connection else {
+        return missing_connection().into_any();
+    };
+    let title = format!("{} · GitLab · Onramp", saved.base_url);
+    view! {
+        <Title text=title/>
+        <super::BackLink href="/integrations/gitlab".to_owned() text="Back to GitLab connections"/>
+        <main id="main" tabindex="-1" class="narrow">
+            <span class="caption">"GitLab connection"</span>
+            <h1 tabindex="-1">{saved.base_url.clone()}</h1>
+            {manage(saved, role)}
+        </main>
+    }
+    .into_any()
+}
+
+fn missing_connection() -> impl IntoView {
+    super::set_status(404);
+    view! {
+        <Title text="Connection not found · Onramp"/>
+        <main id="main" tabindex="-1" class="narrow">
+            <h1 tabindex="-1">"Connection not found"</h1>
+            <p>"None of your workspaces has a connection with this address. It may have been disconnected, or you may have been removed from its workspace."</p>
+            <p><a href="/integrations/gitlab">"Your workspace's GitLab connections"</a></p>
+        </main>
+    }
+}
+
+fn manage(saved: Integration, role: Role) -> impl IntoView {
     let page = use_page_data();
+    let may_manage = role.may(Action::ManageConnections);
     let failed_replacement = page.check.map(|c| c.report).filter(|r| !r.ok);
     let limited = query_seconds("limited");
     let status = if query("rechecked").is_some() {
@@ -185,53 +270,71 @@ fn manage(saved: Integration) -> impl IntoView {
             text: format!("Too many connection checks. Try again in {wait} seconds."),
         });
     }
+    if query("clash").is_some() {
+        errors.push(ErrorLink {
+            href: "#new-token".into(),
+            text: "That token belongs to a GitLab user another connection of this workspace already uses: nothing was changed."
+                .into(),
+        });
+    }
     let base = crate::gitlab::base_url::BaseUrl::parse(&saved.base_url).ok();
+    let id = saved.id.clone();
     view! {
         {(!errors.is_empty()).then(|| view! { <ErrorSummary links=errors/> })}
         {status.map(|s| view! { <p class="callout" role="status" id="status">{s}</p> })}
         {health_notice(&saved)}
         <IntegrationSummary integration=saved.clone()/>
-        <form method="post" action="/api/gitlab/recheck" data-enhance="" data-pending-label="Checking…" id="recheck">
-            <button type="submit" class="button">"Re-check now"</button>
-        </form>
-        <h2>"Replace the token"</h2>
-        <p>"Create a new token (" <a href=step_href(7, base.as_ref())>"steps 7 to 9"</a> "), paste it here, and Onramp checks it before swapping it in. Until then the current token stays in use."</p>
-        <form method="post" action="/api/gitlab/replace" data-enhance="" data-pending-label="Checking the new token…" novalidate>
-            <div class="field">
-                <label for="new-token">"New personal access token"</label>
-                <input id="new-token" name="token" type="password" autocomplete="off" spellcheck="false"/>
-            </div>
-            <button type="submit" class="button secondary">"Check and replace"</button>
-        </form>
+        {may_manage.then(|| view! {
+            <form method="post" action="/api/gitlab/recheck" data-enhance="" data-pending-label="Checking…" id="recheck">
+                <input type="hidden" name="id" value=id.clone()/>
+                <button type="submit" class="button">"Re-check now"</button>
+            </form>
+            <h2>"Replace the token"</h2>
+            <p>"Create a new token (" <a href=step_href(7, base.as_ref())>"steps 7 to 9"</a> "), paste it here, and Onramp checks it before swapping it in. Until then the current token stays in use."</p>
+            <form method="post" action="/api/gitlab/replace" data-enhance="" data-pending-label="Checking the new token…" novalidate>
+                <input type="hidden" name="id" value=id.clone()/>
+                <div class="field">
+                    <label for="new-token">"New personal access token"</label>
+                    <input id="new-token" name="token" type="password" autocomplete="off" spellcheck="false"/>
+                </div>
+                <button type="submit" class="button secondary">"Check and replace"</button>
+            </form>
+        })}
+        {(!may_manage).then(|| view! {
+            <p class="callout">"You are a viewer in this workspace: you see the connection and its health. An owner or admin re-checks, replaces or disconnects it."</p>
+        })}
         {failed_replacement.map(|r| view! { <h2>"The new token was not saved"</h2> <CheckList report=r base=base.clone()/> })}
         <h2>"Last check"</h2>
         <CheckList report=saved.last_report.clone() base=base.clone()/>
-        <h2>"Disconnect"</h2>
-        <p>"Onramp stops reading GitLab and deletes the token. Revoke it in GitLab too."</p>
-        <p><a href="/integrations/gitlab/disconnect" class="danger-link">"Disconnect GitLab"</a></p>
+        {may_manage.then(|| view! {
+            <h2>"Disconnect"</h2>
+            <p>"Onramp stops reading this GitLab and deletes the token. Revoke it in GitLab too."</p>
+            <p><a href=format!("/integrations/gitlab/connections/{id}/disconnect") class="danger-link">"Disconnect this GitLab connection"</a></p>
+        })}
     }
 }
 
-/// Asks before deleting the saved connection.
+/// Asks before deleting a connection.
 #[component]
 pub fn DisconnectPage() -> impl IntoView {
-    let saved = use_viewer().and_then(|v| v.integration);
+    let Some((saved, role)) = use_page_data().connection.filter(|(_, r)| r.may(Action::ManageConnections)) else {
+        return missing_connection().into_any();
+    };
+    let _ = role;
+    let back = format!("/integrations/gitlab/connections/{}", saved.id);
     view! {
         <Title text="Disconnect GitLab? · Onramp"/>
-        <super::BackLink href="/integrations/gitlab".to_owned()/>
+        <super::BackLink href=back.clone()/>
         <main id="main" tabindex="-1" class="narrow">
             <h1 tabindex="-1">"Disconnect GitLab?"</h1>
-            {match saved {
-                Some(saved) => view! {
-                    <p>"Onramp will stop reading " <strong>{saved.base_url}</strong> " and delete the token. This cannot be undone: to connect again you will need a token."</p>
-                    <form method="post" action="/api/gitlab/disconnect">
-                        <button type="submit" class="button danger">"Yes, disconnect GitLab"</button>
-                    </form>
-                    <p><a href="/integrations/gitlab">"No, keep the connection"</a></p>
-                }
-                .into_any(),
-                None => view! { <p>"GitLab is not connected." " " <a href="/settings/integrations">"Back to Integrations"</a></p> }.into_any(),
-            }}
+            <p>"Onramp will stop reading " <strong>{saved.base_url.clone()}</strong> {format!(" as @{}", saved.username)}
+                " and delete the token. This cannot be undone: to connect again you will need a token."</p>
+            <form method="post" action="/api/gitlab/disconnect">
+                <input type="hidden" name="id" value=saved.id.clone()/>
+                <button type="submit" class="button danger">"Yes, disconnect"</button>
+            </form>
+            <p><a href=back>"No, keep the connection"</a></p>
         </main>
     }
+    .into_any()
 }

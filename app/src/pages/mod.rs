@@ -5,10 +5,12 @@ mod account;
 mod integrations;
 mod report;
 mod steps;
+mod workspaces;
 
 pub use account::{ApiTokensPage, LoginPage, SignupPage};
-pub use integrations::{DisconnectPage, GitlabIntegration, SettingsIntegrations};
+pub use integrations::{ConnectionPage, DisconnectPage, GitlabIntegration, SettingsIntegrations};
 pub use steps::StepPage;
+pub use workspaces::{AuditPage, InvitePage, WorkspacePage};
 
 use crate::gitlab::base_url::BaseUrl;
 use crate::wizard::step_href;

@@ -2,7 +2,9 @@
 
 use super::report::{CheckList, ErrorLink, ErrorSummary};
 use super::{base_param, query, query_seconds, NotFound};
+use super::workspaces::ShareStep;
 use crate::auth::{use_confirmed_hosts, use_page_data, use_viewer};
+use crate::workspace::Action;
 use crate::gitlab::base_url::BaseUrl;
 use crate::gitlab::links;
 use crate::gitlab::report::CheckId;
@@ -37,9 +39,21 @@ pub fn StepPage() -> impl IntoView {
     let base = base.as_ref();
     // An instance named by a link is confirmed by the reader before any page links into it.
     let trust = base.map(|b| {
-        let saved = use_viewer().and_then(|v| v.integration).and_then(|i| BaseUrl::parse(&i.base_url).ok());
-        crate::trust::judge(b, &use_confirmed_hosts(), saved.as_ref())
+        let saved: Vec<BaseUrl> = use_viewer()
+            .map(|v| v.integrations.iter().filter_map(|i| BaseUrl::parse(&i.base_url).ok()).collect())
+            .unwrap_or_default();
+        crate::trust::judge(b, &use_confirmed_hosts(), &saved)
     });
+    // Arrived from an invitation link: say where the connection will go.
+    let joined = query("joined").and_then(|_| use_viewer()).and_then(|v| v.workspace).map(|w| {
+        view! {
+            <p class="callout" role="status" id="joined">
+                "Welcome to " <strong>{w.name.clone()}</strong> {format!(": you joined as {}. ", w.role.label().to_lowercase())}
+                "Follow the guide from here; the connection you save in step 12 belongs to " <strong>{w.name}</strong> "."
+            </p>
+        }
+    });
+    let share = (5..=12).contains(&step.number).then(|| view! { <ShareStep step=step.number base=base.cloned()/> });
     let content = match step.number {
         1 => Content::new(step_1().into_any(), step, base),
         2 => Content::new(step_2(base).into_any(), step, base),
@@ -62,8 +76,10 @@ pub fn StepPage() -> impl IntoView {
             <main id="main" tabindex="-1">
                 <span class="caption" id="step-caption">{step.caption()}</span>
                 <h1 id="step-title" tabindex="-1" aria-describedby="step-caption">{step.title}</h1>
+                {joined}
                 {content.view}
                 {content.next.map(|href| view! { <a class="button" href=href>"Continue"</a> })}
+                {share}
             </main>
             <StepList current=step.number base=base.cloned()/>
         </div>
@@ -106,7 +122,7 @@ fn step_1() -> impl IntoView {
         }
         .into_any(),
         None => view! {
-            <p>"Log in to Onramp with your work email address. The GitLab connection will belong to your account: only you can see, check or change it."</p>
+            <p>"Log in to Onramp with your work email address. The GitLab connection will belong to your workspace: you and the colleagues you invite see it; nobody else can."</p>
             <p>
                 <a href=format!("/login?next={next}")>"Log in"</a>
                 " or "
@@ -355,7 +371,11 @@ fn step_11(step: &Step, base: Option<&BaseUrl>) -> Content {
 /// Step 12: the connect form, and the report of the last check when there is one.
 fn step_12(step: &Step, base: Option<&BaseUrl>, trust: Option<InstanceTrust>) -> Content {
     let page = use_page_data();
-    let replacing = use_viewer().and_then(|v| v.integration).map(|i| i.base_url);
+    let viewer = use_viewer();
+    let workspace = viewer.as_ref().and_then(|v| v.workspace.clone());
+    let may_connect = viewer.as_ref().is_some_and(|v| v.may(Action::ManageConnections));
+    // The check found a connection the workspace has already: offer to replace its token.
+    let exists = query("exists").and_then(|id| viewer.as_ref().and_then(|v| v.connection(&id).cloned()));
     let limited = query_seconds("limited");
     let stored = page.check;
     // A link's instance is prefilled only once confirmed: the token goes where this field says.
@@ -386,7 +406,7 @@ fn step_12(step: &Step, base: Option<&BaseUrl>, trust: Option<InstanceTrust>) ->
         .filter(|_| report.as_ref().is_some_and(|r| r.check(CheckId::Token).is_some_and(|c| c.fix_step == Some(9))));
     let tls_problem = failed(CheckId::Reachable).is_some() || !ca_pem.is_empty();
     let error = report.as_ref().is_some_and(|r| !r.ok) || limited.is_some();
-    let only_warnings = report.as_ref().is_some_and(|r| r.ok) && page.check_has_token;
+    let only_warnings = report.as_ref().is_some_and(|r| r.ok) && page.check_has_token && query("exists").is_none();
     let mut links: Vec<ErrorLink> = report
         .as_ref()
         .map(|r| {
@@ -421,11 +441,35 @@ fn step_12(step: &Step, base: Option<&BaseUrl>, trust: Option<InstanceTrust>) ->
                 </form>
             </div>
         })}
-        {replacing.map(|b| view! {
-            <p class="callout">"You are connected to " <strong>{b}</strong> ". A new connection that passes the check replaces it."</p>
+        {exists.map(|e| view! {
+            <div class="callout warning" id="exists">
+                <h2>"This GitLab is connected already"</h2>
+                <p>"The workspace has a connection to " <strong>{e.base_url.clone()}</strong> {format!(" as @{}. ", e.username)}
+                    "The token you checked works: use it for that connection, or keep the old one."</p>
+                {page.check_has_token.then(|| view! {
+                    <form method="post" action="/api/gitlab/accept" data-enhance="" data-pending-label="Replacing…">
+                        <input type="hidden" name="check" value=check_id.clone()/>
+                        <input type="hidden" name="replace" value=e.id.clone()/>
+                        <button type="submit" class="button">"Replace its token with this one"</button>
+                    </form>
+                })}
+                <p><a href=format!("/integrations/gitlab/connections/{}", e.id)>"Open that connection"</a></p>
+            </div>
+        })}
+        {workspace.clone().map(|w| if may_connect {
+            view! {
+                <p class="callout" id="target-workspace">"The connection will be saved to the workspace " <strong>{w.name}</strong>
+                    ", where its members see it. " <a href="/settings/workspace">"Change workspace"</a></p>
+            }.into_any()
+        } else {
+            view! {
+                <p class="callout warning" id="target-workspace">"You are a viewer in the workspace " <strong>{w.name}</strong>
+                    ": only its owners and admins connect GitLab. Ask one of them to make you admin, or "
+                    <a href="/settings/workspace">"switch to another workspace"</a> "."</p>
+            }.into_any()
         })}
         <p>"Paste the base URL from step 11 and the token from step 9. Onramp checks the connection against your GitLab at once: the address, the token, its scopes and expiry, and your role. When every check passes, the connection is saved."</p>
-        <form method="post" action="/api/gitlab/validate" class="connect-form" data-enhance="" data-pending-label="Checking the connection…" novalidate>
+        <form method="post" action="/api/gitlab/validate" class="connect-form" data-enhance="" data-pending-label="Checking the connection…" novalidate hidden=!may_connect>
             <div class="field" class:field-error=url_error.is_some()>
                 <label for="base_url">"GitLab base URL"</label>
                 <p class="hint" id="base_url-hint">"For example https://gitlab.com or https://git.example.com/gitlab"</p>
@@ -457,7 +501,12 @@ fn step_12(step: &Step, base: Option<&BaseUrl>, trust: Option<InstanceTrust>) ->
 
 /// Step 13: the saved connection: who and which instance got connected.
 fn step_13(base: Option<&BaseUrl>) -> Content {
-    let view = match use_viewer().and_then(|v| v.integration) {
+    let wanted = query("connection");
+    let saved = use_viewer().and_then(|v| {
+        let found = wanted.as_deref().and_then(|id| v.connection(id).cloned());
+        found.or_else(|| v.integrations.iter().max_by_key(|i| i.updated_at).cloned())
+    });
+    let view = match saved {
         Some(saved) => {
             let has_warnings = saved.last_report.warnings().next().is_some();
             view! {
@@ -468,7 +517,7 @@ fn step_13(base: Option<&BaseUrl>) -> Content {
                 {has_warnings.then(|| view! { <h2>"Worth fixing soon"</h2> })}
                 <CheckList report=saved.last_report base=base.cloned() only_warnings=true/>
                 <p>"Onramp checks the connection every day and warns you 30 days before the token expires."</p>
-                <a class="button" href="/integrations/gitlab">"Manage the connection"</a>
+                <a class="button" href=format!("/integrations/gitlab/connections/{}", saved.id)>"Manage the connection"</a>
             }
             .into_any()
         }

@@ -151,18 +151,23 @@ pub async fn create_user(db: &Db, email: &Email, password: &str) -> Result<Resul
     }
     let hash = hash_password(password.to_owned()).await?;
     let id = new_id();
+    // The account and its personal workspace come into being together.
+    let mut tx = db.pool().begin().await?;
     let inserted = sqlx::query("INSERT INTO users (id, email, password_hash, created_at) VALUES ($1, $2, $3, $4)")
         .bind(&id)
         .bind(email.as_str())
         .bind(&hash)
         .bind(now())
-        .execute(db.pool())
+        .execute(&mut *tx)
         .await;
     match inserted {
-        Ok(_) => Ok(Ok(User { id, email: email.as_str().to_owned() })),
-        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(Err(AccountError::EmailTaken)),
-        Err(e) => Err(e.into()),
+        Ok(_) => {}
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => return Ok(Err(AccountError::EmailTaken)),
+        Err(e) => return Err(e.into()),
     }
+    super::workspaces::create_personal(&mut tx, &id, email.as_str()).await?;
+    tx.commit().await?;
+    Ok(Ok(User { id, email: email.as_str().to_owned() }))
 }
 
 async fn user_by_email(db: &Db, email: &str) -> Result<Option<(User, String)>, StoreError> {

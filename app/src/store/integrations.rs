@@ -1,22 +1,26 @@
-//! Saved GitLab integrations (one per user) and kept check reports, with the token sealed by
-//! [`Keyring`]. Every query is scoped by the owner's user id: there is no way to read or change
-//! another user's rows through this module.
+//! Saved GitLab connections (several per workspace, one per instance and GitLab user) and kept
+//! check reports, with the token sealed by [`Keyring`]. Every query of a connection is scoped by
+//! its workspace's id, and kept checks by their user's: there is no way to read or change another
+//! workspace's rows through this module. Who may do what in a workspace is decided by
+//! [`crate::auth`], before any of this is called.
 
 use super::crypto::{bind, Cipher, CryptoError, Keyring, Sealed};
 use super::{get, new_id, now, Db, StoreError};
 use crate::gitlab::report::{Report, StoredCheck};
 use crate::gitlab::token::GitlabToken;
 use crate::integration::Integration;
+use crate::workspace::Role;
 use sqlx::any::AnyRow;
 
-const COLUMNS: &str = "id, base_url, gitlab_version, username, token_name, token_last4, scopes, expires_at, \
-                       last_check_at, last_check_ok, last_report, created_at, updated_at";
+const COLUMNS: &str = "id, workspace_id, base_url, gitlab_version, username, token_name, token_last4, scopes, \
+                       expires_at, last_check_at, last_check_ok, last_report, created_at, updated_at";
 
 fn integration(row: &AnyRow) -> Result<Integration, StoreError> {
     let scopes: String = get(row, "scopes")?;
     let report: String = get(row, "last_report")?;
     Ok(Integration {
         id: get(row, "id")?,
+        workspace_id: get(row, "workspace_id")?,
         base_url: get(row, "base_url")?,
         gitlab_version: get(row, "gitlab_version")?,
         username: get(row, "username")?,
@@ -33,11 +37,13 @@ fn integration(row: &AnyRow) -> Result<Integration, StoreError> {
     })
 }
 
-/// What a saved token is bound to: its row, owner, and everything that decides where it is sent.
-/// Someone who can write the database but has no key cannot point a token at their own host: the
-/// changed row no longer decrypts, and Onramp sends nothing.
-fn integration_aad(id: &str, owner: &str, base_url: &str, extra_ca_pem: &str) -> Vec<u8> {
-    bind(&["integration", id, owner, base_url, extra_ca_pem])
+/// What a saved token is bound to: its row, workspace, and everything that decides where it is
+/// sent. Someone who can write the database but has no key cannot point a token at their own host
+/// or move it to another workspace: the changed row no longer decrypts, and Onramp sends nothing.
+/// (Rows saved before workspaces were bound to their account's id, which is the id of the
+/// personal workspace they were moved to: they open unchanged.)
+fn integration_aad(id: &str, workspace_id: &str, base_url: &str, extra_ca_pem: &str) -> Vec<u8> {
+    bind(&["integration", id, workspace_id, base_url, extra_ca_pem])
 }
 
 /// The same for a kept check's token: the base URL it would be saved with.
@@ -46,11 +52,16 @@ fn check_aad(id: &str, owner: &str, base_url: &str, extra_ca_pem: &str) -> Vec<u
 }
 
 /// The binding a saved row was sealed with: version 1 (before 0002) the row id only.
-fn saved_aad(row: &AnyRow, owner: &str) -> Result<Vec<u8>, StoreError> {
+fn saved_aad(row: &AnyRow) -> Result<Vec<u8>, StoreError> {
     let id: String = get(row, "id")?;
     Ok(match get::<i64>(row, "aad_version")? {
         1 => id.into_bytes(),
-        _ => integration_aad(&id, owner, &get::<String>(row, "base_url")?, &get::<String>(row, "extra_ca_pem")?),
+        _ => integration_aad(
+            &id,
+            &get::<String>(row, "workspace_id")?,
+            &get::<String>(row, "base_url")?,
+            &get::<String>(row, "extra_ca_pem")?,
+        ),
     })
 }
 
@@ -85,108 +96,234 @@ fn facts(report: &Report) -> Facts {
     }
 }
 
-/// Saves (or replaces) the user's integration with a token whose check passed. One statement:
-/// the row is either the old one or the new one, never a mix.
+/// The outcome of saving a connection.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Saved {
+    /// Saved (a new connection, or the token of this one replaced).
+    Saved(Integration),
+    /// The workspace already has a connection to this instance as this GitLab user: this one.
+    /// Nothing was written.
+    Exists(Integration),
+    /// The connection to replace is not (or no longer) in the workspace.
+    Gone,
+}
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
+}
+
+async fn existing(db: &Db, workspace_id: &str, base_url: &str, username: &str) -> Result<Saved, StoreError> {
+    let row = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM integrations WHERE workspace_id = $1 AND base_url = $2 AND username = $3"
+    ))
+    .bind(workspace_id)
+    .bind(base_url)
+    .bind(username)
+    .fetch_optional(db.pool())
+    .await?;
+    Ok(match row {
+        Some(row) => Saved::Exists(integration(&row)?),
+        // The other row went away meanwhile: the caller may try again.
+        None => Saved::Gone,
+    })
+}
+
+/// Saves a new connection in the workspace with a token whose check passed. One statement: the
+/// row is there whole, or not at all.
 pub async fn save(
     db: &Db,
     keys: &Keyring,
-    user_id: &str,
+    workspace_id: &str,
+    created_by: &str,
     report: &Report,
     token: &GitlabToken,
     extra_ca_pem: &str,
-) -> Result<Integration, StoreError> {
+) -> Result<Saved, StoreError> {
     let f = facts(report);
-    for _ in 0..3 {
-        let existing = sqlx::query("SELECT id FROM integrations WHERE user_id = $1")
-            .bind(user_id)
-            .fetch_optional(db.pool())
-            .await?;
-        let id = match &existing {
-            Some(row) => get::<String>(row, "id")?,
-            None => new_id(),
-        };
-        let sealed = keys.current.seal(token, &integration_aad(&id, user_id, &report.base_url, extra_ca_pem));
-        let now = now();
-        let done = sqlx::query(
-            "INSERT INTO integrations (id, user_id, base_url, gitlab_version, username, token_name, token_last4, scopes, \
-             expires_at, extra_ca_pem, key_id, token_nonce, token_ciphertext, last_check_at, last_check_ok, last_report, \
-             created_at, updated_at, aad_version) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, 2) \
-             ON CONFLICT (user_id) DO UPDATE SET base_url = excluded.base_url, gitlab_version = excluded.gitlab_version, \
-             username = excluded.username, token_name = excluded.token_name, token_last4 = excluded.token_last4, \
-             scopes = excluded.scopes, expires_at = excluded.expires_at, extra_ca_pem = excluded.extra_ca_pem, \
-             key_id = excluded.key_id, token_nonce = excluded.token_nonce, token_ciphertext = excluded.token_ciphertext, \
-             last_check_at = excluded.last_check_at, last_check_ok = excluded.last_check_ok, \
-             last_report = excluded.last_report, updated_at = excluded.updated_at, aad_version = 2 \
-             WHERE integrations.id = excluded.id",
-        )
-        .bind(&id)
-        .bind(user_id)
-        .bind(&report.base_url)
-        .bind(&f.gitlab_version)
-        .bind(&f.username)
-        .bind(&f.token_name)
-        .bind(token.last_four())
-        .bind(&f.scopes)
-        .bind(&f.expires_at)
-        .bind(extra_ca_pem)
-        .bind(&sealed.key_id)
-        .bind(&sealed.nonce)
-        .bind(&sealed.ciphertext)
-        .bind(now)
-        .bind(i64::from(report.ok))
-        .bind(&f.report)
-        .bind(now)
-        .bind(now)
-        .execute(db.pool())
-        .await?;
-        // 0 rows: another save created the row with another id meanwhile; seal for that id.
-        if done.rows_affected() == 1 {
-            return get_for_user(db, user_id)
-                .await?
-                .ok_or_else(|| StoreError::Config("the saved integration vanished".into()));
-        }
+    let id = new_id();
+    let sealed = keys.current.seal(token, &integration_aad(&id, workspace_id, &report.base_url, extra_ca_pem));
+    let now = now();
+    let done = sqlx::query(
+        "INSERT INTO integrations (id, workspace_id, created_by, base_url, gitlab_version, username, token_name, \
+         token_last4, scopes, expires_at, extra_ca_pem, key_id, token_nonce, token_ciphertext, last_check_at, \
+         last_check_ok, last_report, created_at, updated_at, aad_version) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, 2)",
+    )
+    .bind(&id)
+    .bind(workspace_id)
+    .bind(created_by)
+    .bind(&report.base_url)
+    .bind(&f.gitlab_version)
+    .bind(&f.username)
+    .bind(&f.token_name)
+    .bind(token.last_four())
+    .bind(&f.scopes)
+    .bind(&f.expires_at)
+    .bind(extra_ca_pem)
+    .bind(&sealed.key_id)
+    .bind(&sealed.nonce)
+    .bind(&sealed.ciphertext)
+    .bind(now)
+    .bind(i64::from(report.ok))
+    .bind(&f.report)
+    .bind(now)
+    .bind(now)
+    .execute(db.pool())
+    .await;
+    match done {
+        Ok(_) => Ok(find(db, workspace_id, &id).await?.map(Saved::Saved).unwrap_or(Saved::Gone)),
+        Err(e) if is_unique_violation(&e) => existing(db, workspace_id, &report.base_url, &f.username).await,
+        Err(e) => Err(e.into()),
     }
-    Err(StoreError::Config("the integration is being changed elsewhere: try again".into()))
 }
 
-pub async fn get_for_user(db: &Db, user_id: &str) -> Result<Option<Integration>, StoreError> {
-    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM integrations WHERE user_id = $1"))
-        .bind(user_id)
+/// Swaps a new token (whose check against the connection's instance passed) into a connection of
+/// the workspace, in one statement. The instance and CA stay; the GitLab user may change, unless
+/// another connection of the workspace already uses it.
+pub async fn replace(
+    db: &Db,
+    keys: &Keyring,
+    workspace_id: &str,
+    id: &str,
+    report: &Report,
+    token: &GitlabToken,
+) -> Result<Saved, StoreError> {
+    let Some(row) =
+        sqlx::query("SELECT base_url, extra_ca_pem FROM integrations WHERE id = $1 AND workspace_id = $2")
+            .bind(id)
+            .bind(workspace_id)
+            .fetch_optional(db.pool())
+            .await?
+    else {
+        return Ok(Saved::Gone);
+    };
+    let (base_url, ca): (String, String) = (get(&row, "base_url")?, get(&row, "extra_ca_pem")?);
+    if report.base_url != base_url {
+        return Err(StoreError::Config("a replacement token was checked against another instance".into()));
+    }
+    let f = facts(report);
+    let sealed = keys.current.seal(token, &integration_aad(id, workspace_id, &base_url, &ca));
+    let now = now();
+    let done = sqlx::query(
+        "UPDATE integrations SET gitlab_version = $1, username = $2, token_name = $3, token_last4 = $4, scopes = $5, \
+         expires_at = $6, key_id = $7, token_nonce = $8, token_ciphertext = $9, last_check_at = $10, \
+         last_check_ok = $11, last_report = $12, updated_at = $13, aad_version = 2 \
+         WHERE id = $14 AND workspace_id = $15 AND base_url = $16 AND extra_ca_pem = $17",
+    )
+    .bind(&f.gitlab_version)
+    .bind(&f.username)
+    .bind(&f.token_name)
+    .bind(token.last_four())
+    .bind(&f.scopes)
+    .bind(&f.expires_at)
+    .bind(&sealed.key_id)
+    .bind(&sealed.nonce)
+    .bind(&sealed.ciphertext)
+    .bind(now)
+    .bind(i64::from(report.ok))
+    .bind(&f.report)
+    .bind(now)
+    .bind(id)
+    .bind(workspace_id)
+    .bind(&base_url)
+    .bind(&ca)
+    .execute(db.pool())
+    .await;
+    match done {
+        Ok(done) if done.rows_affected() == 1 => Ok(find(db, workspace_id, id).await?.map(Saved::Saved).unwrap_or(Saved::Gone)),
+        Ok(_) => Ok(Saved::Gone),
+        Err(e) if is_unique_violation(&e) => existing(db, workspace_id, &base_url, &f.username).await,
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The workspace's connections, oldest first.
+pub async fn list(db: &Db, workspace_id: &str) -> Result<Vec<Integration>, StoreError> {
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM integrations WHERE workspace_id = $1 ORDER BY created_at, id"
+    ))
+    .bind(workspace_id)
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter().map(integration).collect()
+}
+
+/// Every connection of every workspace the account belongs to, with its role there.
+pub async fn list_for_user(db: &Db, user_id: &str) -> Result<Vec<(Integration, Role)>, StoreError> {
+    let rows = sqlx::query(&format!(
+        "SELECT {}, m.role FROM integrations i JOIN memberships m ON m.workspace_id = i.workspace_id \
+         WHERE m.user_id = $1 ORDER BY i.created_at, i.id",
+        prefixed("i")
+    ))
+    .bind(user_id)
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter().map(|r| Ok((integration(r)?, role(r)?))).collect()
+}
+
+/// A connection by id, when the account is a member of its workspace, with its role there.
+pub async fn find_for_user(db: &Db, user_id: &str, id: &str) -> Result<Option<(Integration, Role)>, StoreError> {
+    let row = sqlx::query(&format!(
+        "SELECT {}, m.role FROM integrations i JOIN memberships m ON m.workspace_id = i.workspace_id \
+         WHERE i.id = $1 AND m.user_id = $2",
+        prefixed("i")
+    ))
+    .bind(id)
+    .bind(user_id)
+    .fetch_optional(db.pool())
+    .await?;
+    row.map(|r| Ok((integration(&r)?, role(&r)?))).transpose()
+}
+
+fn prefixed(table: &str) -> String {
+    COLUMNS.split(',').map(|c| format!("{table}.{}", c.trim())).collect::<Vec<_>>().join(", ")
+}
+
+fn role(row: &AnyRow) -> Result<Role, StoreError> {
+    let text: String = get(row, "role")?;
+    Role::parse(&text).ok_or_else(|| StoreError::Config(format!("unknown role {text:?}")))
+}
+
+pub async fn find(db: &Db, workspace_id: &str, id: &str) -> Result<Option<Integration>, StoreError> {
+    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM integrations WHERE id = $1 AND workspace_id = $2"))
+        .bind(id)
+        .bind(workspace_id)
         .fetch_optional(db.pool())
         .await?;
     row.as_ref().map(integration).transpose()
 }
 
-/// The user's integration with its token (decrypted) and CA, for a re-check. A row changed
-/// outside Onramp (or sealed under a key that is not loaded) is `Err(StoreError::Crypto(_))`:
-/// its address and CA must not be used either.
+/// A connection with its token (decrypted) and CA, for a re-check. A row changed outside Onramp
+/// (or sealed under a key that is not loaded) is `Err(StoreError::Crypto(_))`: its address and CA
+/// must not be used either.
 pub async fn with_token(
     db: &Db,
     keys: &Keyring,
-    user_id: &str,
+    workspace_id: &str,
+    id: &str,
 ) -> Result<Option<(Integration, GitlabToken, String)>, StoreError> {
     let row = sqlx::query(&format!(
         "SELECT {COLUMNS}, extra_ca_pem, key_id, token_nonce, token_ciphertext, aad_version FROM integrations \
-         WHERE user_id = $1"
+         WHERE id = $1 AND workspace_id = $2"
     ))
-    .bind(user_id)
+    .bind(id)
+    .bind(workspace_id)
     .fetch_optional(db.pool())
     .await?;
     let Some(row) = row else { return Ok(None) };
     let integration = integration(&row)?;
     let sealed = sealed(&row)?.ok_or(CryptoError::Decrypt)?;
-    let token = keys.open(&sealed, &saved_aad(&row, user_id)?)?;
+    let token = keys.open(&sealed, &saved_aad(&row)?)?;
     Ok(Some((integration, token, get(&row, "extra_ca_pem")?)))
 }
 
 /// Records a re-check of the stored token. The expiry is updated only when GitLab told it.
-pub async fn record_check(db: &Db, user_id: &str, integration_id: &str, report: &Report) -> Result<(), StoreError> {
+pub async fn record_check(db: &Db, workspace_id: &str, id: &str, report: &Report) -> Result<(), StoreError> {
     let f = facts(report);
     let expiry = if report.token.is_some() { "expires_at = $5" } else { "expires_at = COALESCE($5, expires_at)" };
     sqlx::query(&format!(
         "UPDATE integrations SET last_check_at = $1, last_check_ok = $2, last_report = $3, \
-         gitlab_version = COALESCE($4, gitlab_version), {expiry}, updated_at = $6 WHERE id = $7 AND user_id = $8"
+         gitlab_version = COALESCE($4, gitlab_version), {expiry}, updated_at = $6 WHERE id = $7 AND workspace_id = $8"
     ))
     .bind(now())
     .bind(i64::from(report.ok))
@@ -194,36 +331,40 @@ pub async fn record_check(db: &Db, user_id: &str, integration_id: &str, report: 
     .bind(&f.gitlab_version)
     .bind(&f.expires_at)
     .bind(now())
-    .bind(integration_id)
-    .bind(user_id)
+    .bind(id)
+    .bind(workspace_id)
     .execute(db.pool())
     .await?;
     Ok(())
 }
 
-/// Deletes the user's integration (and with it the token). False when there was none.
-pub async fn delete_for_user(db: &Db, user_id: &str) -> Result<bool, StoreError> {
-    let done = sqlx::query("DELETE FROM integrations WHERE user_id = $1").bind(user_id).execute(db.pool()).await?;
+/// Deletes a connection of the workspace (and with it the token). False when there was none.
+pub async fn delete(db: &Db, workspace_id: &str, id: &str) -> Result<bool, StoreError> {
+    let done = sqlx::query("DELETE FROM integrations WHERE id = $1 AND workspace_id = $2")
+        .bind(id)
+        .bind(workspace_id)
+        .execute(db.pool())
+        .await?;
     Ok(done.rows_affected() > 0)
 }
 
-/// The owners of saved integrations last checked before `before` (Unix seconds), oldest first:
+/// Connections last checked before `before` (Unix seconds), oldest first, as (workspace, id):
 /// what the periodic re-check has to do.
-pub async fn owners_due(db: &Db, before: i64) -> Result<Vec<String>, StoreError> {
-    let rows = sqlx::query("SELECT user_id FROM integrations WHERE last_check_at < $1 ORDER BY last_check_at")
+pub async fn due(db: &Db, before: i64) -> Result<Vec<(String, String)>, StoreError> {
+    let rows = sqlx::query("SELECT workspace_id, id FROM integrations WHERE last_check_at < $1 ORDER BY last_check_at")
         .bind(before)
         .fetch_all(db.pool())
         .await?;
-    rows.iter().map(|r| Ok(get(r, "user_id")?)).collect()
+    rows.iter().map(|r| Ok((get(r, "workspace_id")?, get(r, "id")?))).collect()
 }
 
-/// Claims the user's connection for a scheduled re-check when it is still due (last checked
-/// before `before`): one atomic update, so of several Onramp processes on one database exactly
-/// one gets `true`. The claim marks it checked now; the re-check then records its result.
-pub async fn claim_due(db: &Db, user_id: &str, before: i64) -> Result<bool, StoreError> {
-    let done = sqlx::query("UPDATE integrations SET last_check_at = $1 WHERE user_id = $2 AND last_check_at < $3")
+/// Claims a connection for a scheduled re-check when it is still due (last checked before
+/// `before`): one atomic update, so of several Onramp processes on one database exactly one gets
+/// `true`. The claim marks it checked now; the re-check then records its result.
+pub async fn claim_due(db: &Db, id: &str, before: i64) -> Result<bool, StoreError> {
+    let done = sqlx::query("UPDATE integrations SET last_check_at = $1 WHERE id = $2 AND last_check_at < $3")
         .bind(now())
-        .bind(user_id)
+        .bind(id)
         .bind(before)
         .execute(db.pool())
         .await?;
@@ -328,18 +469,18 @@ pub async fn rotate_key(db: &Db, keys: &Keyring, new: &Cipher) -> Result<usize, 
     let mut tx = db.pool().begin().await?;
     let mut count = 0;
     let rows = sqlx::query(
-        "SELECT id, user_id, base_url, extra_ca_pem, aad_version, key_id, token_nonce, token_ciphertext \
+        "SELECT id, workspace_id, base_url, extra_ca_pem, aad_version, key_id, token_nonce, token_ciphertext \
          FROM integrations",
     )
     .fetch_all(&mut *tx)
     .await?;
     for row in &rows {
         let Some(old) = sealed(row)? else { continue };
-        let (id, owner): (String, String) = (get(row, "id")?, get(row, "user_id")?);
+        let (id, owner): (String, String) = (get(row, "id")?, get(row, "workspace_id")?);
         if old.key_id == new.key_id() && get::<i64>(row, "aad_version")? == 2 {
             continue;
         }
-        let token = keys.open(&old, &saved_aad(row, &owner)?)?;
+        let token = keys.open(&old, &saved_aad(row)?)?;
         let aad = integration_aad(&id, &owner, &get::<String>(row, "base_url")?, &get::<String>(row, "extra_ca_pem")?);
         let fresh = new.seal(&token, &aad);
         sqlx::query(
@@ -388,14 +529,14 @@ pub async fn rotate_key(db: &Db, keys: &Keyring, new: &Cipher) -> Result<usize, 
 /// needing a new token); returns how many were upgraded. Run at start.
 pub async fn upgrade_bindings(db: &Db, keys: &Keyring) -> Result<usize, StoreError> {
     let rows = sqlx::query(
-        "SELECT id, user_id, base_url, extra_ca_pem, aad_version, key_id, token_nonce, token_ciphertext \
+        "SELECT id, workspace_id, base_url, extra_ca_pem, aad_version, key_id, token_nonce, token_ciphertext \
          FROM integrations WHERE aad_version = 1",
     )
     .fetch_all(db.pool())
     .await?;
     let mut upgraded = 0;
     for row in &rows {
-        let (id, owner): (String, String) = (get(row, "id")?, get(row, "user_id")?);
+        let (id, owner): (String, String) = (get(row, "id")?, get(row, "workspace_id")?);
         let Some(old) = sealed(row)? else { continue };
         let Ok(token) = keys.open(&old, id.as_bytes()) else { continue };
         let aad = integration_aad(&id, &owner, &get::<String>(row, "base_url")?, &get::<String>(row, "extra_ca_pem")?);
@@ -438,65 +579,109 @@ mod tests {
     use crate::store::accounts::{create_user, Email};
     use crate::store::test_db;
 
-    async fn jane(db: &Db) -> crate::store::accounts::User {
-        create_user(db, &Email::parse("jane@example.com").unwrap(), "correct horse battery").await.unwrap().unwrap()
+    /// A new account and its personal workspace's id.
+    async fn account(db: &Db, email: &str) -> (crate::store::accounts::User, String) {
+        let user = create_user(db, &Email::parse(email).unwrap(), "correct horse battery").await.unwrap().unwrap();
+        let ws = crate::store::workspaces::memberships(db, &user.id).await.unwrap().1.unwrap().id;
+        (user, ws)
     }
 
-    fn report(ok_expiry: &str) -> Report {
+    fn report_as(base: &str, username: &str, expiry: &str) -> Report {
         Report::new(
-            "https://gitlab.example.com".into(),
+            base.into(),
             Some("17.5.1".into()),
-            Some(GitlabUser { username: "jdoe".into(), name: "Jane".into(), web_url: "u".into(), bot: false }),
+            Some(GitlabUser { username: username.into(), name: "Jane".into(), web_url: "u".into(), bot: false }),
             Some(TokenInfo {
                 name: Some("Onramp".into()),
                 scopes: vec!["api".into(), "read_api".into()],
-                expires_at: Some(ok_expiry.into()),
+                expires_at: Some(expiry.into()),
             }),
             vec![],
             5,
         )
     }
 
+    fn report(expiry: &str) -> Report {
+        report_as("https://gitlab.example.com", "jdoe", expiry)
+    }
+
+    fn saved(s: Saved) -> Integration {
+        match s {
+            Saved::Saved(i) => i,
+            other => panic!("not saved: {other:?}"),
+        }
+    }
+
     #[tokio::test]
-    async fn save_replace_recheck_delete_scoped_by_owner() {
+    async fn save_replace_recheck_delete_scoped_by_workspace() {
         let (db, _dir) = test_db::sqlite().await;
         let keys = Keyring::new(Cipher::generate().1);
-        let jane = jane(&db).await;
-        let mallory =
-            create_user(&db, &Email::parse("m@example.com").unwrap(), "correct horse battery").await.unwrap().unwrap();
+        let (jane, ws) = account(&db, "jane@example.com").await;
+        let (_, other_ws) = account(&db, "m@example.com").await;
         let token = GitlabToken::parse("glpat-first-token-1234").unwrap();
-        let saved = save(&db, &keys, &jane.id, &report("2027-01-01"), &token, "").await.unwrap();
-        assert_eq!(saved.token_last4, "1234");
-        assert_eq!(saved.scopes, ["api", "read_api"]);
-        assert_eq!(saved.expires_at.as_deref(), Some("2027-01-01"));
-        assert!(get_for_user(&db, &mallory.id).await.unwrap().is_none(), "scoped by owner");
+        let first = saved(save(&db, &keys, &ws, &jane.id, &report("2027-01-01"), &token, "").await.unwrap());
+        assert_eq!((first.token_last4.as_str(), first.workspace_id.as_str()), ("1234", ws.as_str()));
+        assert_eq!(first.scopes, ["api", "read_api"]);
+        assert!(find(&db, &other_ws, &first.id).await.unwrap().is_none(), "scoped by workspace");
+        assert!(list(&db, &other_ws).await.unwrap().is_empty());
+
+        // the same instance and GitLab user again: refused, naming the existing one
+        let again = save(&db, &keys, &ws, &jane.id, &report("2028-01-01"), &token, "").await.unwrap();
+        assert_eq!(again, Saved::Exists(first.clone()));
+        // another GitLab user on the same instance, and another instance: side by side
+        let second = report_as("https://gitlab.example.com", "ops-bot", "2027-01-01");
+        saved(save(&db, &keys, &ws, &jane.id, &second, &token, "").await.unwrap());
+        let third = report_as("https://gitlab.com", "jdoe", "2027-01-01");
+        saved(save(&db, &keys, &ws, &jane.id, &third, &token, "").await.unwrap());
+        assert_eq!(list(&db, &ws).await.unwrap().len(), 3);
 
         let replacement = GitlabToken::parse("glpat-second-token-9999").unwrap();
-        let replaced = save(&db, &keys, &jane.id, &report("2028-01-01"), &replacement, "").await.unwrap();
-        assert_eq!(replaced.id, saved.id, "replacing keeps the integration");
-        let (_, token, _) = with_token(&db, &keys, &jane.id).await.unwrap().unwrap();
-        assert_eq!(token.expose(), "glpat-second-token-9999");
+        assert_eq!(replace(&db, &keys, &other_ws, &first.id, &report("2028-01-01"), &replacement).await.unwrap(), Saved::Gone);
+        let replaced = saved(replace(&db, &keys, &ws, &first.id, &report("2028-01-01"), &replacement).await.unwrap());
+        assert_eq!((replaced.id.as_str(), replaced.expires_at.as_deref()), (first.id.as_str(), Some("2028-01-01")));
+        assert_eq!(with_token(&db, &keys, &ws, &first.id).await.unwrap().unwrap().1.expose(), "glpat-second-token-9999");
+        // a replacement whose GitLab user another connection already has: refused, nothing changed
+        let clash = report_as("https://gitlab.example.com", "ops-bot", "2029-01-01");
+        assert!(matches!(replace(&db, &keys, &ws, &first.id, &clash, &token).await.unwrap(), Saved::Exists(_)));
+        assert_eq!(find(&db, &ws, &first.id).await.unwrap().unwrap().username, "jdoe");
 
         let mut failed = report("2028-01-01");
         failed.ok = false;
-        record_check(&db, &jane.id, &saved.id, &failed).await.unwrap();
-        assert!(!get_for_user(&db, &jane.id).await.unwrap().unwrap().last_check_ok);
+        record_check(&db, &other_ws, &first.id, &failed).await.unwrap();
+        assert!(find(&db, &ws, &first.id).await.unwrap().unwrap().last_check_ok, "not from another workspace");
+        record_check(&db, &ws, &first.id, &failed).await.unwrap();
+        assert!(!find(&db, &ws, &first.id).await.unwrap().unwrap().last_check_ok);
 
-        assert!(!delete_for_user(&db, &mallory.id).await.unwrap());
-        assert!(delete_for_user(&db, &jane.id).await.unwrap());
-        assert!(with_token(&db, &keys, &jane.id).await.unwrap().is_none());
+        assert!(!delete(&db, &other_ws, &first.id).await.unwrap());
+        assert!(delete(&db, &ws, &first.id).await.unwrap());
+        assert!(with_token(&db, &keys, &ws, &first.id).await.unwrap().is_none());
+        assert_eq!(list(&db, &ws).await.unwrap().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn members_find_connections_by_id_with_their_role() {
+        let (db, _dir) = test_db::sqlite().await;
+        let keys = Keyring::new(Cipher::generate().1);
+        let (jane, ws) = account(&db, "jane@example.com").await;
+        let (mallory, _) = account(&db, "m@example.com").await;
+        let token = GitlabToken::parse("glpat-x").unwrap();
+        let first = saved(save(&db, &keys, &ws, &jane.id, &report("2027-01-01"), &token, "").await.unwrap());
+        assert_eq!(find_for_user(&db, &jane.id, &first.id).await.unwrap().map(|(_, r)| r), Some(Role::Owner));
+        assert_eq!(find_for_user(&db, &mallory.id, &first.id).await.unwrap(), None);
+        assert!(list_for_user(&db, &mallory.id).await.unwrap().is_empty());
+        assert_eq!(list_for_user(&db, &jane.id).await.unwrap().len(), 1);
     }
 
     #[tokio::test]
     async fn checks_keep_tokens_sealed_and_key_rotation_moves_everything() {
         let (db, _dir) = test_db::sqlite().await;
         let old = Keyring::new(Cipher::generate().1);
-        let jane = jane(&db).await;
+        let (jane, ws) = account(&db, "jane@example.com").await;
         let token = GitlabToken::parse("glpat-kept-token-abcd").unwrap();
         let check =
             StoredCheck { report: report("2027-01-01"), typed_base_url: "x".into(), extra_ca_pem: String::new() };
         let id = put_check(&db, &old, &jane.id, &check, Some(&token)).await.unwrap();
-        save(&db, &old, &jane.id, &report("2027-01-01"), &token, "").await.unwrap();
+        let conn = saved(save(&db, &old, &ws, &jane.id, &report("2027-01-01"), &token, "").await.unwrap());
         assert!(get_check(&db, &old, "someone-else", &id).await.unwrap().is_none());
 
         let new = Cipher::generate().1;
@@ -507,8 +692,8 @@ mod tests {
             get_check(&db, &rotated, &jane.id, &id).await.unwrap().unwrap().1.unwrap().expose(),
             "glpat-kept-token-abcd"
         );
-        assert_eq!(with_token(&db, &rotated, &jane.id).await.unwrap().unwrap().1.expose(), "glpat-kept-token-abcd");
-        assert!(with_token(&db, &old, &jane.id).await.is_err(), "the old key no longer opens it");
+        assert_eq!(with_token(&db, &rotated, &ws, &conn.id).await.unwrap().unwrap().1.expose(), "glpat-kept-token-abcd");
+        assert!(with_token(&db, &old, &ws, &conn.id).await.is_err(), "the old key no longer opens it");
         use secrecy::ExposeSecret;
         let shown = crate::store::accounts::take_flash(&db, &rotated, &jane.id, &flash).await.unwrap().unwrap();
         assert_eq!(shown.expose_secret(), "onr_shown_once");
@@ -518,11 +703,13 @@ mod tests {
     async fn a_due_connection_is_claimed_once() {
         let (db, _dir) = test_db::sqlite().await;
         let keys = Keyring::new(Cipher::generate().1);
-        let jane = jane(&db).await;
-        save(&db, &keys, &jane.id, &report("2027-01-01"), &GitlabToken::parse("glpat-x").unwrap(), "").await.unwrap();
-        assert!(!claim_due(&db, &jane.id, now() - 3600).await.unwrap(), "checked just now: not due");
+        let (jane, ws) = account(&db, "jane@example.com").await;
+        let token = GitlabToken::parse("glpat-x").unwrap();
+        let conn = saved(save(&db, &keys, &ws, &jane.id, &report("2027-01-01"), &token, "").await.unwrap());
+        assert!(!claim_due(&db, &conn.id, now() - 3600).await.unwrap(), "checked just now: not due");
         sqlx::query("UPDATE integrations SET last_check_at = 0").execute(db.pool()).await.unwrap();
-        let claims = futures::future::join_all((0..8).map(|_| claim_due(&db, &jane.id, now() - 3600))).await;
+        assert_eq!(due(&db, now() - 3600).await.unwrap(), [(ws.clone(), conn.id.clone())]);
+        let claims = futures::future::join_all((0..8).map(|_| claim_due(&db, &conn.id, now() - 3600))).await;
         assert_eq!(claims.into_iter().filter(|c| *c.as_ref().unwrap()).count(), 1, "one claim wins");
     }
 
@@ -530,9 +717,9 @@ mod tests {
     async fn a_row_pointed_elsewhere_without_the_key_does_not_open() {
         let (db, _dir) = test_db::sqlite().await;
         let keys = Keyring::new(Cipher::generate().1);
-        let jane = jane(&db).await;
+        let (jane, ws) = account(&db, "jane@example.com").await;
         let token = GitlabToken::parse("glpat-bound-token-0000").unwrap();
-        save(&db, &keys, &jane.id, &report("2027-01-01"), &token, "").await.unwrap();
+        let conn = saved(save(&db, &keys, &ws, &jane.id, &report("2027-01-01"), &token, "").await.unwrap());
         for (column, value) in [("base_url", "https://gitlab.attacker.example"), ("extra_ca_pem", "-----BEGIN…")] {
             let before: String =
                 sqlx::query_scalar(&format!("SELECT {column} FROM integrations")).fetch_one(db.pool()).await.unwrap();
@@ -541,45 +728,103 @@ mod tests {
                 .execute(db.pool())
                 .await
                 .unwrap();
-            let opened = with_token(&db, &keys, &jane.id).await;
+            let opened = with_token(&db, &keys, &ws, &conn.id).await;
             assert!(matches!(opened, Err(StoreError::Crypto(CryptoError::Decrypt))), "{column} changed");
             sqlx::query(&format!("UPDATE integrations SET {column} = $1"))
                 .bind(before)
                 .execute(db.pool())
                 .await
                 .unwrap();
-            assert!(with_token(&db, &keys, &jane.id).await.is_ok(), "{column} restored");
+            assert!(with_token(&db, &keys, &ws, &conn.id).await.is_ok(), "{column} restored");
         }
-        // moved to another owner
-        let mallory =
-            create_user(&db, &Email::parse("m@example.com").unwrap(), "correct horse battery").await.unwrap().unwrap();
-        sqlx::query("UPDATE integrations SET user_id = $1").bind(&mallory.id).execute(db.pool()).await.unwrap();
-        assert!(matches!(with_token(&db, &keys, &mallory.id).await, Err(StoreError::Crypto(_))));
+        // moved to another workspace
+        let (_, other_ws) = account(&db, "m@example.com").await;
+        sqlx::query("UPDATE integrations SET workspace_id = $1").bind(&other_ws).execute(db.pool()).await.unwrap();
+        assert!(matches!(with_token(&db, &keys, &other_ws, &conn.id).await, Err(StoreError::Crypto(_))));
     }
 
     #[tokio::test]
     async fn tokens_sealed_before_the_binding_are_upgraded_at_start() {
         let (db, _dir) = test_db::sqlite().await;
         let keys = Keyring::new(Cipher::generate().1);
-        let jane = jane(&db).await;
+        let (jane, ws) = account(&db, "jane@example.com").await;
         let token = GitlabToken::parse("glpat-legacy-token-7777").unwrap();
-        let saved = save(&db, &keys, &jane.id, &report("2027-01-01"), &token, "").await.unwrap();
+        let conn = saved(save(&db, &keys, &ws, &jane.id, &report("2027-01-01"), &token, "").await.unwrap());
         // as a version before 0002 wrote it: bound to the row id only
-        let legacy = keys.current.seal(&token, saved.id.as_bytes());
+        let legacy = keys.current.seal(&token, conn.id.as_bytes());
         sqlx::query("UPDATE integrations SET aad_version = 1, token_nonce = $1, token_ciphertext = $2")
             .bind(&legacy.nonce)
             .bind(&legacy.ciphertext)
             .execute(db.pool())
             .await
             .unwrap();
-        assert_eq!(with_token(&db, &keys, &jane.id).await.unwrap().unwrap().1.expose(), "glpat-legacy-token-7777");
+        assert_eq!(with_token(&db, &keys, &ws, &conn.id).await.unwrap().unwrap().1.expose(), "glpat-legacy-token-7777");
         assert_eq!(upgrade_bindings(&db, &keys).await.unwrap(), 1);
         assert_eq!(upgrade_bindings(&db, &keys).await.unwrap(), 0, "once");
         let version: i64 =
             sqlx::query_scalar("SELECT aad_version FROM integrations").fetch_one(db.pool()).await.unwrap();
         assert_eq!(version, 2);
-        assert_eq!(with_token(&db, &keys, &jane.id).await.unwrap().unwrap().1.expose(), "glpat-legacy-token-7777");
+        assert_eq!(with_token(&db, &keys, &ws, &conn.id).await.unwrap().unwrap().1.expose(), "glpat-legacy-token-7777");
         sqlx::query("UPDATE integrations SET base_url = 'https://elsewhere.example'").execute(db.pool()).await.unwrap();
-        assert!(with_token(&db, &keys, &jane.id).await.is_err(), "and now bound to its address");
+        assert!(with_token(&db, &keys, &ws, &conn.id).await.is_err(), "and now bound to its address");
+    }
+
+    /// A database written by the version before workspaces (migrations 0001–0003, one connection
+    /// per account, sealed for the account) opens with nothing lost: the connection is in the
+    /// account's personal workspace and its token opens.
+    #[tokio::test]
+    async fn a_database_from_before_workspaces_keeps_every_connection() {
+        let dir = tempfile::tempdir().unwrap();
+        let old_migrations = dir.path().join("migrations");
+        std::fs::create_dir(&old_migrations).unwrap();
+        let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite");
+        for entry in std::fs::read_dir(&source).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if ["0001", "0002", "0003"].iter().any(|p| name.starts_with(p)) {
+                std::fs::copy(&path, old_migrations.join(&name)).unwrap();
+            }
+        }
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("old.db").display());
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::AnyPool::connect(&url).await.unwrap();
+        sqlx::migrate::Migrator::new(old_migrations.as_path()).await.unwrap().run(&pool).await.unwrap();
+        let keys = Keyring::new(Cipher::generate().1);
+        let token = GitlabToken::parse("glpat-from-before-4242").unwrap();
+        let (user, id, base) = ("u1", "c1", "https://gitlab.example.com");
+        let sealed = keys.current.seal(&token, &bind(&["integration", id, user, base, ""]));
+        sqlx::query("INSERT INTO users (id, email, password_hash, created_at) VALUES ($1, 'old@example.com', 'x', 1)")
+            .bind(user)
+            .execute(&pool)
+            .await
+            .unwrap();
+        sqlx::query(
+            "INSERT INTO integrations (id, user_id, base_url, username, token_last4, scopes, extra_ca_pem, key_id, \
+             token_nonce, token_ciphertext, last_check_at, last_check_ok, last_report, created_at, updated_at, \
+             aad_version) VALUES ($1, $2, $3, 'jdoe', '4242', 'api', '', $4, $5, $6, 1, 1, $7, 1, 1, 2)",
+        )
+        .bind(id)
+        .bind(user)
+        .bind(base)
+        .bind(&sealed.key_id)
+        .bind(&sealed.nonce)
+        .bind(&sealed.ciphertext)
+        .bind(serde_json::to_string(&report("2027-01-01")).unwrap())
+        .execute(&pool)
+        .await
+        .unwrap();
+        pool.close().await;
+
+        let db = Db::connect(&url).await.unwrap();
+        let (all, current) = crate::store::workspaces::memberships(&db, user).await.unwrap();
+        assert_eq!((all.len(), current.as_ref().map(|c| c.role)), (1, Some(Role::Owner)));
+        let ws = current.unwrap().id;
+        let connections = list(&db, &ws).await.unwrap();
+        assert_eq!(connections.len(), 1);
+        assert_eq!(with_token(&db, &keys, &ws, id).await.unwrap().unwrap().1.expose(), "glpat-from-before-4242");
+        // and a second connection can now be added beside it
+        let other = report_as("https://gitlab.com", "jdoe", "2027-01-01");
+        saved(save(&db, &keys, &ws, user, &other, &token, "").await.unwrap());
+        assert_eq!(list(&db, &ws).await.unwrap().len(), 2);
     }
 }

@@ -8,6 +8,7 @@
 pub mod accounts;
 pub mod crypto;
 pub mod integrations;
+pub mod workspaces;
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor};

@@ -363,3 +363,12 @@ pub async fn spawn_tls_fake(fake: FakeGitlab) -> (Running, String) {
     });
     (Running { addr }, ca_cert.pem())
 }
+
+/// The (workspace, id) of the one connection saved on this Onramp (tests that save one).
+pub async fn only_connection(onramp: &Onramp) -> (String, String) {
+    let row = sqlx::query("SELECT workspace_id, id FROM integrations")
+        .fetch_one(onramp.state.db.pool())
+        .await
+        .expect("one saved connection");
+    (sqlx::Row::get(&row, "workspace_id"), sqlx::Row::get(&row, "id"))
+}
