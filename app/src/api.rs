@@ -312,8 +312,8 @@ pub(crate) mod ssr {
     use crate::gitlab::token::GitlabToken;
     use crate::state::AppState;
     use crate::store::{accounts, integrations, workspaces, StoreError};
-    use crate::workspace::{audit, Action, Role};
     use crate::wizard::step_href;
+    use crate::workspace::{audit, Action, Role};
     use http::{header, request::Parts, HeaderValue, StatusCode};
     use std::net::{IpAddr, Ipv4Addr};
 
@@ -612,7 +612,19 @@ pub(crate) mod ssr {
                 let id = integrations::put_check(&state.db, &state.keys, &viewer.user.id, &check, keep.as_ref())
                     .await
                     .map_err(stored)?;
-                leptos_axum::redirect(&with_query(&step_href(12, base.as_ref()), "check", &id));
+                let mut href = with_query(&step_href(12, base.as_ref()), "check", &id);
+                // It works, with warnings, for an instance and user the workspace has already:
+                // step 12 offers that connection the token instead of "Integrate anyway".
+                if let (Some(_), Some(user)) = (&keep, &report.user) {
+                    let found =
+                        integrations::find_by_instance(&state.db, &workspace.id, &report.base_url, &user.username)
+                            .await
+                            .map_err(stored)?;
+                    if let Some(found) = found {
+                        href = with_query(&href, "exists", &found.id);
+                    }
+                }
+                leptos_axum::redirect(&href);
             }
         }
         Ok(report)
@@ -684,9 +696,8 @@ pub(crate) mod ssr {
         let viewer = viewer()?;
         let integration = connection_for(&state, &viewer, id.as_deref(), Action::ManageConnections).await?;
         limit_checks_on_page(&state, &viewer, &connection_page(&integration.id)).await?;
-        let Some(report) = crate::connections::recheck(&state, &integration.workspace_id, &integration.id)
-            .await
-            .map_err(stored)?
+        let Some(report) =
+            crate::connections::recheck(&state, &integration.workspace_id, &integration.id).await.map_err(stored)?
         else {
             return Err(not_connected());
         };
@@ -949,7 +960,9 @@ pub(crate) mod ssr {
         let target = workspace_for(&viewer, workspace.as_deref(), Action::Invite)?;
         let role = match role.as_deref().map(str::trim).filter(|r| !r.is_empty()) {
             None => Role::Admin,
-            Some(text) => Role::parse(text).ok_or_else(|| ApiError::bad_request("Choose a role: owner, admin or viewer."))?,
+            Some(text) => {
+                Role::parse(text).ok_or_else(|| ApiError::bad_request("Choose a role: owner, admin or viewer."))?
+            }
         };
         if !target.role.may_grant(role) {
             return Err(refuse(crate::workspace::MemberError::AboveOwnRole));
@@ -967,11 +980,17 @@ pub(crate) mod ssr {
         let step = step.as_deref().and_then(crate::wizard::Step::from_segment).filter(|s| (5..=12).contains(&s.number));
         let base = base.as_deref().and_then(|b| BaseUrl::parse(b).ok());
         let next = step.map(|s| s.href(base.as_ref()));
-        let (id, secret) =
-            workspaces::create_invitation(&state.db, &target.id, role, email.as_ref(), next.as_deref(), &viewer.user.email)
-                .await
-                .map_err(stored)?
-                .map_err(refuse)?;
+        let (id, secret) = workspaces::create_invitation(
+            &state.db,
+            &target.id,
+            role,
+            email.as_ref(),
+            next.as_deref(),
+            &viewer.user.email,
+        )
+        .await
+        .map_err(stored)?
+        .map_err(refuse)?;
         let whom = match &email {
             Some(e) => format!("{} as {}", e.as_str(), role.as_str()),
             None => format!("a link as {}", role.as_str()),
@@ -1071,7 +1090,8 @@ pub(crate) mod ssr {
     pub async fn accept_invitation(invite: Option<String>) -> Result<Membership, ApiError> {
         let state = state()?;
         let viewer = viewer()?;
-        let answered = answer_invitation(&state, &account(&viewer), invite.as_deref().unwrap_or_default(), true).await?;
+        let answered =
+            answer_invitation(&state, &account(&viewer), invite.as_deref().unwrap_or_default(), true).await?;
         Ok(Membership { id: answered.workspace_id, name: answered.info.workspace_name, role: answered.role })
     }
 
@@ -1333,9 +1353,14 @@ pub(crate) mod ssr {
         let viewer = viewer()?;
         let revoked = accounts::revoke_api_token(&state.db, &viewer.user.id, &id).await.map_err(stored)?;
         if revoked {
-            let recorded =
-                workspaces::record_everywhere(&state.db, &viewer.user.id, &actor(&viewer), audit::API_TOKEN_REVOKED, &id)
-                    .await;
+            let recorded = workspaces::record_everywhere(
+                &state.db,
+                &viewer.user.id,
+                &actor(&viewer),
+                audit::API_TOKEN_REVOKED,
+                &id,
+            )
+            .await;
             if let Err(e) = recorded {
                 tracing::error!(error = %e, "cannot record an audit event");
             }

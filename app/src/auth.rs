@@ -377,8 +377,10 @@ pub mod ssr {
             None => return None,
         };
         // A secret is 43 characters of URL-safe base64; anything else is not worth a query.
-        (secret.len() <= 64 && !secret.is_empty() && secret.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
-            .then_some(secret)
+        (secret.len() <= 64
+            && !secret.is_empty()
+            && secret.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+        .then_some(secret)
     }
 
     /// The address this Onramp is reached at, for links people copy: `ONRAMP_PUBLIC_URL`, else

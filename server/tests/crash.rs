@@ -124,8 +124,7 @@ async fn kill_9_during_saves_leaves_a_consistent_database() {
             .fetch_one(db.pool())
             .await
             .unwrap();
-            let (ws, id): (String, String) =
-                (sqlx::Row::get(&row, "workspace_id"), sqlx::Row::get(&row, "id"));
+            let (ws, id): (String, String) = (sqlx::Row::get(&row, "workspace_id"), sqlx::Row::get(&row, "id"));
             let (integration, token, _) = app::store::integrations::with_token(&db, &keys, &ws, &id)
                 .await
                 .unwrap()

@@ -5,8 +5,8 @@ use super::report::{CheckList, ErrorLink, ErrorSummary};
 use super::{base_param, query, query_seconds, with_base};
 use crate::auth::{use_page_data, use_viewer};
 use crate::integration::{Health, Integration};
-use crate::workspace::{Action, Role};
 use crate::wizard::step_href;
+use crate::workspace::{Action, Role};
 use leptos::prelude::*;
 use leptos_meta::Title;
 

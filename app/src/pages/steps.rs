@@ -1,15 +1,15 @@
 //! The wizard's step pages: `/integrations/gitlab/step/{n}`, each complete on the server.
 
 use super::report::{CheckList, ErrorLink, ErrorSummary};
-use super::{base_param, query, query_seconds, NotFound};
 use super::workspaces::ShareStep;
+use super::{base_param, query, query_seconds, NotFound};
 use crate::auth::{use_confirmed_hosts, use_page_data, use_viewer};
-use crate::workspace::Action;
 use crate::gitlab::base_url::BaseUrl;
 use crate::gitlab::links;
 use crate::gitlab::report::CheckId;
 use crate::trust::InstanceTrust;
 use crate::wizard::{step_href, Actor, Step, STEPS};
+use crate::workspace::Action;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;

@@ -14,20 +14,16 @@ use leptos_router::hooks::use_params_map;
 
 /// What a `?error=` code of the workspace page means.
 fn member_error(code: &str) -> Option<String> {
-    Some(
-        match code {
-            "last_owner" => MemberError::LastOwner.to_string(),
-            "not_a_member" => MemberError::NotAMember.to_string(),
-            "above_own_role" => MemberError::AboveOwnRole.to_string(),
-            "too_many_invitations" => {
-                MemberError::TooManyInvitations(crate::workspace::MAX_OPEN_INVITATIONS).to_string()
-            }
-            "too_many_workspaces" => MemberError::TooManyWorkspaces(crate::workspace::MAX_OWNED_WORKSPACES).to_string(),
-            "bad_name" => MemberError::BadName.to_string(),
-            "invite_email" => "Enter the colleague's email address like name@example.com, or leave it empty.".to_owned(),
-            _ => return None,
-        },
-    )
+    Some(match code {
+        "last_owner" => MemberError::LastOwner.to_string(),
+        "not_a_member" => MemberError::NotAMember.to_string(),
+        "above_own_role" => MemberError::AboveOwnRole.to_string(),
+        "too_many_invitations" => MemberError::TooManyInvitations(crate::workspace::MAX_OPEN_INVITATIONS).to_string(),
+        "too_many_workspaces" => MemberError::TooManyWorkspaces(crate::workspace::MAX_OWNED_WORKSPACES).to_string(),
+        "bad_name" => MemberError::BadName.to_string(),
+        "invite_email" => "Enter the colleague's email address like name@example.com, or leave it empty.".to_owned(),
+        _ => return None,
+    })
 }
 
 /// The notice of a finished action (`?created=1` …), for the status region.
@@ -140,7 +136,8 @@ pub fn WorkspacePage() -> impl IntoView {
     };
     let others = viewer.workspaces.clone();
     let current_id = viewer.workspace.as_ref().map(|w| w.id.clone()).unwrap_or_default();
-    let title = if error.is_some() { "Error: Workspace · Settings · Onramp" } else { "Workspace · Settings · Onramp" };
+    let title =
+        if error.is_some() { "Error: Workspace · Settings · Onramp" } else { "Workspace · Settings · Onramp" };
     view! {
         <Title text=title/>
         <main id="main" tabindex="-1" class="narrow">
@@ -381,7 +378,9 @@ pub fn AuditPage() -> impl IntoView {
     let allowed = viewer.as_ref().is_some_and(|v| v.may(Action::ViewAudit));
     let name = viewer.and_then(|v| v.workspace).map(|w| w.name).unwrap_or_default();
     let events = use_page_data().audit;
-    let older = (events.len() as i64 == AUDIT_PAGE).then(|| events.last().map(|e| format!("/settings/audit?before={}", e.at))).flatten();
+    let older = (events.len() as i64 == AUDIT_PAGE)
+        .then(|| events.last().map(|e| format!("/settings/audit?before={}", e.at)))
+        .flatten();
     let body = if !allowed {
         set_status(403);
         view! { <p>"Only the workspace's owners and admins can read its audit log."</p> }.into_any()

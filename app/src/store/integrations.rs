@@ -112,6 +112,19 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
 }
 
+/// The workspace's connection to this instance as this GitLab user, if it has one.
+pub async fn find_by_instance(
+    db: &Db,
+    workspace_id: &str,
+    base_url: &str,
+    username: &str,
+) -> Result<Option<Integration>, StoreError> {
+    Ok(match existing(db, workspace_id, base_url, username).await? {
+        Saved::Exists(found) => Some(found),
+        _ => None,
+    })
+}
+
 async fn existing(db: &Db, workspace_id: &str, base_url: &str, username: &str) -> Result<Saved, StoreError> {
     let row = sqlx::query(&format!(
         "SELECT {COLUMNS} FROM integrations WHERE workspace_id = $1 AND base_url = $2 AND username = $3"
@@ -188,12 +201,11 @@ pub async fn replace(
     report: &Report,
     token: &GitlabToken,
 ) -> Result<Saved, StoreError> {
-    let Some(row) =
-        sqlx::query("SELECT base_url, extra_ca_pem FROM integrations WHERE id = $1 AND workspace_id = $2")
-            .bind(id)
-            .bind(workspace_id)
-            .fetch_optional(db.pool())
-            .await?
+    let Some(row) = sqlx::query("SELECT base_url, extra_ca_pem FROM integrations WHERE id = $1 AND workspace_id = $2")
+        .bind(id)
+        .bind(workspace_id)
+        .fetch_optional(db.pool())
+        .await?
     else {
         return Ok(Saved::Gone);
     };
@@ -230,7 +242,9 @@ pub async fn replace(
     .execute(db.pool())
     .await;
     match done {
-        Ok(done) if done.rows_affected() == 1 => Ok(find(db, workspace_id, id).await?.map(Saved::Saved).unwrap_or(Saved::Gone)),
+        Ok(done) if done.rows_affected() == 1 => {
+            Ok(find(db, workspace_id, id).await?.map(Saved::Saved).unwrap_or(Saved::Gone))
+        }
         Ok(_) => Ok(Saved::Gone),
         Err(e) if is_unique_violation(&e) => existing(db, workspace_id, &base_url, &f.username).await,
         Err(e) => Err(e.into()),
@@ -239,12 +253,11 @@ pub async fn replace(
 
 /// The workspace's connections, oldest first.
 pub async fn list(db: &Db, workspace_id: &str) -> Result<Vec<Integration>, StoreError> {
-    let rows = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM integrations WHERE workspace_id = $1 ORDER BY created_at, id"
-    ))
-    .bind(workspace_id)
-    .fetch_all(db.pool())
-    .await?;
+    let rows =
+        sqlx::query(&format!("SELECT {COLUMNS} FROM integrations WHERE workspace_id = $1 ORDER BY created_at, id"))
+            .bind(workspace_id)
+            .fetch_all(db.pool())
+            .await?;
     rows.iter().map(integration).collect()
 }
 
@@ -636,10 +649,16 @@ mod tests {
         assert_eq!(list(&db, &ws).await.unwrap().len(), 3);
 
         let replacement = GitlabToken::parse("glpat-second-token-9999").unwrap();
-        assert_eq!(replace(&db, &keys, &other_ws, &first.id, &report("2028-01-01"), &replacement).await.unwrap(), Saved::Gone);
+        assert_eq!(
+            replace(&db, &keys, &other_ws, &first.id, &report("2028-01-01"), &replacement).await.unwrap(),
+            Saved::Gone
+        );
         let replaced = saved(replace(&db, &keys, &ws, &first.id, &report("2028-01-01"), &replacement).await.unwrap());
         assert_eq!((replaced.id.as_str(), replaced.expires_at.as_deref()), (first.id.as_str(), Some("2028-01-01")));
-        assert_eq!(with_token(&db, &keys, &ws, &first.id).await.unwrap().unwrap().1.expose(), "glpat-second-token-9999");
+        assert_eq!(
+            with_token(&db, &keys, &ws, &first.id).await.unwrap().unwrap().1.expose(),
+            "glpat-second-token-9999"
+        );
         // a replacement whose GitLab user another connection already has: refused, nothing changed
         let clash = report_as("https://gitlab.example.com", "ops-bot", "2029-01-01");
         assert!(matches!(replace(&db, &keys, &ws, &first.id, &clash, &token).await.unwrap(), Saved::Exists(_)));
@@ -692,7 +711,10 @@ mod tests {
             get_check(&db, &rotated, &jane.id, &id).await.unwrap().unwrap().1.unwrap().expose(),
             "glpat-kept-token-abcd"
         );
-        assert_eq!(with_token(&db, &rotated, &ws, &conn.id).await.unwrap().unwrap().1.expose(), "glpat-kept-token-abcd");
+        assert_eq!(
+            with_token(&db, &rotated, &ws, &conn.id).await.unwrap().unwrap().1.expose(),
+            "glpat-kept-token-abcd"
+        );
         assert!(with_token(&db, &old, &ws, &conn.id).await.is_err(), "the old key no longer opens it");
         use secrecy::ExposeSecret;
         let shown = crate::store::accounts::take_flash(&db, &rotated, &jane.id, &flash).await.unwrap().unwrap();

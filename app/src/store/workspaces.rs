@@ -125,7 +125,11 @@ pub async fn rename(db: &Db, workspace_id: &str, name: &str) -> Result<Result<St
         Ok(name) => name,
         Err(e) => return Ok(Err(e)),
     };
-    sqlx::query("UPDATE workspaces SET name = $1 WHERE id = $2").bind(&name).bind(workspace_id).execute(db.pool()).await?;
+    sqlx::query("UPDATE workspaces SET name = $1 WHERE id = $2")
+        .bind(&name)
+        .bind(workspace_id)
+        .execute(db.pool())
+        .await?;
     Ok(Ok(name))
 }
 
@@ -138,7 +142,14 @@ pub async fn members(db: &Db, workspace_id: &str) -> Result<Vec<Member>, StoreEr
     .fetch_all(db.pool())
     .await?;
     rows.iter()
-        .map(|r| Ok(Member { user_id: get(r, "id")?, email: get(r, "email")?, role: role(r)?, joined_at: get(r, "created_at")? }))
+        .map(|r| {
+            Ok(Member {
+                user_id: get(r, "id")?,
+                email: get(r, "email")?,
+                role: role(r)?,
+                joined_at: get(r, "created_at")?,
+            })
+        })
         .collect()
 }
 
@@ -171,7 +182,12 @@ async fn member_in(
     .fetch_optional(&mut **tx)
     .await?;
     row.map(|r| {
-        Ok(Member { user_id: get(&r, "id")?, email: get(&r, "email")?, role: role(&r)?, joined_at: get(&r, "created_at")? })
+        Ok(Member {
+            user_id: get(&r, "id")?,
+            email: get(&r, "email")?,
+            role: role(&r)?,
+            joined_at: get(&r, "created_at")?,
+        })
     })
     .transpose()
 }
@@ -432,6 +448,13 @@ pub struct Actor {
     pub ip: String,
 }
 
+/// An id that sorts by creation time (microseconds, then random): events of the same second keep
+/// their order in the log.
+fn ordered_id() -> String {
+    let micros = time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000;
+    format!("{micros:016x}{}", &new_id()[..8]) // ok: new_id() is 32 ASCII hex digits
+}
+
 /// Records an event in a workspace's audit log. `target` names what changed (a member's address,
 /// a connection's instance and user), never a secret.
 pub async fn record(db: &Db, workspace_id: &str, actor: &Actor, action: &str, target: &str) -> Result<(), StoreError> {
@@ -439,7 +462,7 @@ pub async fn record(db: &Db, workspace_id: &str, actor: &Actor, action: &str, ta
         "INSERT INTO audit_events (id, workspace_id, at, actor_email, ip, action, target) \
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
-    .bind(new_id())
+    .bind(ordered_id())
     .bind(workspace_id)
     .bind(now())
     .bind(&actor.email)
@@ -453,7 +476,13 @@ pub async fn record(db: &Db, workspace_id: &str, actor: &Actor, action: &str, ta
 
 /// Records an event of the account itself (an API token) in every workspace it belongs to: each
 /// of them can be read and changed with it.
-pub async fn record_everywhere(db: &Db, user_id: &str, actor: &Actor, action: &str, target: &str) -> Result<(), StoreError> {
+pub async fn record_everywhere(
+    db: &Db,
+    user_id: &str,
+    actor: &Actor,
+    action: &str,
+    target: &str,
+) -> Result<(), StoreError> {
     let (all, _) = memberships(db, user_id).await?;
     for workspace in all {
         record(db, &workspace.id, actor, action, target).await?;
@@ -463,7 +492,12 @@ pub async fn record_everywhere(db: &Db, user_id: &str, actor: &Actor, action: &s
 
 /// A page of the workspace's audit log, newest first: events before `before` (Unix seconds,
 /// exclusive), at most `limit`.
-pub async fn audit_log(db: &Db, workspace_id: &str, before: Option<i64>, limit: i64) -> Result<Vec<AuditEvent>, StoreError> {
+pub async fn audit_log(
+    db: &Db,
+    workspace_id: &str,
+    before: Option<i64>,
+    limit: i64,
+) -> Result<Vec<AuditEvent>, StoreError> {
     let rows = sqlx::query(
         "SELECT id, at, actor_email, ip, action, target FROM audit_events WHERE workspace_id = $1 AND at < $2 \
          ORDER BY at DESC, id DESC LIMIT $3",
@@ -490,10 +524,8 @@ pub async fn audit_log(db: &Db, workspace_id: &str, before: Option<i64>, limit: 
 /// Forgets audit events older than `days`, and invitations that ended or expired a month ago
 /// (housekeeping). Answers how many rows went.
 pub async fn purge(db: &Db, days: i64) -> Result<u64, StoreError> {
-    let events = sqlx::query("DELETE FROM audit_events WHERE at < $1")
-        .bind(now() - days * 24 * 3600)
-        .execute(db.pool())
-        .await?;
+    let events =
+        sqlx::query("DELETE FROM audit_events WHERE at < $1").bind(now() - days * 24 * 3600).execute(db.pool()).await?;
     let invitations = sqlx::query(
         "DELETE FROM invitations WHERE (state <> 'pending' AND ended_at < $1) OR (state = 'pending' AND expires_at < $1)",
     )
@@ -532,10 +564,8 @@ mod tests {
         let other = user(&db, "other@example.com").await;
         let (_, Some(ws)) = memberships(&db, &lead.id).await.unwrap() else { panic!() };
         let email = Email::parse("dev@example.com").unwrap();
-        let (_, secret) = create_invitation(&db, &ws.id, Role::Admin, Some(&email), Some("/x"), &lead.email)
-            .await
-            .unwrap()
-            .unwrap();
+        let (_, secret) =
+            create_invitation(&db, &ws.id, Role::Admin, Some(&email), Some("/x"), &lead.email).await.unwrap().unwrap();
         assert_eq!(accept(&db, &secret, &other).await.unwrap(), Err(MemberError::OtherEmail));
         let joined = accept(&db, &secret, &colleague).await.unwrap().unwrap();
         assert_eq!((joined.role, joined.info.next.as_deref()), (Role::Admin, Some("/x")));
@@ -567,7 +597,8 @@ mod tests {
         let (_, secret) = create_invitation(&db, &ws.id, Role::Owner, None, None, &lead.email).await.unwrap().unwrap();
         accept(&db, &secret, &dev).await.unwrap().unwrap();
         // two owners demote each other at once: one of them stays owner
-        let (a, b) = tokio::join!(set_role(&db, &ws.id, &lead.id, Role::Viewer), set_role(&db, &ws.id, &dev.id, Role::Viewer));
+        let (a, b) =
+            tokio::join!(set_role(&db, &ws.id, &lead.id, Role::Viewer), set_role(&db, &ws.id, &dev.id, Role::Viewer));
         assert_eq!([a.unwrap().is_ok(), b.unwrap().is_ok()].iter().filter(|ok| **ok).count(), 1);
         let owners = members(&db, &ws.id).await.unwrap().into_iter().filter(|m| m.role == Role::Owner).count();
         assert_eq!(owners, 1);

@@ -1,0 +1,370 @@
+//! Workspaces end to end over HTTP: the lead invites the colleague who has the GitLab role, the
+//! colleague's connection lands in the lead's workspace, several connections side by side, and
+//! every route tried by whoever may not use it (a viewer, a member of another workspace, a removed
+//! member, an expired invitation). Runs on SQLite and, in `make unit`, on PostgreSQL.
+
+mod support;
+
+use server::fake_gitlab::FakeGitlab;
+use support::*;
+
+const HTML: &str = "text/html";
+const JSON: &str = "application/json";
+
+async fn post(
+    client: &reqwest::Client,
+    onramp: &Onramp,
+    path: &str,
+    accept: &str,
+    form: &[(&str, &str)],
+) -> reqwest::Response {
+    client.post(onramp.server.url(path)).header("accept", accept).form(form).send().await.unwrap()
+}
+
+/// POSTs as a script: the status and the JSON answer.
+async fn call(
+    client: &reqwest::Client,
+    onramp: &Onramp,
+    path: &str,
+    form: &[(&str, &str)],
+) -> (u16, serde_json::Value) {
+    let r = post(client, onramp, path, JSON, form).await;
+    let status = r.status().as_u16();
+    let body = r.text().await.unwrap();
+    (status, serde_json::from_str(&body).unwrap_or(serde_json::Value::String(body)))
+}
+
+async fn get_json(client: &reqwest::Client, onramp: &Onramp, path: &str) -> (u16, serde_json::Value) {
+    let r = client.get(onramp.server.url(path)).header("accept", JSON).send().await.unwrap();
+    let status = r.status().as_u16();
+    let body = r.text().await.unwrap();
+    (status, serde_json::from_str(&body).unwrap_or(serde_json::Value::String(body)))
+}
+
+async fn page(client: &reqwest::Client, onramp: &Onramp, path: &str) -> (u16, String) {
+    let r = client.get(onramp.server.url(path)).send().await.unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+fn location(r: &reqwest::Response) -> String {
+    r.headers().get("location").map(|l| l.to_str().unwrap().to_owned()).unwrap_or_default()
+}
+
+/// The current workspace of a signed-in client.
+async fn current_workspace(client: &reqwest::Client, onramp: &Onramp) -> String {
+    let (status, answer) = get_json(client, onramp, "/api/workspaces").await;
+    assert_eq!(status, 200, "{answer}");
+    answer["current"].as_str().unwrap().to_owned()
+}
+
+/// An invitation made by a script: its link's secret.
+async fn invite(client: &reqwest::Client, onramp: &Onramp, role: &str) -> String {
+    let (status, answer) = call(client, onramp, "/api/invitations/create", &[("role", role)]).await;
+    assert_eq!(status, 200, "{answer}");
+    let link = answer["link"].as_str().unwrap();
+    link.rsplit_once("/invite/").unwrap().1.to_owned()
+}
+
+/// A new account in its own browser, signed up, with the invitation accepted when given.
+async fn colleague(onramp: &Onramp, email: &str, secret: Option<&str>) -> reqwest::Client {
+    let client = browser_client(&onramp.server);
+    onramp.sign_up(&client, email).await;
+    if let Some(secret) = secret {
+        let (status, answer) = call(&client, onramp, "/api/invitations/accept", &[("invite", secret)]).await;
+        assert_eq!(status, 200, "{answer}");
+    }
+    client
+}
+
+async fn audit_actions(client: &reqwest::Client, onramp: &Onramp) -> Vec<String> {
+    let (status, events) = get_json(client, onramp, "/api/audit").await;
+    assert_eq!(status, 200, "{events}");
+    events.as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap().to_owned()).collect()
+}
+
+#[tokio::test]
+async fn the_lead_sends_step_8_and_the_colleague_connects_into_the_leads_workspace() {
+    let fake = spawn_fake(FakeGitlab::default()).await;
+    let onramp = spawn_onramp().await; // jane@example.com, the lead
+    let lead = &onramp.client;
+    let lead_ws = current_workspace(lead, &onramp).await;
+    let base = fake.url("");
+    // The lead makes a link to step 8 of their instance, as the step's form does without JavaScript.
+    let r = post(lead, &onramp, "/api/invitations/create", HTML, &[("step", "8"), ("role", "admin"), ("base", &base)])
+        .await;
+    assert_eq!(r.status(), 302);
+    let shown_at = location(&r);
+    assert!(shown_at.starts_with("/integrations/gitlab/step/8?base=") && shown_at.contains("invited="), "{shown_at}");
+    let (_, step_8) = page(lead, &onramp, &shown_at).await;
+    let link = step_8.split("id=\"invite-link\"").nth(1).and_then(|s| s.split("value=\"").nth(1)).unwrap();
+    let link = link.split('"').next().unwrap().to_owned();
+    assert!(link.starts_with(&format!("http://{}/invite/", onramp.server.addr)), "{link}");
+    let (_, again) = page(lead, &onramp, &shown_at).await;
+    assert!(!again.contains(&link), "the link is shown once");
+    let secret = link.rsplit_once("/invite/").unwrap().1.to_owned();
+
+    // The colleague opens it in a fresh browser: who invites, to what, and how to join.
+    let dev = browser_client(&onramp.server);
+    let (status, invitation) = page(&dev, &onramp, &format!("/invite/{secret}")).await;
+    assert_eq!(status, 200);
+    assert!(invitation.contains("jane@example.com") && invitation.contains("invites you to the workspace"));
+    assert!(invitation.contains(&format!("/signup?invite={secret}")));
+    let (_, signup) = page(&dev, &onramp, &format!("/signup?invite={secret}")).await;
+    assert!(signup.contains("name=\"invite\"") && signup.contains("invites you to the workspace"));
+    // Signing up with the invitation joins at once and lands on step 8 of the same instance.
+    let r = post(
+        &dev,
+        &onramp,
+        "/api/auth/signup",
+        HTML,
+        &[("email", "dev@example.com"), ("password", PASSWORD), ("invite", &secret)],
+    )
+    .await;
+    let landed = location(&r);
+    assert!(landed.starts_with("/integrations/gitlab/step/8?base=") && landed.ends_with("joined=1"), "{landed}");
+    let (_, welcome) = page(&dev, &onramp, &landed).await;
+    assert!(welcome.contains("Welcome to") && welcome.contains("jane@example.com"), "the lead's workspace is named");
+    assert_eq!(current_workspace(&dev, &onramp).await, lead_ws, "the colleague works in the lead's workspace");
+    let (_, step_12) = page(&dev, &onramp, "/integrations/gitlab/step/12").await;
+    assert!(step_12.contains("The connection will be saved to the workspace"));
+
+    // The colleague connects; the lead sees the connection and its health.
+    let done = connect(&onramp, &dev, &fake, "glpat-good").await;
+    assert!(done.contains("You have successfully integrated GitLab"));
+    let (_, listed) = get_json(lead, &onramp, "/api/integrations").await;
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+    assert_eq!(
+        (listed[0]["workspace_id"].as_str(), listed[0]["username"].as_str()),
+        (Some(lead_ws.as_str()), Some("jdoe"))
+    );
+    let (_, integrations) = page(lead, &onramp, "/integrations/gitlab").await;
+    assert!(integrations.contains(&base) && integrations.contains("Working"), "the lead sees it and its health");
+
+    // The audit log has each step, with who did it and never a token.
+    let actions = audit_actions(lead, &onramp).await;
+    for expected in ["member.invited", "member.joined", "connection.saved"] {
+        assert!(actions.iter().any(|a| a == expected), "{expected} in {actions:?}");
+    }
+    let (_, events) = get_json(lead, &onramp, "/api/audit").await;
+    let saved = events.as_array().unwrap().iter().find(|e| e["action"] == "connection.saved").unwrap();
+    assert_eq!(saved["actor"], "dev@example.com");
+    assert!(!events.to_string().contains("glpat-good") && !events.to_string().contains(&secret));
+    let (_, audit_page) = page(lead, &onramp, "/settings/audit").await;
+    assert!(audit_page.contains("saved a GitLab connection") && audit_page.contains("dev@example.com"));
+
+    // The link worked once.
+    let late = browser_client(&onramp.server);
+    let (status, used) = page(&late, &onramp, &format!("/invite/{secret}")).await;
+    assert_eq!(status, 410);
+    assert!(used.contains("already been used"));
+    onramp.sign_up(&late, "late@example.com").await;
+    let (status, _) = call(&late, &onramp, "/api/invitations/accept", &[("invite", &secret)]).await;
+    assert_eq!(status, 404);
+    assert_ne!(current_workspace(&late, &onramp).await, lead_ws);
+}
+
+#[tokio::test]
+async fn every_route_refuses_who_may_not_use_it() {
+    let fake = spawn_fake(FakeGitlab::default()).await;
+    let onramp = spawn_onramp().await;
+    let lead = &onramp.client;
+    connect(&onramp, lead, &fake, "glpat-good").await;
+    let lead_ws = current_workspace(lead, &onramp).await;
+    let (_, listed) = get_json(lead, &onramp, "/api/integrations").await;
+    let id = listed[0]["id"].as_str().unwrap().to_owned();
+    let row_before: (String, i64) = sqlx::query_as("SELECT token_last4, updated_at FROM integrations")
+        .fetch_one(onramp.state.db.pool())
+        .await
+        .unwrap();
+
+    let viewer_secret = invite(lead, &onramp, "viewer").await;
+    let viewer = colleague(&onramp, "viewer@example.com", Some(&viewer_secret)).await;
+    let mallory = colleague(&onramp, "mallory@example.com", None).await;
+    let removed_secret = invite(lead, &onramp, "admin").await;
+    let removed = colleague(&onramp, "gone@example.com", Some(&removed_secret)).await;
+    let (_, members) = get_json(lead, &onramp, "/api/workspaces/members").await;
+    let gone_id = members.as_array().unwrap().iter().find(|m| m["email"] == "gone@example.com").unwrap()["user_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let viewer_id = members.as_array().unwrap().iter().find(|m| m["email"] == "viewer@example.com").unwrap()["user_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, _) = call(lead, &onramp, "/api/workspaces/remove", &[("user_id", &gone_id)]).await;
+    assert_eq!(status, 200);
+    // An expired invitation lets nobody in.
+    let expired_secret = invite(lead, &onramp, "admin").await;
+    sqlx::query("UPDATE invitations SET expires_at = 1 WHERE state = 'pending'")
+        .execute(onramp.state.db.pool())
+        .await
+        .unwrap();
+    let late = colleague(&onramp, "late@example.com", None).await;
+    let (status, answer) = call(&late, &onramp, "/api/invitations/accept", &[("invite", &expired_secret)]).await;
+    assert_eq!(status, 404, "{answer}");
+    assert!(answer["message"].as_str().unwrap().contains("expired"), "{answer}");
+    let (status, expired_page) = page(&late, &onramp, &format!("/invite/{expired_secret}")).await;
+    assert_eq!(status, 410);
+    assert!(expired_page.contains("has expired"));
+
+    let ws = lead_ws.as_str();
+    let changes: Vec<(&str, Vec<(&str, &str)>)> = vec![
+        ("/api/gitlab/recheck", vec![("id", &id)]),
+        ("/api/gitlab/replace", vec![("id", &id), ("token", "glpat-soon")]),
+        ("/api/gitlab/disconnect", vec![("id", &id)]),
+        ("/api/gitlab/accept", vec![("check", "nope"), ("replace", &id)]),
+        ("/api/invitations/create", vec![("role", "viewer"), ("workspace", ws)]),
+        ("/api/workspaces/set_role", vec![("user_id", &viewer_id), ("role", "owner"), ("workspace", ws)]),
+        ("/api/workspaces/remove", vec![("user_id", &viewer_id), ("workspace", ws)]),
+        ("/api/workspaces/rename", vec![("name", "pwned"), ("workspace", ws)]),
+    ];
+    // A viewer sees, and changes nothing: 403 (the kept check of `accept` is not theirs: 404).
+    for (path, form) in &changes {
+        let (status, answer) = call(&viewer, &onramp, path, form).await;
+        let expected = if *path == "/api/gitlab/accept" { 404 } else { 403 };
+        assert_eq!(status, expected, "viewer {path}: {answer}");
+    }
+    let (status, seen) = get_json(&viewer, &onramp, "/api/integrations").await;
+    assert_eq!((status, seen[0]["id"].as_str()), (200, Some(id.as_str())), "a viewer sees the connection");
+    assert_eq!(get_json(&viewer, &onramp, "/api/audit").await.0, 403);
+    let (status, connection_page) = page(&viewer, &onramp, &format!("/integrations/gitlab/connections/{id}")).await;
+    assert_eq!(status, 200);
+    assert!(connection_page.contains("You are a viewer") && !connection_page.contains("Re-check now"));
+    assert_eq!(page(&viewer, &onramp, &format!("/integrations/gitlab/connections/{id}/disconnect")).await.0, 404);
+    assert_eq!(page(&viewer, &onramp, "/settings/audit").await.0, 403);
+    let (_, step_12) = page(&viewer, &onramp, "/integrations/gitlab/step/12").await;
+    assert!(step_12.contains("You are a viewer in the workspace"));
+    let r =
+        post(&viewer, &onramp, "/api/gitlab/validate", HTML, &[("base_url", &fake.url("")), ("token", "glpat-good")])
+            .await;
+    assert_eq!(r.status(), 403, "a viewer cannot save a connection into the workspace");
+
+    // A member of another workspace, and a removed member, are told nothing exists: 404, and no
+    // answer carries anything of the lead's workspace.
+    for (who, client) in [("mallory", &mallory), ("removed", &removed)] {
+        for (path, form) in &changes {
+            let (status, answer) = call(client, &onramp, path, form).await;
+            assert_eq!(status, 404, "{who} {path}: {answer}");
+            assert!(!answer.to_string().contains("jdoe"), "{who} {path}: {answer}");
+        }
+        let (_, seen) = get_json(client, &onramp, "/api/integrations").await;
+        assert_eq!(seen, serde_json::json!([]), "{who}");
+        for path in ["/api/audit", "/api/workspaces/members"] {
+            let (status, answer) = get_json(client, &onramp, &format!("{path}?workspace={ws}")).await;
+            assert_eq!(status, 404, "{who} {path}: {answer}");
+        }
+        let (status, _) = call(client, &onramp, "/api/workspaces/switch", &[("workspace", ws)]).await;
+        assert_eq!(status, 404, "{who} cannot switch into it");
+        for path in [
+            format!("/integrations/gitlab/connections/{id}"),
+            format!("/integrations/gitlab/connections/{id}/disconnect"),
+        ] {
+            let (status, body) = page(client, &onramp, &path).await;
+            assert_eq!(status, 404, "{who} {path}");
+            assert!(!body.contains("jdoe") && !body.contains(&fake.url("")), "{who} {path}");
+        }
+        assert_ne!(current_workspace(client, &onramp).await, lead_ws, "{who} works elsewhere");
+    }
+
+    // Nothing changed the lead's connection.
+    let row_after: (String, i64) = sqlx::query_as("SELECT token_last4, updated_at FROM integrations")
+        .fetch_one(onramp.state.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(row_before, row_after);
+    let (status, _) = call(lead, &onramp, "/api/gitlab/recheck", &[("id", &id)]).await;
+    assert_eq!(status, 200, "the owner still may");
+}
+
+#[tokio::test]
+async fn a_workspace_holds_several_connections_and_names_the_one_it_has_already() {
+    let first = spawn_fake(FakeGitlab::default()).await;
+    let second = spawn_fake(FakeGitlab::default()).await;
+    let onramp = spawn_onramp().await;
+    let lead = &onramp.client;
+    connect(&onramp, lead, &first, "glpat-good").await;
+    connect(&onramp, lead, &second, "glpat-good").await;
+    let (_, listed) = get_json(lead, &onramp, "/api/integrations").await;
+    assert_eq!(listed.as_array().unwrap().len(), 2, "side by side: {listed}");
+    let first_id = listed.as_array().unwrap().iter().find(|i| i["base_url"] == first.url("")).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (_, list_page) = page(lead, &onramp, "/integrations/gitlab").await;
+    assert!(list_page.contains(&first.url("")) && list_page.contains(&second.url("")));
+    // Without an id a change must say which.
+    let (status, answer) = call(lead, &onramp, "/api/gitlab/recheck", &[]).await;
+    assert_eq!(status, 400, "{answer}");
+    assert!(answer["message"].as_str().unwrap().contains("several connections"));
+
+    // The same instance and GitLab user again: step 12 names the connection and offers its token.
+    let r = post(lead, &onramp, "/api/gitlab/validate", HTML, &[("base_url", &first.url("")), ("token", "glpat-soon")])
+        .await;
+    let at = location(&r);
+    assert!(at.contains("check=") && at.contains(&format!("exists={first_id}")), "{at}");
+    let (_, step_12) = page(lead, &onramp, &at).await;
+    assert!(
+        step_12.contains("This GitLab is connected already") && step_12.contains("Replace its token with this one")
+    );
+    let check = at.split("check=").nth(1).unwrap().split('&').next().unwrap().to_owned();
+    let r = post(lead, &onramp, "/api/gitlab/accept", HTML, &[("check", &check), ("replace", &first_id)]).await;
+    assert_eq!(location(&r), format!("/integrations/gitlab/connections/{first_id}?replaced=1"));
+    let (_, listed) = get_json(lead, &onramp, "/api/integrations").await;
+    assert_eq!(listed.as_array().unwrap().len(), 2, "replaced, not added");
+    let replaced = listed.as_array().unwrap().iter().find(|i| i["id"] == first_id.as_str()).unwrap();
+    assert_eq!(replaced["token_last4"], "soon");
+    assert!(audit_actions(lead, &onramp).await.iter().any(|a| a == "connection.token_replaced"));
+}
+
+#[tokio::test]
+async fn a_workspace_always_keeps_an_owner_and_roles_change_with_a_record() {
+    let onramp = spawn_onramp().await;
+    let lead = &onramp.client;
+    let (_, members) = get_json(lead, &onramp, "/api/workspaces/members").await;
+    let jane_id = members[0]["user_id"].as_str().unwrap().to_owned();
+    let (status, answer) =
+        call(lead, &onramp, "/api/workspaces/set_role", &[("user_id", &jane_id), ("role", "admin")]).await;
+    assert_eq!(status, 409, "{answer}");
+    assert!(answer["message"].as_str().unwrap().contains("at least one owner"));
+    let (status, _) = call(lead, &onramp, "/api/workspaces/leave", &[]).await;
+    assert_eq!(status, 409, "the last owner cannot leave");
+    // An admin cannot hand out ownership.
+    let admin_secret = invite(lead, &onramp, "admin").await;
+    let admin = colleague(&onramp, "admin@example.com", Some(&admin_secret)).await;
+    let (status, _) = call(&admin, &onramp, "/api/invitations/create", &[("role", "owner")]).await;
+    assert_eq!(status, 403);
+    let (status, _) = call(&admin, &onramp, "/api/invitations/create", &[("role", "viewer")]).await;
+    assert_eq!(status, 200, "but may invite viewers");
+    // An invitation for an address is for that address only.
+    let (status, answer) =
+        call(lead, &onramp, "/api/invitations/create", &[("role", "viewer"), ("email", "only@example.com")]).await;
+    assert_eq!(status, 200, "{answer}");
+    let secret = answer["link"].as_str().unwrap().rsplit_once("/invite/").unwrap().1.to_owned();
+    let other = colleague(&onramp, "other@example.com", None).await;
+    assert_eq!(call(&other, &onramp, "/api/invitations/accept", &[("invite", &secret)]).await.0, 403);
+    let only = colleague(&onramp, "only@example.com", None).await;
+    assert_eq!(call(&only, &onramp, "/api/invitations/accept", &[("invite", &secret)]).await.0, 200);
+    // Hand over ownership, then step down.
+    let (_, members) = get_json(lead, &onramp, "/api/workspaces/members").await;
+    let admin_id = members.as_array().unwrap().iter().find(|m| m["email"] == "admin@example.com").unwrap()["user_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, _) =
+        call(lead, &onramp, "/api/workspaces/set_role", &[("user_id", &admin_id), ("role", "owner")]).await;
+    assert_eq!(status, 200);
+    let (status, _) =
+        call(lead, &onramp, "/api/workspaces/set_role", &[("user_id", &jane_id), ("role", "viewer")]).await;
+    assert_eq!(status, 200);
+    assert_eq!(call(lead, &onramp, "/api/workspaces/rename", &[("name", "Acme")]).await.0, 403, "now a viewer");
+    let (_, events) = get_json(&admin, &onramp, "/api/audit").await;
+    let changes: Vec<&str> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "member.role_changed")
+        .map(|e| e["target"].as_str().unwrap())
+        .collect();
+    assert_eq!(changes, ["jane@example.com: owner → viewer", "admin@example.com: admin → owner"]);
+    assert!(events.as_array().unwrap().iter().all(|e| e["ip"] == "127.0.0.1"), "{events}");
+}
