@@ -6,7 +6,10 @@ import { join } from "node:path";
 // Onramp and a fake GitLab (server/src/fake_gitlab.rs), both from the release build, on loopback.
 const PORT = process.env.ONRAMP_E2E_PORT ?? "3917";
 const FAKE_PORT = process.env.ONRAMP_E2E_FAKE_PORT ?? "3918";
+const FAKE_PORT_2 = process.env.ONRAMP_E2E_FAKE_PORT_2 ?? "3919";
 export const FAKE_GITLAB = `http://127.0.0.1:${FAKE_PORT}`;
+/** A second GitLab instance, for a workspace with two connections. */
+export const FAKE_GITLAB_2 = `http://127.0.0.1:${FAKE_PORT_2}`;
 
 export default defineConfig({
   testDir: "./tests",
@@ -21,6 +24,12 @@ export default defineConfig({
     {
       command: `../target/release/fake-gitlab --port ${FAKE_PORT}`,
       url: `${FAKE_GITLAB}/users/sign_in`,
+      reuseExistingServer: false,
+      stdout: "ignore",
+    },
+    {
+      command: `../target/release/fake-gitlab --port ${FAKE_PORT_2}`,
+      url: `${FAKE_GITLAB_2}/users/sign_in`,
       reuseExistingServer: false,
       stdout: "ignore",
     },

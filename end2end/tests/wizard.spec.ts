@@ -237,11 +237,12 @@ test.describe("without JavaScript", () => {
     await page.goto("/settings/integrations");
     await expect(page.locator("#gitlab-card")).toContainText("Connected");
     await page.getByRole("link", { name: "Manage" }).click();
+    await page.getByRole("link", { name: FAKE_GITLAB }).click();
     await page.getByRole("button", { name: "Re-check now" }).click();
     await expect(page.locator("#status")).toContainText("Checked again");
-    await page.getByRole("link", { name: "Disconnect GitLab" }).click();
-    await page.getByRole("button", { name: "Yes, disconnect GitLab" }).click();
-    await expect(page.locator("main")).toContainText("GitLab was disconnected");
+    await page.getByRole("link", { name: "Disconnect this GitLab connection" }).click();
+    await page.getByRole("button", { name: "Yes, disconnect" }).click();
+    await expect(page.locator("main")).toContainText("The connection was disconnected");
     await expect(page.getByRole("link", { name: "Integrate GitLab" })).toBeVisible();
   });
 });
