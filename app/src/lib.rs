@@ -4,6 +4,10 @@
 //! ([`islands::Enhancer`]) adds client-side navigation, pending states and focus management.
 //! See ARCHITECTURE.md for the code map.
 
+// The workspace page's view types nest deeper than the default limit allows when the hydrate
+// build computes their layout.
+#![recursion_limit = "256"]
+
 pub mod api;
 pub mod auth;
 #[cfg(feature = "ssr")]

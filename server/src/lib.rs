@@ -196,9 +196,11 @@ pub fn router(config: Config, db: Db, keys: Keyring) -> (Router, AppState) {
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|req: &axum::http::Request<_>| {
-                    // The path only: queries may carry addresses people typed, and are not needed.
+                    // The path only (queries may carry addresses people typed), without an
+                    // invitation link's secret.
                     let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or_default();
-                    tracing::info_span!("request", id = %id, method = %req.method(), path = %req.uri().path())
+                    let path = ops::loggable_path(req.uri().path());
+                    tracing::info_span!("request", id = %id, method = %req.method(), path = %path)
                 })
                 // One access-log line per answer: status and latency, in the request's span.
                 .on_response(tower_http::trace::DefaultOnResponse::new().level(tracing::Level::INFO)),

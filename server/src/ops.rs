@@ -95,11 +95,31 @@ impl RouteLabels {
         if path.starts_with("/pkg/") {
             return "/pkg/*".to_owned();
         }
+        if path.starts_with("/invite/") {
+            return "/invite/:secret".to_owned();
+        }
+        if let Some(rest) = path.strip_prefix("/integrations/gitlab/connections/") {
+            return match rest.split_once('/') {
+                None => "/integrations/gitlab/connections/:id".to_owned(),
+                Some((_, "disconnect")) => "/integrations/gitlab/connections/:id/disconnect".to_owned(),
+                Some(_) => "other".to_owned(),
+            };
+        }
         if self.known.contains(path) {
             path.to_owned()
         } else {
             "other".to_owned()
         }
+    }
+}
+
+/// A request's path as logs show it: an invitation link's secret is left out (it lets someone
+/// into a workspace, so it is handled like a password).
+pub fn loggable_path(path: &str) -> &str {
+    if path.starts_with("/invite/") {
+        "/invite/…"
+    } else {
+        path
     }
 }
 
@@ -145,5 +165,14 @@ mod tests {
         assert_eq!(labels.label("/integrations/gitlab/step/99"), "other");
         assert_eq!(labels.label("/pkg/onramp.wasm"), "/pkg/*");
         assert_eq!(labels.label("/api/made-up-by-a-client-123"), "other");
+        assert_eq!(labels.label("/invite/SECRETsecret"), "/invite/:secret");
+        assert_eq!(labels.label("/integrations/gitlab/connections/abc"), "/integrations/gitlab/connections/:id");
+        assert_eq!(labels.label("/integrations/gitlab/connections/abc/x/y"), "other");
+    }
+
+    #[test]
+    fn invitation_secrets_stay_out_of_logs() {
+        assert_eq!(loggable_path("/invite/SECRETsecret"), "/invite/…");
+        assert_eq!(loggable_path("/integrations/gitlab/step/8"), "/integrations/gitlab/step/8");
     }
 }

@@ -415,7 +415,8 @@ const fn route(method: &'static str, path: &'static str, fields: &'static [&'sta
 }
 
 /// Every route (app/src/lib.rs, app/src/api.rs, server/src/lib.rs), weighted towards the API.
-/// `{n}` is a step number or junk; `{unknown}` an address Onramp does not serve.
+/// `{n}` is a step number or junk, `{id}` an id or secret made up; `{unknown}` an address Onramp
+/// does not serve.
 const ROUTES: &[Route] = &[
     route("GET", "/", &[], 2),
     route("GET", "/login", &[], 2),
@@ -423,7 +424,24 @@ const ROUTES: &[Route] = &[
     route("GET", "/settings/integrations", &[], 2),
     route("GET", "/settings/api-tokens", &[], 2),
     route("GET", "/integrations/gitlab", &[], 3),
-    route("GET", "/integrations/gitlab/disconnect", &[], 2),
+    route("GET", "/integrations/gitlab/connections/{id}", &[], 2),
+    route("GET", "/integrations/gitlab/connections/{id}/disconnect", &[], 1),
+    route("GET", "/settings/workspace", &[], 2),
+    route("GET", "/settings/audit", &[], 1),
+    route("GET", "/invite/{id}", &[], 2),
+    route("GET", "/api/workspaces", &[], 1),
+    route("GET", "/api/workspaces/members", &["workspace"], 1),
+    route("GET", "/api/audit", &["workspace", "before"], 1),
+    route("POST", "/api/workspaces/create", &["name"], 2),
+    route("POST", "/api/workspaces/switch", &["workspace", "next"], 2),
+    route("POST", "/api/workspaces/rename", &["name", "workspace"], 1),
+    route("POST", "/api/workspaces/set_role", &["user_id", "role", "workspace"], 2),
+    route("POST", "/api/workspaces/remove", &["user_id", "workspace"], 1),
+    route("POST", "/api/workspaces/leave", &["workspace"], 1),
+    route("POST", "/api/invitations/create", &["role", "email", "step", "base", "workspace"], 3),
+    route("POST", "/api/invitations/revoke", &["id", "workspace"], 1),
+    route("POST", "/api/invitations/accept", &["invite"], 2),
+    route("POST", "/api/invitations/decline", &["invite"], 1),
     route("GET", "/integrations/gitlab/step", &[], 2),
     route("GET", "/integrations/gitlab/step/{n}", &[], 8),
     route("GET", "/healthz", &[], 1),
@@ -433,12 +451,12 @@ const ROUTES: &[Route] = &[
     route("GET", "/pkg/onramp.css", &[], 1),
     route("GET", "/api/integrations", &[], 2),
     route("POST", "/api/gitlab/validate", &["base_url", "token", "ca_pem"], 10),
-    route("POST", "/api/gitlab/accept", &["check"], 4),
-    route("POST", "/api/gitlab/recheck", &[], 3),
-    route("POST", "/api/gitlab/replace", &["token"], 5),
-    route("POST", "/api/gitlab/disconnect", &[], 1),
-    route("POST", "/api/auth/signup", &["email", "password", "next"], 4),
-    route("POST", "/api/auth/login", &["email", "password", "next"], 4),
+    route("POST", "/api/gitlab/accept", &["check", "replace"], 4),
+    route("POST", "/api/gitlab/recheck", &["id"], 3),
+    route("POST", "/api/gitlab/replace", &["id", "token"], 5),
+    route("POST", "/api/gitlab/disconnect", &["id"], 1),
+    route("POST", "/api/auth/signup", &["email", "password", "next", "invite"], 4),
+    route("POST", "/api/auth/login", &["email", "password", "next", "invite"], 4),
     route("POST", "/api/auth/logout", &[], 2),
     route("POST", "/api/auth/logout_everywhere", &[], 2),
     route("POST", "/api/tokens/create", &["name"], 3),
@@ -447,8 +465,26 @@ const ROUTES: &[Route] = &[
     route("GET", "{unknown}", &[], 6),
 ];
 
-const ALL_FIELDS: &[&str] =
-    &["base_url", "token", "ca_pem", "check", "email", "password", "next", "name", "id", "base", "profile", "step"];
+const ALL_FIELDS: &[&str] = &[
+    "base_url",
+    "token",
+    "ca_pem",
+    "check",
+    "email",
+    "password",
+    "next",
+    "name",
+    "id",
+    "base",
+    "profile",
+    "step",
+    "workspace",
+    "role",
+    "user_id",
+    "invite",
+    "replace",
+    "before",
+];
 
 /// Methods: HTTP's, WebDAV's, nonsense tokens. `reqwest` sends any valid token.
 const METHODS: &[&str] = &[
@@ -845,6 +881,10 @@ fn generate(ctx: &Ctx, seed: u64, index: usize) -> Req {
 
     let mut path = match route.path {
         "/integrations/gitlab/step/{n}" => format!("/integrations/gitlab/step/{}", step_segment(&mut rng)),
+        p if p.contains("{id}") => {
+            let n = rng.range(1, 70);
+            p.replace("{id}", &rng.alnum(n))
+        }
         "{unknown}" => match rng.below(4) {
             0 => {
                 raw = true;

@@ -207,6 +207,8 @@ async fn every_route_refuses_who_may_not_use_it() {
     assert_eq!(status, 410);
     assert!(expired_page.contains("has expired"));
 
+    let (_, open) = call(lead, &onramp, "/api/invitations/create", &[("role", "viewer")]).await;
+    let open_id = open["id"].as_str().unwrap().to_owned();
     let ws = lead_ws.as_str();
     let changes: Vec<(&str, Vec<(&str, &str)>)> = vec![
         ("/api/gitlab/recheck", vec![("id", &id)]),
@@ -214,6 +216,7 @@ async fn every_route_refuses_who_may_not_use_it() {
         ("/api/gitlab/disconnect", vec![("id", &id)]),
         ("/api/gitlab/accept", vec![("check", "nope"), ("replace", &id)]),
         ("/api/invitations/create", vec![("role", "viewer"), ("workspace", ws)]),
+        ("/api/invitations/revoke", vec![("id", &open_id), ("workspace", ws)]),
         ("/api/workspaces/set_role", vec![("user_id", &viewer_id), ("role", "owner"), ("workspace", ws)]),
         ("/api/workspaces/remove", vec![("user_id", &viewer_id), ("workspace", ws)]),
         ("/api/workspaces/rename", vec![("name", "pwned"), ("workspace", ws)]),

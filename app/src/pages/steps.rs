@@ -456,6 +456,10 @@ fn step_12(step: &Step, base: Option<&BaseUrl>, trust: Option<InstanceTrust>) ->
                 <p><a href=format!("/integrations/gitlab/connections/{}", e.id)>"Open that connection"</a></p>
             </div>
         })}
+        {workspace.is_none().then(|| view! {
+            <p class="callout warning" id="target-workspace">"You are not a member of any workspace, so there is nowhere to save a connection. "
+                <a href="/settings/workspace">"Create a workspace"</a> " or open an invitation link a colleague sent you."</p>
+        })}
         {workspace.clone().map(|w| if may_connect {
             view! {
                 <p class="callout" id="target-workspace">"The connection will be saved to the workspace " <strong>{w.name}</strong>
@@ -506,6 +510,7 @@ fn step_13(base: Option<&BaseUrl>) -> Content {
         let found = wanted.as_deref().and_then(|id| v.connection(id).cloned());
         found.or_else(|| v.integrations.iter().max_by_key(|i| i.updated_at).cloned())
     });
+    let workspace = use_viewer().and_then(|v| v.workspace).map(|w| w.name);
     let view = match saved {
         Some(saved) => {
             let has_warnings = saved.last_report.warnings().next().is_some();
@@ -514,6 +519,9 @@ fn step_13(base: Option<&BaseUrl>) -> Content {
                     <p class="panel-title">"You have successfully integrated GitLab"</p>
                     <super::integrations::IntegrationSummary integration=saved.clone()/>
                 </div>
+                {workspace.map(|w| view! {
+                    <p id="saved-to">"Saved to the workspace " <strong>{w}</strong> ": its members see the connection and its health."</p>
+                })}
                 {has_warnings.then(|| view! { <h2>"Worth fixing soon"</h2> })}
                 <CheckList report=saved.last_report base=base.cloned() only_warnings=true/>
                 <p>"Onramp checks the connection every day and warns you 30 days before the token expires."</p>

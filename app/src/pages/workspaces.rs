@@ -71,54 +71,8 @@ pub fn WorkspacePage() -> impl IntoView {
                         </form>
                     })}
                 </section>
-                <section aria-labelledby="members-title">
-                    <h2 id="members-title">"Members"</h2>
-                    <div class="table-scroll">
-                    <table class="members">
-                        <caption class="visually-hidden">"Members of " {current.name.clone()} " and their roles"</caption>
-                        <thead><tr><th scope="col">"Email"</th><th scope="col">"Role"</th><th scope="col">"Joined"</th>
-                            {owner.then(|| view! { <th scope="col">"Change"</th> })}</tr></thead>
-                        <tbody>
-                            {members.into_iter().map(|m| {
-                                let is_me = m.user_id == me;
-                                let select_id = format!("role-{}", m.user_id);
-                                view! {
-                                    <tr>
-                                        <td class="member-email">{m.email.clone()}{is_me.then_some(" (you)")}</td>
-                                        <td class="member-role">{m.role.label()}</td>
-                                        <td>{when(m.joined_at)}</td>
-                                        {owner.then(|| view! {
-                                            <td class="member-actions">
-                                                <form method="post" action="/api/workspaces/set_role" class="inline-form" data-enhance="">
-                                                    <input type="hidden" name="user_id" value=m.user_id.clone()/>
-                                                    <label for=select_id.clone() class="visually-hidden">{format!("Role of {}", m.email)}</label>
-                                                    <select id=select_id name="role">
-                                                        {Role::ALL.into_iter().map(|r| view! {
-                                                            <option value=r.as_str() selected=r == m.role>{r.label()}</option>
-                                                        }).collect_view()}
-                                                    </select>
-                                                    <button type="submit" class="button secondary small">
-                                                        "Change role" <span class="visually-hidden">{format!(" of {}", m.email)}</span>
-                                                    </button>
-                                                </form>
-                                                {(!is_me).then(|| view! {
-                                                    <form method="post" action="/api/workspaces/remove" class="inline-form" data-enhance="">
-                                                        <input type="hidden" name="user_id" value=m.user_id.clone()/>
-                                                        <button type="submit" class="link-button danger-link">
-                                                            "Remove" <span class="visually-hidden">{format!(" {}", m.email)}</span>
-                                                        </button>
-                                                    </form>
-                                                })}
-                                            </td>
-                                        })}
-                                    </tr>
-                                }
-                            }).collect_view()}
-                        </tbody>
-                    </table>
-                    </div>
-                </section>
-                {current.role.may(Action::Invite).then(|| invite_section(&current, page.new_invitation_link.clone(), page.invitations.clone()))}
+                {members_section(&current, &me, members)}
+                {current.role.may(Action::Invite).then(|| invite_section(&current, page.new_invitation_link.clone(), page.invitations.clone()).into_any())}
                 {current.role.may(Action::ViewAudit).then(|| view! {
                     <p><a href="/settings/audit">"Audit log: who changed what in this workspace"</a></p>
                 })}
@@ -173,6 +127,62 @@ pub fn WorkspacePage() -> impl IntoView {
                 </form>
             </section>
         </main>
+    }
+    .into_any()
+}
+
+/// The members table; owners change roles and remove members from it.
+fn members_section(current: &Membership, me: &str, members: Vec<crate::workspace::Member>) -> AnyView {
+    let owner = current.role.may(Action::ManageMembers);
+    let me = me.to_owned();
+    view! {
+                <section aria-labelledby="members-title">
+            <h2 id="members-title">"Members"</h2>
+            <div class="table-scroll">
+            <table class="members">
+                <caption class="visually-hidden">"Members of " {current.name.clone()} " and their roles"</caption>
+                <thead><tr><th scope="col">"Email"</th><th scope="col">"Role"</th><th scope="col">"Joined"</th>
+                    {owner.then(|| view! { <th scope="col">"Change"</th> })}</tr></thead>
+                <tbody>
+                    {members.into_iter().map(|m| {
+                        let is_me = m.user_id == me;
+                        let select_id = format!("role-{}", m.user_id);
+                        view! {
+                            <tr>
+                                <td class="member-email">{m.email.clone()}{is_me.then_some(" (you)")}</td>
+                                <td class="member-role">{m.role.label()}</td>
+                                <td>{when(m.joined_at)}</td>
+                                {owner.then(|| view! {
+                                    <td class="member-actions">
+                                        <form method="post" action="/api/workspaces/set_role" class="inline-form" data-enhance="">
+                                            <input type="hidden" name="user_id" value=m.user_id.clone()/>
+                                            <label for=select_id.clone() class="visually-hidden">{format!("Role of {}", m.email)}</label>
+                                            <select id=select_id name="role">
+                                                {Role::ALL.into_iter().map(|r| view! {
+                                                    <option value=r.as_str() selected=r == m.role>{r.label()}</option>
+                                                }).collect_view()}
+                                            </select>
+                                            <button type="submit" class="button secondary small">
+                                                "Change role" <span class="visually-hidden">{format!(" of {}", m.email)}</span>
+                                            </button>
+                                        </form>
+                                        {(!is_me).then(|| view! {
+                                            <form method="post" action="/api/workspaces/remove" class="inline-form" data-enhance="">
+                                                <input type="hidden" name="user_id" value=m.user_id.clone()/>
+                                                <button type="submit" class="link-button danger-link">
+                                                    "Remove" <span class="visually-hidden">{format!(" {}", m.email)}</span>
+                                                </button>
+                                            </form>
+                                        })}
+                                    </td>
+                                })}
+                            </tr>
+                        }
+                    }).collect_view()}
+                </tbody>
+            </table>
+            </div>
+        </section>
     }
     .into_any()
 }
