@@ -58,12 +58,12 @@ impl Role {
         }
     }
 
-    /// What the role allows, in a sentence.
+    /// What the role allows, to follow "you" or "they can".
     pub fn explain(self) -> &'static str {
         match self {
-            Role::Owner => "manages members, and connects and manages GitLab connections",
-            Role::Admin => "connects, re-checks, replaces and disconnects GitLab connections",
-            Role::Viewer => "sees the connections and their health, and changes nothing",
+            Role::Owner => "manage members, and connect and manage GitLab connections",
+            Role::Admin => "connect, re-check, replace and disconnect GitLab connections",
+            Role::Viewer => "see the connections and their health, and change nothing",
         }
     }
 
@@ -178,6 +178,12 @@ pub fn leaves_an_owner(role: Role, owners: i64) -> Result<(), MemberError> {
     } else {
         Ok(())
     }
+}
+
+/// The name of a new account's own workspace: "jane's workspace" for jane@example.com.
+pub fn personal_name(email: &str) -> String {
+    let local = email.split('@').next().filter(|l| !l.is_empty()).unwrap_or(email);
+    format!("{local}'s workspace")
 }
 
 /// A workspace name as typed: trimmed, 1 to 80 characters, no control characters.
@@ -303,5 +309,7 @@ mod tests {
         assert_eq!(parse_name(&"é".repeat(80)), Ok("é".repeat(80)));
         assert_eq!(parse_name(&"é".repeat(81)), Err(MemberError::BadName));
         assert_eq!(parse_name("a\u{0}b"), Err(MemberError::BadName));
+        assert_eq!(personal_name("jane.doe@example.com"), "jane.doe's workspace");
+        assert!(parse_name(&personal_name(&format!("{}@example.com", "a".repeat(64)))).is_ok(), "always a valid name");
     }
 }

@@ -42,11 +42,12 @@ for (const javaScriptEnabled of [true, false]) {
     const lead = await newPage(browser, javaScriptEnabled);
     const leadErrors = watchErrors(lead);
     const leadEmail = newEmail("lead");
+    const leadWorkspace = `${leadEmail.split("@")[0]}'s workspace`;
     await lead.goto("/signup");
     await lead.getByLabel("Email address").fill(leadEmail);
     await lead.getByLabel("Password").fill(PASSWORD);
     await lead.getByRole("button", { name: "Create account" }).click();
-    await expect(lead.locator(".workspace-name")).toContainText(leadEmail);
+    await expect(lead.locator(".workspace-name")).toContainText(leadWorkspace);
 
     // Step 8 of the lead's instance: a link for the colleague, with an invitation.
     await lead.goto(`${STEP(8)}?base=${encodeURIComponent(FAKE_GITLAB)}`);
@@ -59,7 +60,7 @@ for (const javaScriptEnabled of [true, false]) {
     const dev = await newPage(browser, javaScriptEnabled);
     const devErrors = watchErrors(dev);
     await dev.goto(link);
-    await expect(dev.getByRole("heading", { level: 1 })).toHaveText(`Join ${leadEmail} on Onramp`);
+    await expect(dev.getByRole("heading", { level: 1 })).toHaveText(`Join ${leadWorkspace} on Onramp`);
     await expect(dev.locator("#invitation")).toContainText(`${leadEmail} invites you to the workspace`);
     await dev.getByRole("link", { name: "Create an account and join" }).click();
     await expect(dev.locator("#invitation")).toContainText("as admin");
@@ -68,13 +69,13 @@ for (const javaScriptEnabled of [true, false]) {
     await dev.getByRole("button", { name: "Create account" }).click();
     await expect(dev).toHaveTitle(/^Step 8 of 13/);
     await expect(dev).toHaveURL(new RegExp(`base=${encodeURIComponent(FAKE_GITLAB)}`));
-    await expect(dev.locator("#joined")).toContainText(`Welcome to ${leadEmail}`);
-    await expect(dev.locator(".workspace-name")).toContainText(leadEmail);
+    await expect(dev.locator("#joined")).toContainText(`Welcome to ${leadWorkspace}`);
+    await expect(dev.locator(".workspace-name")).toContainText(leadWorkspace);
     // The instance came from a link: the colleague confirms it before anything links into it.
     await dev.getByRole("button", { name: "Yes, this is my GitLab" }).click();
     await expect(dev.getByRole("link", { name: /Open the token page/ })).toBeVisible();
     await dev.goto(`${STEP(12)}?base=${encodeURIComponent(FAKE_GITLAB)}`);
-    await expect(dev.locator("#target-workspace")).toContainText(leadEmail);
+    await expect(dev.locator("#target-workspace")).toContainText(leadWorkspace);
     await connectAt(dev, FAKE_GITLAB);
 
     // The lead sees the connection and its health, and the audit log tells the story.
@@ -120,7 +121,8 @@ test("the workspace page: roles, invitations and switching, keyboard only", asyn
   await page.getByRole("button", { name: "Create workspace" }).click();
   await expect(page.locator("#status")).toContainText("The workspace was created");
   await expect(page.locator(".workspace-name")).toContainText("Acme platform");
-  await page.getByRole("button", { name: `Switch to ${email}` }).click();
-  await expect(page.locator(".workspace-name")).toContainText(email);
+  const own = `${email.split("@")[0]}'s workspace`;
+  await page.getByRole("button", { name: `Switch to ${own}` }).click();
+  await expect(page.locator(".workspace-name")).toContainText(own);
   expect(errors).toEqual([]);
 });

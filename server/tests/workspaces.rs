@@ -123,7 +123,7 @@ async fn the_lead_sends_step_8_and_the_colleague_connects_into_the_leads_workspa
     let landed = location(&r);
     assert!(landed.starts_with("/integrations/gitlab/step/8?base=") && landed.ends_with("joined=1"), "{landed}");
     let (_, welcome) = page(&dev, &onramp, &landed).await;
-    assert!(welcome.contains("Welcome to") && welcome.contains("jane@example.com"), "the lead's workspace is named");
+    assert!(welcome.contains("Welcome to") && welcome.contains("jane's workspace"), "the lead's workspace is named");
     assert_eq!(current_workspace(&dev, &onramp).await, lead_ws, "the colleague works in the lead's workspace");
     let (_, step_12) = page(&dev, &onramp, "/integrations/gitlab/step/12").await;
     assert!(step_12.contains("The connection will be saved to the workspace"));

@@ -20,7 +20,7 @@ CREATE INDEX memberships_user ON memberships(user_id);
 -- The workspace the account works in (pages, the wizard's step 12).
 ALTER TABLE users ADD COLUMN current_workspace_id TEXT;
 
-INSERT INTO workspaces (id, name, created_at) SELECT id, email, created_at FROM users;
+INSERT INTO workspaces (id, name, created_at) SELECT id, split_part(email, '@', 1) || '''s workspace', created_at FROM users;
 INSERT INTO memberships (workspace_id, user_id, role, created_at) SELECT id, id, 'owner', created_at FROM users;
 UPDATE users SET current_workspace_id = id;
 

@@ -165,7 +165,7 @@ pub async fn create_user(db: &Db, email: &Email, password: &str) -> Result<Resul
         Err(sqlx::Error::Database(e)) if e.is_unique_violation() => return Ok(Err(AccountError::EmailTaken)),
         Err(e) => return Err(e.into()),
     }
-    super::workspaces::create_personal(&mut tx, &id, email.as_str()).await?;
+    super::workspaces::create_personal(&mut tx, &id, &crate::workspace::personal_name(email.as_str())).await?;
     tx.commit().await?;
     Ok(Ok(User { id, email: email.as_str().to_owned() }))
 }

@@ -553,7 +553,7 @@ mod tests {
         assert_eq!(all.len(), 1);
         assert_eq!(current.as_ref(), all.first());
         assert_eq!(all[0].role, Role::Owner);
-        assert_eq!(all[0].name, "jane@example.com");
+        assert_eq!(all[0].name, "jane's workspace");
     }
 
     #[tokio::test]
