@@ -26,28 +26,6 @@ fn client_from(onramp: &Onramp, source: &str) -> reqwest::Client {
         .unwrap()
 }
 
-async fn post(
-    client: &reqwest::Client,
-    onramp: &Onramp,
-    path: &str,
-    accept: &str,
-    form: &[(&str, &str)],
-) -> reqwest::Response {
-    client.post(onramp.server.url(path)).header("accept", accept).form(form).send().await.expect("an answer")
-}
-
-/// The `value` of the `<input id=…>` in a page ("" when it has none).
-fn input_value(body: &str, id: &str) -> String {
-    let start = body.find(&format!(r#"id="{id}""#)).unwrap_or_else(|| panic!("no #{id}"));
-    let tag_start = body[..start].rfind('<').unwrap();
-    let tag = &body[tag_start..tag_start + body[tag_start..].find('>').unwrap()];
-    tag.split(r#" value=""#).nth(1).and_then(|v| v.split('"').next()).unwrap_or_default().to_owned()
-}
-
-fn location(r: &reqwest::Response) -> String {
-    r.headers().get("location").map(|l| l.to_str().unwrap().to_owned()).unwrap_or_default()
-}
-
 #[tokio::test]
 async fn non_ascii_input_is_answered_never_a_dropped_connection() {
     let onramp = spawn_onramp().await;

@@ -11,16 +11,6 @@ use support::*;
 const HTML: &str = "text/html";
 const JSON: &str = "application/json";
 
-async fn post(
-    client: &reqwest::Client,
-    onramp: &Onramp,
-    path: &str,
-    accept: &str,
-    form: &[(&str, &str)],
-) -> reqwest::Response {
-    client.post(onramp.server.url(path)).header("accept", accept).form(form).send().await.unwrap()
-}
-
 /// POSTs as a script: the status and the JSON answer.
 async fn call(
     client: &reqwest::Client,
@@ -44,10 +34,6 @@ async fn get_json(client: &reqwest::Client, onramp: &Onramp, path: &str) -> (u16
 async fn page(client: &reqwest::Client, onramp: &Onramp, path: &str) -> (u16, String) {
     let r = client.get(onramp.server.url(path)).send().await.unwrap();
     (r.status().as_u16(), r.text().await.unwrap())
-}
-
-fn location(r: &reqwest::Response) -> String {
-    r.headers().get("location").map(|l| l.to_str().unwrap().to_owned()).unwrap_or_default()
 }
 
 /// The current workspace of a signed-in client.
@@ -96,8 +82,7 @@ async fn the_lead_sends_step_8_and_the_colleague_connects_into_the_leads_workspa
     let shown_at = location(&r);
     assert!(shown_at.starts_with("/integrations/gitlab/step/8?base=") && shown_at.contains("invited="), "{shown_at}");
     let (_, step_8) = page(lead, &onramp, &shown_at).await;
-    let link = step_8.split("id=\"invite-link\"").nth(1).and_then(|s| s.split("value=\"").nth(1)).unwrap();
-    let link = link.split('"').next().unwrap().to_owned();
+    let link = input_value(&step_8, "invite-link");
     assert!(link.starts_with(&format!("http://{}/invite/", onramp.server.addr)), "{link}");
     let (_, again) = page(lead, &onramp, &shown_at).await;
     assert!(!again.contains(&link), "the link is shown once");
@@ -370,4 +355,72 @@ async fn a_workspace_always_keeps_an_owner_and_roles_change_with_a_record() {
         .collect();
     assert_eq!(changes, ["jane@example.com: owner → viewer", "admin@example.com: admin → owner"]);
     assert!(events.as_array().unwrap().iter().all(|e| e["ip"] == "127.0.0.1"), "{events}");
+}
+
+/// A database written by the version before workspaces (migrations 0001–0003, one connection per
+/// account, its token sealed for the account) opens with nothing lost: the connection is in the
+/// account's personal workspace, named after it, and its token opens. On SQLite and PostgreSQL.
+#[tokio::test]
+async fn a_database_from_before_workspaces_keeps_every_connection() {
+    use app::store::crypto::{bind, Cipher, Keyring};
+    let dir = tempfile::tempdir().unwrap();
+    let (url, backend) = match fresh_database_url(dir.path()).await {
+        Some(url) => (url, "postgres"),
+        None => (format!("sqlite://{}?mode=rwc", dir.path().join("old.db").display()), "sqlite"),
+    };
+    // The migrations as the previous version shipped them.
+    let old = dir.path().join("migrations");
+    std::fs::create_dir(&old).unwrap();
+    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../app/migrations").join(backend);
+    for entry in std::fs::read_dir(&shipped).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if ["0001", "0002", "0003"].iter().any(|p| name.starts_with(p)) {
+            std::fs::copy(&path, old.join(&name)).unwrap();
+        }
+    }
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&url).await.unwrap();
+    sqlx::migrate::Migrator::new(old.as_path()).await.unwrap().run(&pool).await.unwrap();
+    let keys = Keyring::new(Cipher::generate().1);
+    let token = app::gitlab::token::GitlabToken::parse("glpat-from-before-4242").unwrap();
+    let (user, id, base) = ("u1", "c1", "https://gitlab.example.com");
+    let sealed = keys.current.seal(&token, &bind(&["integration", id, user, base, ""]));
+    let report = app::gitlab::report::Report::new(base.into(), None, None, None, vec![], 1);
+    sqlx::query("INSERT INTO users (id, email, password_hash, created_at) VALUES ($1, 'old.lead@example.com', 'x', 1)")
+        .bind(user)
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO integrations (id, user_id, base_url, username, token_last4, scopes, extra_ca_pem, key_id, \
+         token_nonce, token_ciphertext, last_check_at, last_check_ok, last_report, created_at, updated_at, \
+         aad_version) VALUES ($1, $2, $3, 'jdoe', '4242', 'api', '', $4, $5, $6, 1, 1, $7, 1, 1, 2)",
+    )
+    .bind(id)
+    .bind(user)
+    .bind(base)
+    .bind(&sealed.key_id)
+    .bind(&sealed.nonce)
+    .bind(&sealed.ciphertext)
+    .bind(serde_json::to_string(&report).unwrap())
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+
+    let db = app::store::Db::connect(&url).await.unwrap();
+    let (all, current) = app::store::workspaces::memberships(&db, user).await.unwrap();
+    assert_eq!(all.len(), 1);
+    let current = current.unwrap();
+    assert_eq!((current.name.as_str(), current.role), ("old.lead's workspace", app::workspace::Role::Owner));
+    let saved = app::store::integrations::list(&db, &current.id).await.unwrap();
+    assert_eq!(saved.len(), 1);
+    let (_, opened, _) = app::store::integrations::with_token(&db, &keys, &current.id, id).await.unwrap().unwrap();
+    assert_eq!(opened.expose(), "glpat-from-before-4242");
+    // and a second connection can now be added beside it
+    let other = app::gitlab::report::Report::new("https://gitlab.com".into(), None, None, None, vec![], 1);
+    let added = app::store::integrations::save(&db, &keys, &current.id, user, &other, &token, "").await.unwrap();
+    assert!(matches!(added, app::store::integrations::Saved::Saved(_)));
+    assert_eq!(app::store::integrations::list(&db, &current.id).await.unwrap().len(), 2);
 }

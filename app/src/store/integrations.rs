@@ -5,6 +5,7 @@
 //! [`crate::auth`], before any of this is called.
 
 use super::crypto::{bind, Cipher, CryptoError, Keyring, Sealed};
+use super::workspaces::role;
 use super::{get, new_id, now, Db, StoreError};
 use crate::gitlab::report::{Report, StoredCheck};
 use crate::gitlab::token::GitlabToken;
@@ -290,11 +291,6 @@ pub async fn find_for_user(db: &Db, user_id: &str, id: &str) -> Result<Option<(I
 
 fn prefixed(table: &str) -> String {
     COLUMNS.split(',').map(|c| format!("{table}.{}", c.trim())).collect::<Vec<_>>().join(", ")
-}
-
-fn role(row: &AnyRow) -> Result<Role, StoreError> {
-    let text: String = get(row, "role")?;
-    Role::parse(&text).ok_or_else(|| StoreError::Config(format!("unknown role {text:?}")))
 }
 
 pub async fn find(db: &Db, workspace_id: &str, id: &str) -> Result<Option<Integration>, StoreError> {
@@ -789,64 +785,5 @@ mod tests {
         assert_eq!(with_token(&db, &keys, &ws, &conn.id).await.unwrap().unwrap().1.expose(), "glpat-legacy-token-7777");
         sqlx::query("UPDATE integrations SET base_url = 'https://elsewhere.example'").execute(db.pool()).await.unwrap();
         assert!(with_token(&db, &keys, &ws, &conn.id).await.is_err(), "and now bound to its address");
-    }
-
-    /// A database written by the version before workspaces (migrations 0001–0003, one connection
-    /// per account, sealed for the account) opens with nothing lost: the connection is in the
-    /// account's personal workspace and its token opens.
-    #[tokio::test]
-    async fn a_database_from_before_workspaces_keeps_every_connection() {
-        let dir = tempfile::tempdir().unwrap();
-        let old_migrations = dir.path().join("migrations");
-        std::fs::create_dir(&old_migrations).unwrap();
-        let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite");
-        for entry in std::fs::read_dir(&source).unwrap() {
-            let path = entry.unwrap().path();
-            let name = path.file_name().unwrap().to_string_lossy().into_owned();
-            if ["0001", "0002", "0003"].iter().any(|p| name.starts_with(p)) {
-                std::fs::copy(&path, old_migrations.join(&name)).unwrap();
-            }
-        }
-        let url = format!("sqlite://{}?mode=rwc", dir.path().join("old.db").display());
-        sqlx::any::install_default_drivers();
-        let pool = sqlx::AnyPool::connect(&url).await.unwrap();
-        sqlx::migrate::Migrator::new(old_migrations.as_path()).await.unwrap().run(&pool).await.unwrap();
-        let keys = Keyring::new(Cipher::generate().1);
-        let token = GitlabToken::parse("glpat-from-before-4242").unwrap();
-        let (user, id, base) = ("u1", "c1", "https://gitlab.example.com");
-        let sealed = keys.current.seal(&token, &bind(&["integration", id, user, base, ""]));
-        sqlx::query("INSERT INTO users (id, email, password_hash, created_at) VALUES ($1, 'old@example.com', 'x', 1)")
-            .bind(user)
-            .execute(&pool)
-            .await
-            .unwrap();
-        sqlx::query(
-            "INSERT INTO integrations (id, user_id, base_url, username, token_last4, scopes, extra_ca_pem, key_id, \
-             token_nonce, token_ciphertext, last_check_at, last_check_ok, last_report, created_at, updated_at, \
-             aad_version) VALUES ($1, $2, $3, 'jdoe', '4242', 'api', '', $4, $5, $6, 1, 1, $7, 1, 1, 2)",
-        )
-        .bind(id)
-        .bind(user)
-        .bind(base)
-        .bind(&sealed.key_id)
-        .bind(&sealed.nonce)
-        .bind(&sealed.ciphertext)
-        .bind(serde_json::to_string(&report("2027-01-01")).unwrap())
-        .execute(&pool)
-        .await
-        .unwrap();
-        pool.close().await;
-
-        let db = Db::connect(&url).await.unwrap();
-        let (all, current) = crate::store::workspaces::memberships(&db, user).await.unwrap();
-        assert_eq!((all.len(), current.as_ref().map(|c| c.role)), (1, Some(Role::Owner)));
-        let ws = current.unwrap().id;
-        let connections = list(&db, &ws).await.unwrap();
-        assert_eq!(connections.len(), 1);
-        assert_eq!(with_token(&db, &keys, &ws, id).await.unwrap().unwrap().1.expose(), "glpat-from-before-4242");
-        // and a second connection can now be added beside it
-        let other = report_as("https://gitlab.com", "jdoe", "2027-01-01");
-        saved(save(&db, &keys, &ws, user, &other, &token, "").await.unwrap());
-        assert_eq!(list(&db, &ws).await.unwrap().len(), 2);
     }
 }

@@ -16,9 +16,20 @@ pub use crate::workspace::{MAX_OPEN_INVITATIONS, MAX_OWNED_WORKSPACES};
 /// Ended or expired invitations are forgotten after this long.
 const INVITATIONS_KEPT_SECONDS: i64 = 30 * 24 * 3600;
 
-fn role(row: &AnyRow) -> Result<Role, StoreError> {
+/// The `role` column of a membership row.
+pub(crate) fn role(row: &AnyRow) -> Result<Role, StoreError> {
     let text: String = get(row, "role")?;
     Role::parse(&text).ok_or_else(|| StoreError::Config(format!("unknown role {text:?}")))
+}
+
+/// A member row: `u.id, u.email, m.role, m.created_at`.
+fn member(row: &AnyRow) -> Result<Member, StoreError> {
+    Ok(Member {
+        user_id: get(row, "id")?,
+        email: get(row, "email")?,
+        role: role(row)?,
+        joined_at: get(row, "created_at")?,
+    })
 }
 
 fn membership(row: &AnyRow) -> Result<Membership, StoreError> {
@@ -141,16 +152,7 @@ pub async fn members(db: &Db, workspace_id: &str) -> Result<Vec<Member>, StoreEr
     .bind(workspace_id)
     .fetch_all(db.pool())
     .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(Member {
-                user_id: get(r, "id")?,
-                email: get(r, "email")?,
-                role: role(r)?,
-                joined_at: get(r, "created_at")?,
-            })
-        })
-        .collect()
+    rows.iter().map(member).collect()
 }
 
 /// Starts a transaction that holds the workspace's row: member changes of one workspace run one
@@ -181,15 +183,7 @@ async fn member_in(
     .bind(user_id)
     .fetch_optional(&mut **tx)
     .await?;
-    row.map(|r| {
-        Ok(Member {
-            user_id: get(&r, "id")?,
-            email: get(&r, "email")?,
-            role: role(&r)?,
-            joined_at: get(&r, "created_at")?,
-        })
-    })
-    .transpose()
+    row.as_ref().map(member).transpose()
 }
 
 /// Gives a member another role. Answers the member as they were.

@@ -372,3 +372,27 @@ pub async fn only_connection(onramp: &Onramp) -> (String, String) {
         .expect("one saved connection");
     (sqlx::Row::get(&row, "workspace_id"), sqlx::Row::get(&row, "id"))
 }
+
+/// POSTs a form as a browser (`accept: text/html`) or a script (`application/json`) would.
+pub async fn post(
+    client: &reqwest::Client,
+    onramp: &Onramp,
+    path: &str,
+    accept: &str,
+    form: &[(&str, &str)],
+) -> reqwest::Response {
+    client.post(onramp.server.url(path)).header("accept", accept).form(form).send().await.expect("an answer")
+}
+
+/// The `value` of the `<input id=…>` in a page ("" when it has none).
+pub fn input_value(body: &str, id: &str) -> String {
+    let start = body.find(&format!(r#"id="{id}""#)).unwrap_or_else(|| panic!("no #{id}"));
+    let tag_start = body[..start].rfind('<').unwrap();
+    let tag = &body[tag_start..tag_start + body[tag_start..].find('>').unwrap()];
+    tag.split(r#" value=""#).nth(1).and_then(|v| v.split('"').next()).unwrap_or_default().to_owned()
+}
+
+/// The `Location` of an answer ("" when it has none).
+pub fn location(r: &reqwest::Response) -> String {
+    r.headers().get("location").map(|l| l.to_str().unwrap().to_owned()).unwrap_or_default()
+}
