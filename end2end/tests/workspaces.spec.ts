@@ -108,6 +108,7 @@ test("the workspace page: roles, invitations and switching, keyboard only", asyn
   await page.getByLabel("Email address").fill(email);
   await page.getByLabel("Password").fill(PASSWORD);
   await page.getByRole("button", { name: "Create account" }).click();
+  await expect(page.locator(".workspace-name")).toBeVisible(); // signed in before moving on
   await page.goto("/settings/workspace");
   await expect(page.locator("#my-role")).toHaveText("Owner");
   // Create an invitation for viewers with the keyboard.

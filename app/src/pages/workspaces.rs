@@ -57,6 +57,8 @@ pub fn WorkspacePage() -> impl IntoView {
             let owner = current.role.may(Action::ManageMembers);
             let me = viewer.user.id.clone();
             let members = page.members.clone();
+            let owners = members.iter().filter(|m| m.role == Role::Owner).count();
+            let last_owner = current.role == Role::Owner && owners <= 1;
             view! {
                 <section aria-labelledby="current-title">
                     <h2 id="current-title">{current.name.clone()}</h2>
@@ -78,11 +80,17 @@ pub fn WorkspacePage() -> impl IntoView {
                 })}
                 <section aria-labelledby="leave-title">
                     <h2 id="leave-title">"Leave this workspace"</h2>
-                    <p>"You will no longer see its connections. A workspace always keeps at least one owner."</p>
-                    <form method="post" action="/api/workspaces/leave" data-enhance="">
-                        <input type="hidden" name="workspace" value=current.id.clone()/>
-                        <button type="submit" class="button secondary">{format!("Leave {}", current.name)}</button>
-                    </form>
+                    {if last_owner {
+                        view! { <p>"You are its only owner: make another member owner before you leave, so that someone can still manage it."</p> }.into_any()
+                    } else {
+                        view! {
+                            <p>"You will no longer see its connections."</p>
+                            <form method="post" action="/api/workspaces/leave" data-enhance="">
+                                <input type="hidden" name="workspace" value=current.id.clone()/>
+                                <button type="submit" class="button secondary">{format!("Leave {}", current.name)}</button>
+                            </form>
+                        }.into_any()
+                    }}
                 </section>
             }
             .into_any()
