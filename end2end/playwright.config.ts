@@ -17,7 +17,8 @@ export default defineConfig({
   expect: { timeout: 10_000 },
   fullyParallel: true,
   workers: 2,
-  forbidOnly: !!process.env.CI,
+  // A stray test.only would silently skip the rest: refused everywhere, not only where CI is set.
+  forbidOnly: true,
   reporter: [["list"]],
   use: { baseURL: `http://127.0.0.1:${PORT}`, trace: "off" },
   webServer: [

@@ -4,7 +4,7 @@
 use crate::gitlab::report::Report;
 use serde::{Deserialize, Serialize};
 
-/// Days before expiry from which Onramp warns.
+/// Days before expiry from which Onramp warns (the check's report and the pages' health alike).
 pub const EXPIRY_WARNING_DAYS: i64 = 30;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

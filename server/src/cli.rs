@@ -47,9 +47,9 @@ pub async fn check(args: CheckArgs) -> i32 {
     drop(token);
     let report = check::run(&Outbound::new(config), &input, time::OffsetDateTime::now_utc().date()).await;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report).expect("a report serialises"));
+        emit(&format!("{}\n", serde_json::to_string_pretty(&report).expect("a report serialises")));
     } else {
-        print!("{}", table(&report));
+        emit(&table(&report));
     }
     if report.ok {
         0
@@ -73,6 +73,18 @@ fn read_token() -> Result<String, String> {
 }
 
 /// The report as a plain-text table, one check a line.
+/// Writes to standard output. A reader that went away (`onramp check … | head -1`) is no error:
+/// the exit code still tells the outcome, and nothing panics.
+fn emit(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            eprintln!("onramp check: cannot write the report: {e}");
+        }
+    }
+}
+
 pub fn table(report: &Report) -> String {
     let mut out = format!(
         "GitLab connection check of {}{} in {} ms\n\n",

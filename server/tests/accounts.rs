@@ -303,17 +303,31 @@ async fn nobody_reaches_another_users_integration() {
         .await
         .unwrap();
     assert_eq!(r.status(), 404, "Mallory cannot save Jane's kept token");
-    for path in ["/api/gitlab/recheck", "/api/gitlab/replace", "/api/gitlab/disconnect"] {
-        let r = mallory
-            .post(onramp.server.url(path))
-            .header("accept", "application/json")
-            .form(&[("token", "glpat-good")])
-            .send()
+    // Aimed at Jane's connection by its id, with a token of Mallory's own: not found, and nothing
+    // about Jane in the answer. Without an id: Mallory's workspace has no connection.
+    let (_, janes_id) = only_connection(&onramp).await;
+    let janes_row = || async {
+        sqlx::query_as::<_, (String, i64, i64)>("SELECT token_last4, updated_at, last_check_at FROM integrations")
+            .fetch_one(onramp.state.db.pool())
             .await
-            .unwrap();
-        let body = r.text().await.unwrap();
-        assert!(!body.contains("jdoe"), "{path}: {body}");
+            .unwrap()
+    };
+    let before = janes_row().await;
+    for path in ["/api/gitlab/recheck", "/api/gitlab/replace", "/api/gitlab/disconnect"] {
+        for form in [vec![("id", janes_id.as_str()), ("token", "glpat-soon")], vec![("token", "glpat-soon")]] {
+            let r = mallory
+                .post(onramp.server.url(path))
+                .header("accept", "application/json")
+                .form(&form)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 404, "{path} {form:?}");
+            let body = r.text().await.unwrap();
+            assert!(!body.contains("jdoe") && !body.contains(&fake.url("")), "{path}: {body}");
+        }
     }
+    assert_eq!(janes_row().await, before, "Jane's connection is unchanged");
     let r = mallory
         .post(onramp.server.url("/api/tokens/revoke"))
         .header("accept", "application/json")
@@ -530,9 +544,6 @@ async fn the_background_task_rechecks_saved_connections() {
 
 #[tokio::test]
 async fn onramp_rotate_key_re_encrypts_every_token() {
-    if std::env::var("ONRAMP_TEST_DATABASE_URL").is_ok_and(|u| !u.is_empty()) {
-        return; // the command works on the data directory's SQLite file; covered by the SQLite run
-    }
     let fake = spawn_fake(FakeGitlab::default()).await;
     let onramp = spawn_onramp().await;
     connect(&onramp, &onramp.client, &fake, "glpat-good").await;
@@ -541,7 +552,8 @@ async fn onramp_rotate_key_re_encrypts_every_token() {
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_onramp"))
         .arg("rotate-key")
         .env("ONRAMP_DATA_DIR", onramp.data_dir.path())
-        .env_remove("DATABASE_URL")
+        // the database this Onramp runs on (PostgreSQL in the second run of `make unit`)
+        .env("DATABASE_URL", onramp.database_url.clone().unwrap_or_default())
         .env_remove("ONRAMP_SECRET_KEY")
         .output()
         .await

@@ -194,6 +194,24 @@ async fn each_token_problem_is_told_apart_with_its_fix_step() {
     let report = onramp.validate(&fake.url(""), "glpat-noexpiry").await;
     assert_eq!(check(&report, "expiry")["status"], "pass");
     assert!(check(&report, "expiry")["message"].as_str().unwrap().contains("does not expire"));
+    // A blocked account: only the account is blamed; what GitLab refused because of it is not
+    // mistaken for an old GitLab or missing scopes.
+    let report = onramp.validate(&fake.url(""), "glpat-blocked").await;
+    assert_eq!(
+        statuses(&report),
+        [
+            "url:pass",
+            "reachable:warn",
+            "gitlab:pass",
+            "token:pass",
+            "user:fail",
+            "scopes:skipped",
+            "expiry:skipped",
+            "role:skipped"
+        ],
+        "{report:#}"
+    );
+    assert!(!report.to_string().contains("older than"), "{report:#}");
     // skipped, not failed, after the token is refused
     let report = onramp.validate(&fake.url(""), "glpat-expired").await;
     assert_eq!(check(&report, "scopes")["status"], "skipped");
@@ -491,4 +509,44 @@ async fn onramp_check_prints_the_report_and_exits_by_outcome() {
     assert!(!String::from_utf8_lossy(&out.stdout).contains("glpat-expired"));
     let out = run("glpat-good", vec![]).await;
     assert_eq!(out.status.code(), Some(2), "missing --base-url is a usage error");
+}
+
+#[tokio::test]
+async fn onramp_check_into_a_closed_pipe_exits_quietly() {
+    // `onramp check … | head -1`: the reader is gone before the report is written.
+    let fake = spawn_fake(FakeGitlab::default()).await;
+    for token in ["glpat-good", "glpat-expired"] {
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_onramp"))
+            .args(["check", "--base-url", &fake.url("")])
+            .env("ONRAMP_OUTBOUND_ALLOW", "127.0.0.1")
+            .env("ONRAMP_GITLAB_TOKEN", token)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take()); // the read end closes at once
+        let out = child.wait_with_output().await.unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked") && !stderr.contains("Broken pipe"), "{stderr}");
+        let expected = if token == "glpat-good" { 0 } else { 1 };
+        assert_eq!(out.status.code(), Some(expected), "the exit code still tells the outcome");
+    }
+}
+
+#[tokio::test]
+async fn an_https_address_of_a_plain_http_server_is_told_as_such() {
+    let fake = spawn_fake(FakeGitlab::default()).await;
+    let onramp = spawn_onramp().await;
+    let plain = fake.url("");
+    let host_port = plain.trim_start_matches("http://").to_owned();
+    // typed with https://, and bare (which means https://)
+    for typed in [format!("https://{host_port}"), host_port.clone()] {
+        let report = onramp.validate(&typed, "glpat-good").await;
+        let reachable = check(&report, "reachable");
+        assert_eq!(reachable["status"], "fail", "{report}");
+        let message = reachable["message"].as_str().unwrap();
+        assert!(message.contains("answers plain HTTP"), "{message}");
+        assert!(message.contains(&plain), "suggests the http:// address: {message}");
+        assert!(!message.contains("InvalidContentType"), "{message}");
+    }
 }

@@ -23,8 +23,8 @@ pub struct CheckInput<'a> {
     pub extra_ca_pem: Option<&'a str>,
 }
 
-/// Days before expiry from which the report warns.
-pub const EXPIRY_WARNING_DAYS: i64 = 30;
+/// Days before expiry from which the report warns: the same as the pages' health.
+pub use crate::integration::EXPIRY_WARNING_DAYS;
 
 type Reply = Result<Answer, Failure>;
 
@@ -252,7 +252,13 @@ async fn run_checks(outbound: &Outbound, input: &CheckInput<'_>, today: time::Da
     // user
     let (user_result, user) = evaluate_user(user_reply, &pasted, &base);
     outcome.user = user;
+    // GitLab refuses the account (blocked…): it refuses the scopes and role questions for the
+    // same reason, which says nothing about the token or GitLab's version. Those stay skipped.
+    let user_refused = user_result.status == Status::Fail;
     found.add(user_result);
+    if user_refused {
+        return outcome;
+    }
 
     // scopes and expiry
     let self_reply = round.token_self.as_ref().expect("asked with a token");
@@ -330,6 +336,13 @@ fn describe_failure(failure: &Failure, base: &BaseUrl) -> String {
         Failure::Tls(why) => format!(
             "Could not connect securely to {host}: {why}. If your GitLab uses a private CA, paste its certificate under \"Advanced\"."
         ),
+        Failure::PlainHttp => {
+            let plain = base.to_string().replacen("https://", "http://", 1);
+            format!(
+                "{host} answers plain HTTP on port {}, not HTTPS. Use the address your GitLab has: with HTTPS on another port, or {plain} if it has no HTTPS at all (the token then travels unencrypted).",
+                base.port()
+            )
+        }
         Failure::Proxy(proxy) => format!(
             "Could not reach {host} through the proxy {proxy}. Check the proxy settings (HTTPS_PROXY, NO_PROXY) of the Onramp server."
         ),

@@ -94,6 +94,8 @@ pub enum Failure {
     Refused,
     /// TLS failed; the message says why in words people know.
     Tls(String),
+    /// An https:// address whose server answered in plain HTTP (no TLS on that port).
+    PlainHttp,
     /// The proxy (named) could not be reached or refused the tunnel.
     Proxy(String),
     Other(String),
@@ -294,6 +296,10 @@ impl Target {
         let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
         while let Some(e) = source {
             if let Some(tls) = e.downcast_ref::<rustls::Error>() {
+                // The first bytes were not a TLS record: an HTTP answer ("HTTP/1.1 400 …").
+                if matches!(tls, rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType)) {
+                    return Failure::PlainHttp;
+                }
                 return Failure::Tls(describe_tls(tls));
             }
             source = match e.downcast_ref::<std::io::Error>() {

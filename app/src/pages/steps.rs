@@ -406,7 +406,7 @@ fn step_12(step: &Step, base: Option<&BaseUrl>, trust: Option<InstanceTrust>) ->
         .filter(|_| report.as_ref().is_some_and(|r| r.check(CheckId::Token).is_some_and(|c| c.fix_step == Some(9))));
     let tls_problem = failed(CheckId::Reachable).is_some() || !ca_pem.is_empty();
     let error = report.as_ref().is_some_and(|r| !r.ok) || limited.is_some();
-    let only_warnings = report.as_ref().is_some_and(|r| r.ok) && page.check_has_token && query("exists").is_none();
+    let only_warnings = report.as_ref().is_some_and(|r| r.ok) && page.check_has_token && exists.is_none();
     let mut links: Vec<ErrorLink> = report
         .as_ref()
         .map(|r| {
