@@ -357,6 +357,62 @@ async fn a_workspace_always_keeps_an_owner_and_roles_change_with_a_record() {
     assert!(events.as_array().unwrap().iter().all(|e| e["ip"] == "127.0.0.1"), "{events}");
 }
 
+/// A database (PostgreSQL under `ONRAMP_TEST_DATABASE_URL`, else SQLite in `dir`) made by the
+/// migrations `texts` gives for the backend ("sqlite" or "postgres"), as an earlier Onramp made it.
+async fn database_made_by(
+    dir: &std::path::Path,
+    texts: impl Fn(&str) -> Vec<(String, String)>,
+) -> (String, sqlx::AnyPool) {
+    let (url, backend) = match fresh_database_url(dir).await {
+        Some(url) => (url, "postgres"),
+        None => (format!("sqlite://{}?mode=rwc", dir.join("old.db").display()), "sqlite"),
+    };
+    let old = dir.join("migrations");
+    std::fs::create_dir(&old).unwrap();
+    for (name, text) in texts(backend) {
+        std::fs::write(old.join(name), text).unwrap();
+    }
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&url).await.unwrap();
+    sqlx::migrate::Migrator::new(old.as_path()).await.unwrap().run(&pool).await.unwrap();
+    (url, pool)
+}
+
+/// Databases made while migration 0001 had its earlier texts (before it was edited) still open:
+/// schema and checksum are brought up to date first, then every migration runs.
+#[tokio::test]
+async fn databases_made_by_earlier_texts_of_0001_still_open() {
+    for earlier in ["0001_before_flashes.sql", "0001_flashes_nonce_ciphertext.sql"] {
+        let dir = tempfile::tempdir().unwrap();
+        let (url, pool) = database_made_by(dir.path(), |backend| {
+            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../app/migrations/edited")
+                .join(backend)
+                .join(earlier);
+            vec![("0001_accounts_and_integrations.sql".to_owned(), std::fs::read_to_string(path).unwrap())]
+        })
+        .await;
+        sqlx::query(
+            "INSERT INTO users (id, email, password_hash, created_at) VALUES ('u1', 'early@example.com', 'x', 1)",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        pool.close().await;
+        let db = app::store::Db::connect(&url).await.unwrap_or_else(|e| panic!("{earlier}: {e}"));
+        let (all, _) = app::store::workspaces::memberships(&db, "u1").await.unwrap();
+        assert_eq!(all.len(), 1, "{earlier}: the account got its workspace");
+        // the flashes table has its current shape
+        let keys = app::store::crypto::Keyring::new(app::store::crypto::Cipher::generate().1);
+        let flash = app::store::accounts::put_flash(&db, &keys, "u1", "onr_shown_once").await.unwrap();
+        let shown = app::store::accounts::take_flash(&db, &keys, "u1", &flash).await.unwrap();
+        assert!(shown.is_some(), "{earlier}: a flash is sealed, stored and opened again");
+        db.pool().close().await;
+        // and it opens again, with nothing left to repair
+        app::store::Db::connect(&url).await.unwrap();
+    }
+}
+
 /// A database written by the version before workspaces (migrations 0001–0003, one connection per
 /// account, its token sealed for the account) opens with nothing lost: the connection is in the
 /// account's personal workspace, named after it, and its token opens. On SQLite and PostgreSQL.
@@ -364,24 +420,18 @@ async fn a_workspace_always_keeps_an_owner_and_roles_change_with_a_record() {
 async fn a_database_from_before_workspaces_keeps_every_connection() {
     use app::store::crypto::{bind, Cipher, Keyring};
     let dir = tempfile::tempdir().unwrap();
-    let (url, backend) = match fresh_database_url(dir.path()).await {
-        Some(url) => (url, "postgres"),
-        None => (format!("sqlite://{}?mode=rwc", dir.path().join("old.db").display()), "sqlite"),
+    let shipped = |backend: &str| {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../app/migrations").join(backend);
+        std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| {
+                ["0001", "0002", "0003"].iter().any(|v| p.file_name().unwrap().to_string_lossy().starts_with(v))
+            })
+            .map(|p| (p.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read_to_string(p).unwrap()))
+            .collect::<Vec<_>>()
     };
-    // The migrations as the previous version shipped them.
-    let old = dir.path().join("migrations");
-    std::fs::create_dir(&old).unwrap();
-    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../app/migrations").join(backend);
-    for entry in std::fs::read_dir(&shipped).unwrap() {
-        let path = entry.unwrap().path();
-        let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        if ["0001", "0002", "0003"].iter().any(|p| name.starts_with(p)) {
-            std::fs::copy(&path, old.join(&name)).unwrap();
-        }
-    }
-    sqlx::any::install_default_drivers();
-    let pool = sqlx::AnyPool::connect(&url).await.unwrap();
-    sqlx::migrate::Migrator::new(old.as_path()).await.unwrap().run(&pool).await.unwrap();
+    let (url, pool) = database_made_by(dir.path(), shipped).await;
     let keys = Keyring::new(Cipher::generate().1);
     let token = app::gitlab::token::GitlabToken::parse("glpat-from-before-4242").unwrap();
     let (user, id, base) = ("u1", "c1", "https://gitlab.example.com");

@@ -45,6 +45,108 @@ pub enum StoreError {
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
+/// An earlier text of a migration that was edited after databases had been made with it, and the
+/// statements that bring such a database to what the current text makes (see
+/// `migrations/edited/README.md`).
+pub struct Edited {
+    pub version: i64,
+    pub sql: &'static str,
+    pub repair: &'static [&'static str],
+}
+
+const FLASHES_SQLITE: &str = "CREATE TABLE flashes (id TEXT PRIMARY KEY, user_id TEXT NOT NULL REFERENCES users(id) \
+     ON DELETE CASCADE, key_id TEXT NOT NULL, token_nonce BLOB NOT NULL, token_ciphertext BLOB NOT NULL, \
+     created_at BIGINT NOT NULL)";
+const FLASHES_POSTGRES: &str = "CREATE TABLE flashes (id TEXT PRIMARY KEY, user_id TEXT NOT NULL REFERENCES users(id) \
+     ON DELETE CASCADE, key_id TEXT NOT NULL, token_nonce BYTEA NOT NULL, token_ciphertext BYTEA NOT NULL, \
+     created_at BIGINT NOT NULL)";
+const RENAME_FLASH_COLUMNS: &[&str] = &[
+    "ALTER TABLE flashes RENAME COLUMN nonce TO token_nonce",
+    "ALTER TABLE flashes RENAME COLUMN ciphertext TO token_ciphertext",
+];
+
+pub const SQLITE_EDITED: &[Edited] = &[
+    Edited {
+        version: 1,
+        sql: include_str!("../../migrations/edited/sqlite/0001_before_flashes.sql"),
+        repair: &[FLASHES_SQLITE],
+    },
+    Edited {
+        version: 1,
+        sql: include_str!("../../migrations/edited/sqlite/0001_flashes_nonce_ciphertext.sql"),
+        repair: RENAME_FLASH_COLUMNS,
+    },
+];
+pub const POSTGRES_EDITED: &[Edited] = &[
+    Edited {
+        version: 1,
+        sql: include_str!("../../migrations/edited/postgres/0001_before_flashes.sql"),
+        repair: &[FLASHES_POSTGRES],
+    },
+    Edited {
+        version: 1,
+        sql: include_str!("../../migrations/edited/postgres/0001_flashes_nonce_ciphertext.sql"),
+        repair: RENAME_FLASH_COLUMNS,
+    },
+];
+
+/// The checksum sqlx records for a migration's text (SHA-384).
+fn checksum(sql: &str) -> Vec<u8> {
+    use sha2::{Digest, Sha384};
+    Sha384::digest(sql.as_bytes()).to_vec()
+}
+
+/// A database made by an earlier text of an edited migration is brought to the current text's
+/// schema and checksum, in one transaction per migration, before the migrations run (sqlx would
+/// refuse it: "migration 1 was previously applied but has been modified").
+async fn repair_edited_migrations(
+    pool: &AnyPool,
+    kind: DbKind,
+    migrator: &sqlx::migrate::Migrator,
+) -> Result<usize, StoreError> {
+    let (exists, edited) = match kind {
+        DbKind::Sqlite => {
+            ("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'", SQLITE_EDITED)
+        }
+        DbKind::Postgres => (
+            "SELECT COUNT(*) FROM information_schema.tables WHERE table_name = '_sqlx_migrations' \
+             AND table_schema = current_schema()",
+            POSTGRES_EDITED,
+        ),
+    };
+    let tables: i64 = sqlx::query_scalar(exists).fetch_one(pool).await?;
+    if tables == 0 {
+        return Ok(0); // a new database
+    }
+    let mut repaired = 0;
+    for earlier in edited {
+        let Some(current) = migrator.iter().find(|m| m.version == earlier.version) else { continue };
+        let applied: Option<Vec<u8>> = sqlx::query_scalar("SELECT checksum FROM _sqlx_migrations WHERE version = $1")
+            .bind(earlier.version)
+            .fetch_optional(pool)
+            .await?;
+        if applied != Some(checksum(earlier.sql)) {
+            continue;
+        }
+        let mut tx = pool.begin().await?;
+        for statement in earlier.repair {
+            sqlx::query(statement).execute(&mut *tx).await?;
+        }
+        sqlx::query("UPDATE _sqlx_migrations SET checksum = $1 WHERE version = $2")
+            .bind(current.checksum.to_vec())
+            .bind(earlier.version)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        tracing::info!(
+            version = earlier.version,
+            "brought a database made by an earlier text of a migration up to date"
+        );
+        repaired += 1;
+    }
+    Ok(repaired)
+}
+
 impl Db {
     /// `DATABASE_URL` when it is a PostgreSQL URL, else SQLite in `data_dir` (created if missing).
     pub async fn open(database_url: Option<&str>, data_dir: &Path) -> Result<Db, StoreError> {
@@ -81,10 +183,12 @@ impl Db {
             pool.execute("PRAGMA journal_mode = WAL;").await?;
         }
         let db = Db { pool, kind };
-        match kind {
-            DbKind::Sqlite => SQLITE_MIGRATIONS.run(&db.pool).await?,
-            DbKind::Postgres => POSTGRES_MIGRATIONS.run(&db.pool).await?,
-        }
+        let migrator = match kind {
+            DbKind::Sqlite => &SQLITE_MIGRATIONS,
+            DbKind::Postgres => &POSTGRES_MIGRATIONS,
+        };
+        repair_edited_migrations(&db.pool, kind, migrator).await?;
+        migrator.run(&db.pool).await?;
         Ok(db)
     }
 
@@ -168,6 +272,16 @@ pub(crate) mod test_db {
         assert_eq!(mode(&dir), 0o700);
         assert_eq!(mode(&dir.join("onramp.db")), 0o600);
         assert_eq!(mode(&dir.join("onramp.db-wal")), 0o600);
+    }
+
+    #[test]
+    fn checksums_are_the_ones_sqlx_records() {
+        let current = include_str!("../../migrations/sqlite/0001_accounts_and_integrations.sql");
+        let recorded = SQLITE_MIGRATIONS.iter().find(|m| m.version == 1).unwrap();
+        assert_eq!(checksum(current), recorded.checksum.to_vec());
+        for earlier in SQLITE_EDITED.iter().chain(POSTGRES_EDITED) {
+            assert_ne!(checksum(earlier.sql), recorded.checksum.to_vec(), "an earlier text differs");
+        }
     }
 
     /// A fresh SQLite database in a temporary directory (kept alive by the returned guard).
