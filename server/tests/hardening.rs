@@ -470,3 +470,28 @@ async fn odd_request_targets_and_methods_are_answered_not_dropped() {
         assert_eq!(r.headers()["allow"], "GET, HEAD");
     }
 }
+
+#[tokio::test]
+async fn connection_checks_are_limited_per_address_and_per_user_apart() {
+    let onramp =
+        spawn_onramp_with(|c| c.settings.checks_per_minute = std::num::NonZeroU32::new(3).expect("non-zero")).await;
+    // Jane from two addresses; Mark from Jane's first address and from one of his own.
+    let (jane_here, jane_there) = (client_from(&onramp, "127.0.0.3"), client_from(&onramp, "127.0.0.4"));
+    let (mark_here, mark_there) = (client_from(&onramp, "127.0.0.3"), client_from(&onramp, "127.0.0.5"));
+    enter_at(&jane_here, &onramp.server, "/api/auth/login", "jane@example.com").await;
+    enter_at(&jane_there, &onramp.server, "/api/auth/login", "jane@example.com").await;
+    enter_at(&mark_here, &onramp.server, "/api/auth/signup", "mark@example.com").await;
+    enter_at(&mark_there, &onramp.server, "/api/auth/login", "mark@example.com").await;
+    let check = |client: &reqwest::Client| {
+        let form = [("base_url", "http://127.0.0.1:1"), ("token", "glpat-x")];
+        let request = client.post(onramp.server.url("/api/gitlab/validate")).header("accept", JSON).form(&form);
+        async move { request.send().await.unwrap().status().as_u16() }
+    };
+    for _ in 0..3 {
+        assert_eq!(check(&jane_here).await, 200);
+    }
+    assert_eq!(check(&jane_here).await, 429, "Jane's address and Jane are both used up");
+    assert_eq!(check(&jane_there).await, 429, "per user: Jane from another address");
+    assert_eq!(check(&mark_here).await, 429, "per address: another user from Jane's address");
+    assert_eq!(check(&mark_there).await, 200, "another user from another address");
+}
