@@ -44,6 +44,26 @@ pub struct FakeGitlab {
     /// Redirect every API call to this origin (keeping the path).
     pub redirect_to: Option<String>,
     pub hits: Arc<Mutex<Vec<Hit>>>,
+    /// Requests being answered right now, and the most there ever were at once.
+    pub in_flight: Arc<(std::sync::atomic::AtomicUsize, std::sync::atomic::AtomicUsize)>,
+}
+
+/// Counts a request as in flight until it is answered.
+struct InFlight(Arc<(std::sync::atomic::AtomicUsize, std::sync::atomic::AtomicUsize)>);
+
+impl InFlight {
+    fn enter(counters: &Arc<(std::sync::atomic::AtomicUsize, std::sync::atomic::AtomicUsize)>) -> Self {
+        use std::sync::atomic::Ordering::SeqCst;
+        let now = counters.0.fetch_add(1, SeqCst) + 1;
+        counters.1.fetch_max(now, SeqCst);
+        InFlight(counters.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0 .0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 impl FakeGitlab {
@@ -52,6 +72,11 @@ impl FakeGitlab {
             let fake = self.clone();
             async move { fake.answer(uri, headers).await }
         })
+    }
+
+    /// The most requests this GitLab was answering at the same moment.
+    pub fn most_at_once(&self) -> usize {
+        self.in_flight.1.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     pub fn hits(&self) -> Vec<Hit> {
@@ -70,6 +95,7 @@ impl FakeGitlab {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .push(Hit { path: uri.path().to_owned(), with_token: token.is_some() });
+        let _in_flight = InFlight::enter(&self.in_flight);
         if !self.latency.is_zero() {
             tokio::time::sleep(self.latency).await;
         }

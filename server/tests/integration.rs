@@ -374,12 +374,14 @@ async fn redirects_are_reported_and_never_followed_with_the_token() {
 
 #[tokio::test]
 async fn the_check_takes_one_round_trip_when_the_base_is_right() {
-    let fake_gitlab = FakeGitlab::default();
+    // Each answer takes a while: five requests sent one after the other would never overlap.
+    let fake_gitlab = FakeGitlab { latency: Duration::from_millis(500), ..FakeGitlab::default() };
     let fake = spawn_fake(fake_gitlab.clone()).await;
     let onramp = spawn_onramp().await;
     onramp.validate(&fake.url(""), "glpat-good").await;
     let paths: Vec<String> = fake_gitlab.hits().into_iter().map(|h| h.path).collect();
     assert_eq!(paths.len(), 5, "{paths:?}");
+    assert_eq!(fake_gitlab.most_at_once(), 5, "all five were in flight together: one round trip");
 }
 
 // ---------------------------------------------------------------- the API contract
