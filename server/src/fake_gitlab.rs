@@ -125,10 +125,10 @@ impl FakeGitlab {
             None => {}
         }
         let host = headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("gitlab.test").to_owned();
-        self.api(api, token.as_deref(), &host)
+        self.api(api, uri.query().unwrap_or_default(), token.as_deref(), &host)
     }
 
-    fn api(&self, path: &str, token: Option<&str>, host: &str) -> Response {
+    fn api(&self, path: &str, query: &str, token: Option<&str>, host: &str) -> Response {
         let known = ["/metadata", "/version", "/user", "/personal_access_tokens/self", "/groups", "/projects"];
         if !known.contains(&path) {
             return json_answer(StatusCode::NOT_FOUND, json!({"error": "404 Not Found"}), &[]);
@@ -204,14 +204,26 @@ impl FakeGitlab {
             }
             "/groups" | "/projects" if !api_scope => insufficient_scope(),
             "/groups" | "/projects" => {
-                let total = match (persona, path) {
-                    ("glpat-guest", _) => 0,
-                    (_, "/groups") => 2,
-                    _ => 5,
+                // The user's memberships, with their access level: Maintainer (40) in some, lower
+                // roles in others. GitLab filters by `min_access_level` and pages as asked.
+                let levels: &[(usize, u64)] = match (persona, path) {
+                    ("glpat-guest", "/groups") => &[(1, 10)],
+                    ("glpat-guest", _) => &[(2, 20)],
+                    (_, "/groups") => &[(2, 40), (1, 10)],
+                    _ => &[(5, 40), (3, 20)],
                 };
-                let items: Vec<Value> = (0..total.min(1)).map(|i| json!({"id": i + 1})).collect();
-                let total = total.to_string();
-                json_answer(StatusCode::OK, Value::from(items), &[("x-total", total.as_str()), ("x-per-page", "1")])
+                let params: Vec<(String, String)> =
+                    url::form_urlencoded::parse(query.as_bytes()).into_owned().collect();
+                let param = |k: &str| params.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
+                let min = param("min_access_level").and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+                let items: Vec<Value> = levels
+                    .iter()
+                    .filter(|(_, level)| *level >= min)
+                    .flat_map(|(n, level)| (0..*n).map(move |_| *level))
+                    .enumerate()
+                    .map(|(i, level)| json!({"id": i + 1, "access_level": level}))
+                    .collect();
+                page_of(items, param("per_page"), param("page"), &format!("http://{host}{}/api/v4{path}", self.prefix))
             }
             _ => json_answer(StatusCode::NOT_FOUND, json!({"error": "404 Not Found"}), &[]),
         }
@@ -224,6 +236,37 @@ fn json_answer(status: StatusCode, body: Value, headers: &[(&str, &str)]) -> Res
         builder = builder.header(*k, *v);
     }
     builder.body(Body::from(body.to_string())).expect("a valid response")
+}
+
+/// One page of `items` as GitLab's offset pagination answers it: `per_page` (default 20, at most
+/// 100), `page` (from 1), the `x-*` headers (`x-next-page` empty on the last page; `x-total` and
+/// `x-total-pages` left out above 10,000 rows, as GitLab does) and a `Link` header.
+fn page_of(items: Vec<Value>, per_page: Option<&str>, page: Option<&str>, url: &str) -> Response {
+    let per_page = per_page.and_then(|p| p.parse::<usize>().ok()).filter(|p| *p > 0).unwrap_or(20).min(100);
+    let page = page.and_then(|p| p.parse::<usize>().ok()).filter(|p| *p > 0).unwrap_or(1);
+    let total = items.len();
+    let pages = total.div_ceil(per_page).max(1);
+    let shown: Vec<Value> = items.into_iter().skip((page - 1) * per_page).take(per_page).collect();
+    let next = if page < pages { (page + 1).to_string() } else { String::new() };
+    let link_to = |p: usize, rel: &str| format!("<{url}?page={p}&per_page={per_page}>; rel=\"{rel}\"");
+    let mut links = vec![link_to(1, "first")];
+    if page < pages {
+        links.push(link_to(page + 1, "next"));
+    }
+    let mut headers = vec![
+        ("x-page", page.to_string()),
+        ("x-per-page", per_page.to_string()),
+        ("x-next-page", next),
+        ("x-prev-page", if page > 1 { (page - 1).to_string() } else { String::new() }),
+    ];
+    if total <= 10_000 {
+        headers.push(("x-total", total.to_string()));
+        headers.push(("x-total-pages", pages.to_string()));
+        links.push(link_to(pages, "last"));
+    }
+    headers.push(("link", links.join(", ")));
+    let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    json_answer(StatusCode::OK, Value::from(shown), &headers)
 }
 
 fn unauthorized() -> Response {

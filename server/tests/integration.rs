@@ -552,3 +552,31 @@ async fn an_https_address_of_a_plain_http_server_is_told_as_such() {
         assert!(!message.contains("InvalidContentType"), "{message}");
     }
 }
+
+#[tokio::test]
+async fn the_double_filters_and_pages_as_gitlab_does() {
+    let fake = spawn_fake(FakeGitlab::default()).await;
+    let client = reqwest::Client::new();
+    let get = |query: &str| {
+        let request = client.get(fake.url(&format!("/api/v4/projects?{query}"))).header("private-token", "glpat-good");
+        async move {
+            let r = request.send().await.unwrap();
+            let header = |k: &str| r.headers().get(k).map(|v| v.to_str().unwrap().to_owned());
+            let headers =
+                (header("x-total"), header("x-page"), header("x-next-page"), header("link").unwrap_or_default());
+            (headers, r.json::<serde_json::Value>().await.unwrap())
+        }
+    };
+    // Every membership without a filter; only Maintainer and above with min_access_level=40.
+    let ((total, ..), _) = get("per_page=1").await;
+    assert_eq!(total.as_deref(), Some("8"));
+    let ((total, ..), _) = get("min_access_level=40&per_page=1").await;
+    assert_eq!(total.as_deref(), Some("5"));
+    // Pages: the last one has an empty x-next-page and no rel="next".
+    let ((_, page, next, link), items) = get("per_page=3&page=1").await;
+    assert_eq!((page.as_deref(), next.as_deref(), items.as_array().unwrap().len()), (Some("1"), Some("2"), 3));
+    assert!(link.contains("rel=\"next\""), "{link}");
+    let ((_, page, next, link), items) = get("per_page=3&page=3").await;
+    assert_eq!((page.as_deref(), next.as_deref(), items.as_array().unwrap().len()), (Some("3"), Some(""), 2));
+    assert!(!link.contains("rel=\"next\""), "{link}");
+}
