@@ -191,6 +191,40 @@ async fn each_token_problem_is_told_apart_with_its_fix_step() {
         assert!(c["message"].as_str().unwrap().contains(words), "{token}: {}", c["message"]);
         assert_eq!(report["ok"], status != "fail", "{token}");
     }
+    // All eight checks per persona, in order (url, reachable, gitlab, token, user, scopes, expiry,
+    // role): a finding in the wrong place (a blocked account read as an old GitLab) shows here.
+    // P pass, W warn, F fail, S skipped; the fake speaks plain http, hence W for reachable.
+    let all_eight = [
+        ("glpat-good", "PWPPPPPP"),
+        ("glpat-unknown", "PWPFSSSS"),
+        ("glpat-expired", "PWPFSSSS"),
+        ("glpat-revoked", "PWPFSSSS"),
+        ("glpat-noscope", "PWPPPFPP"),
+        ("glpat-readuser", "PWPPPFPS"),
+        ("glpat-blocked", "PWPPFSSS"),
+        ("glpat-soon", "PWPPPPWP"),
+        ("glpat-guest", "PWPPPPPF"),
+        ("glpat-bot", "PWPPWPPP"),
+        ("glpat-noexpiry", "PWPPPPPP"),
+        ("  ", "PWPFSSSS"),
+    ];
+    for (token, expected) in all_eight {
+        let report = onramp.validate(&fake.url(""), token).await;
+        let got: String = statuses(&report)
+            .iter()
+            .map(|s| match s.split_once(':').unwrap().1 {
+                "pass" => 'P',
+                "warn" => 'W',
+                "fail" => 'F',
+                _ => 'S',
+            })
+            .collect();
+        assert_eq!(got, expected, "{token}: {report:#}");
+        let messages = report["checks"].as_array().unwrap().iter().map(|c| c["message"].as_str().unwrap());
+        for message in messages {
+            assert!(!message.is_empty() && !message.contains("older than"), "{token}: {message}");
+        }
+    }
     let report = onramp.validate(&fake.url(""), "glpat-noexpiry").await;
     assert_eq!(check(&report, "expiry")["status"], "pass");
     assert!(check(&report, "expiry")["message"].as_str().unwrap().contains("does not expire"));
