@@ -5,11 +5,12 @@
 //!
 //! | token | behaves as |
 //! |---|---|
-//! | `glpat-good` | active user `jdoe`, all four scopes, Maintainer in 2 groups and 5 projects |
+//! | `glpat-good` | active user `jdoe`, all four scopes, Maintainer in 2 groups and 5 projects (and a lower role in 1 group and 3 projects: `min_access_level` matters) |
 //! | `glpat-noscope` | lacks `read_repository` |
 //! | `glpat-readuser` | only `read_user`: groups and projects answer 403 `insufficient_scope` |
 //! | `glpat-expired`, `glpat-revoked` | GitLab's 401 bodies for those |
 //! | `glpat-blocked` | 403 "Your account has been blocked." on every route |
+//! | `glpat-pending`, `glpat-deactivated`, `glpat-unconfirmed`, `glpat-terms`, `glpat-password` | 403 on every route with GitLab's text for an account pending approval, deactivated, with an unconfirmed email, that has not accepted the Terms of Service, or whose password expired |
 //! | `glpat-soon` | expires in 10 days |
 //! | `glpat-noexpiry` | `expires_at: null` |
 //! | `glpat-guest` | Maintainer nowhere |
@@ -37,6 +38,17 @@ pub struct FakeGitlab {
     pub prefix: String,
     /// GitLab 14.x: no `/metadata` (15.2) and no `/personal_access_tokens/self` (15.5).
     pub legacy: bool,
+    /// GitLab's configured external URL (`external_url` in gitlab.rb): what `web_url` is built
+    /// from. `None`: the Host of the request, as a GitLab reached by its own name.
+    pub external_url: Option<String>,
+    /// A private instance: every web page but the sign-in page redirects (302) to it.
+    pub sign_in_only: bool,
+    /// GitLab 15.2–15.4: `/metadata` but no `/personal_access_tokens/self`, which answers this
+    /// status (401 or 404) even for a good token.
+    pub no_token_self: Option<u16>,
+    /// This API path alone answers 429 in plain text without rate-limit headers (gitlab.com's
+    /// `/groups` limit).
+    pub rate_limited_path: Option<&'static str>,
     /// Added before every answer.
     pub latency: Duration,
     /// Answer every API call with this status (429 with a text body, 5xx with HTML).
@@ -102,10 +114,19 @@ impl FakeGitlab {
         let Some(rest) = uri.path().strip_prefix(self.prefix.as_str()) else { return not_found_page() };
         let Some(api) = rest.strip_prefix("/api/v4") else {
             return match rest {
-                "/users/sign_in" | "/jdoe" => (StatusCode::OK, html("GitLab")).into_response(),
+                "/users/sign_in" => (StatusCode::OK, html("GitLab")).into_response(),
+                _ if self.sign_in_only => {
+                    let host = headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("gitlab.test");
+                    let location = format!("http://{host}{}/users/sign_in", self.prefix);
+                    (StatusCode::FOUND, [("location", location)], html("redirected")).into_response()
+                }
+                "/jdoe" => (StatusCode::OK, html("GitLab")).into_response(),
                 _ => not_found_page(),
             };
         };
+        if self.rate_limited_path.is_some_and(|p| api == p) {
+            return (StatusCode::TOO_MANY_REQUESTS, [("content-type", "text/plain")], "Retry later\n").into_response();
+        }
         if let Some(origin) = &self.redirect_to {
             return (StatusCode::MOVED_PERMANENTLY, [("location", format!("{origin}{}", uri.path()))]).into_response();
         }
@@ -136,7 +157,8 @@ impl FakeGitlab {
         let Some(token) = token else { return unauthorized() };
         let persona = match token {
             "glpat-good" | "glpat-noscope" | "glpat-readuser" | "glpat-blocked" | "glpat-soon" | "glpat-noexpiry"
-            | "glpat-guest" | "glpat-bot" => token,
+            | "glpat-guest" | "glpat-bot" | "glpat-pending" | "glpat-deactivated" | "glpat-unconfirmed"
+            | "glpat-terms" | "glpat-password" => token,
             "glpat-expired" => {
                 return json_answer(
                     StatusCode::UNAUTHORIZED,
@@ -160,6 +182,21 @@ impl FakeGitlab {
                 &[],
             );
         }
+        let web = match &self.external_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => format!("http://{host}{}", self.prefix),
+        };
+        let refused = match persona {
+            "glpat-pending" => Some("Your account is pending approval from your GitLab administrator and hence blocked. Please contact your GitLab administrator if you think this is an error.".to_owned()),
+            "glpat-deactivated" => Some(format!("Your account has been deactivated by your administrator. Please log back in from a web browser to reactivate your account at {web}")),
+            "glpat-unconfirmed" => Some(format!("Your primary email address is not confirmed. Please check your inbox for the confirmation instructions. In case the link is expired, you can request a new confirmation email at {web}/users/confirmation/new")),
+            "glpat-terms" => Some(format!("You (@jdoe) must accept the Terms of Service in order to perform this action. To accept these terms, please access GitLab from a web browser at {web}.")),
+            "glpat-password" => Some("Your password expired. Please access GitLab from a web browser to update your password.".to_owned()),
+            _ => None,
+        };
+        if let Some(reason) = refused {
+            return json_answer(StatusCode::FORBIDDEN, json!({"message": format!("403 Forbidden - {reason}")}), &[]);
+        }
         let scopes: &[&str] = match persona {
             "glpat-noscope" => &["api", "read_api", "read_user"],
             "glpat-readuser" => &["read_user"],
@@ -178,9 +215,10 @@ impl FakeGitlab {
                 json!({"version": if self.legacy { "14.10.5" } else { "17.5.1" }, "revision": "abc123"}),
                 &[],
             ),
-            "/personal_access_tokens/self" if self.legacy => {
+            "/personal_access_tokens/self" if self.legacy || self.no_token_self == Some(404) => {
                 json_answer(StatusCode::NOT_FOUND, json!({"error": "404 Not Found"}), &[])
             }
+            "/personal_access_tokens/self" if self.no_token_self.is_some() => unauthorized(),
             "/personal_access_tokens/self" => {
                 let today = time::OffsetDateTime::now_utc().date();
                 let expires_at = match persona {
@@ -198,7 +236,7 @@ impl FakeGitlab {
                 let (username, bot) = if persona == "glpat-bot" { ("project_7_bot_1", true) } else { ("jdoe", false) };
                 json_answer(
                     StatusCode::OK,
-                    json!({"id": 1, "username": username, "name": "Jane Doe", "state": "active", "web_url": format!("http://{host}{}/{username}", self.prefix), "bot": bot}),
+                    json!({"id": 1, "username": username, "name": "Jane Doe", "state": "active", "web_url": format!("{web}/{username}"), "bot": bot}),
                     &[],
                 )
             }

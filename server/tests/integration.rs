@@ -178,6 +178,11 @@ async fn each_token_problem_is_told_apart_with_its_fix_step() {
         ("glpat-noscope", "scopes", "fail", 8, "Missing scopes: read_repository"),
         ("glpat-readuser", "scopes", "fail", 8, "Missing scopes: api, read_api, read_repository"),
         ("glpat-blocked", "user", "fail", 5, "blocked"),
+        ("glpat-pending", "user", "fail", 5, "approval"),
+        ("glpat-deactivated", "user", "fail", 5, "reactivate"),
+        ("glpat-unconfirmed", "user", "fail", 5, "not confirmed"),
+        ("glpat-terms", "user", "fail", 5, "Terms of Service"),
+        ("glpat-password", "user", "fail", 5, "password has expired"),
         ("glpat-soon", "expiry", "warn", 7, "expires in 10 days"),
         ("glpat-guest", "role", "fail", 6, "not Maintainer of any group or project"),
         ("glpat-bot", "user", "warn", 6, "bot user"),
@@ -202,6 +207,11 @@ async fn each_token_problem_is_told_apart_with_its_fix_step() {
         ("glpat-noscope", "PWPPPFPP"),
         ("glpat-readuser", "PWPPPFPS"),
         ("glpat-blocked", "PWPPFSSS"),
+        ("glpat-pending", "PWPPFSSS"),
+        ("glpat-deactivated", "PWPPFSSS"),
+        ("glpat-unconfirmed", "PWPPFSSS"),
+        ("glpat-terms", "PWPPFSSS"),
+        ("glpat-password", "PWPPFSSS"),
         ("glpat-soon", "PWPPPPWP"),
         ("glpat-guest", "PWPPPPPF"),
         ("glpat-bot", "PWPPWPPP"),
@@ -613,4 +623,60 @@ async fn the_double_filters_and_pages_as_gitlab_does() {
     let ((_, page, next, link), items) = get("per_page=3&page=3").await;
     assert_eq!((page.as_deref(), next.as_deref(), items.as_array().unwrap().len()), (Some("3"), Some(""), 2));
     assert!(!link.contains("rel=\"next\""), "{link}");
+}
+
+#[tokio::test]
+async fn a_profile_pasted_by_another_address_of_the_same_gitlab_is_the_users() {
+    // GitLab's web_url comes from its external URL; people paste the address they reach it by.
+    let fake = spawn_fake(FakeGitlab {
+        external_url: Some("https://gitlab.internal.example".into()),
+        ..FakeGitlab::default()
+    })
+    .await;
+    let onramp = spawn_onramp().await;
+    let report = onramp.validate(&fake.url("/jdoe"), "glpat-good").await;
+    assert_eq!(report["user"]["web_url"], "https://gitlab.internal.example/jdoe");
+    assert_eq!(check(&report, "user")["status"], "pass", "{report:#}");
+    let report = onramp.validate(&fake.url("/JDoe/"), "glpat-good").await;
+    assert_eq!(check(&report, "user")["status"], "pass", "user names are case-insensitive: {report:#}");
+    let report = onramp.validate(&fake.url("/alice"), "glpat-good").await;
+    assert_eq!(check(&report, "user")["status"], "warn", "another user's profile is still told");
+}
+
+#[tokio::test]
+async fn gitlab_15_2_to_15_4_private_instances_and_one_rate_limited_list() {
+    let onramp = spawn_onramp().await;
+    let letters = |report: &serde_json::Value| -> String {
+        statuses(report)
+            .iter()
+            .map(|s| match s.split_once(':').unwrap().1 {
+                "pass" => 'P',
+                "warn" => 'W',
+                "fail" => 'F',
+                _ => 'S',
+            })
+            .collect()
+    };
+    // /metadata (15.2+) but no /personal_access_tokens/self (15.5+): 401 or 404 for a good token.
+    for status in [401, 404] {
+        let fake = spawn_fake(FakeGitlab { no_token_self: Some(status), ..FakeGitlab::default() }).await;
+        let report = onramp.validate(&fake.url(""), "glpat-good").await;
+        assert_eq!(letters(&report), "PWPPPWSP", "{status}: {report:#}");
+        assert_eq!(report["ok"], true);
+        assert!(check(&report, "scopes")["message"].as_str().unwrap().contains("older than 15.5"));
+    }
+    // A private instance: the pasted profile page redirects to sign-in; the API is still found.
+    let fake = spawn_fake(FakeGitlab { sign_in_only: true, ..FakeGitlab::default() }).await;
+    let report = onramp.validate(&fake.url("/jdoe"), "glpat-good").await;
+    assert_eq!(letters(&report), "PWPPPPPP", "{report:#}");
+    assert_eq!(report["base_url"], fake.url(""));
+    // gitlab.com rate-limits /groups alone: the projects settle the role, the 429 is mentioned.
+    let fake = spawn_fake(FakeGitlab { rate_limited_path: Some("/groups"), ..FakeGitlab::default() }).await;
+    let report = onramp.validate(&fake.url(""), "glpat-good").await;
+    assert_eq!(letters(&report), "PWPPPPPP", "{report:#}");
+    let role = check(&report, "role")["message"].as_str().unwrap().to_owned();
+    assert!(role.contains("5 projects") && role.contains("429"), "{role}");
+    // ...but a Guest gets no pass from a list that did not answer.
+    let report = onramp.validate(&fake.url(""), "glpat-guest").await;
+    assert_eq!(check(&report, "role")["status"], "fail", "{report:#}");
 }

@@ -462,15 +462,28 @@ fn evaluate_token(user: &Reply) -> CheckResult {
 
 /// `user`: the account behind the token is active; a bot (project/group token) is noted; a pasted
 /// profile URL matches the token's owner.
+/// Why GitLab refuses an account (its 403 `message`, "403 Forbidden - …"), told apart with what
+/// to do; `None` when the message names none of GitLab's reasons.
+pub fn refused_account(message: &str) -> Option<&'static str> {
+    let message = message.to_ascii_lowercase();
+    // "pending approval … and hence blocked": before "blocked".
+    let reasons: [(&str, &'static str); 6] = [
+        ("pending approval", "Your GitLab account is waiting for an administrator's approval. Ask your GitLab admin to approve it, or use a token of another account (step 5)."),
+        ("deactivated", "Your GitLab account was deactivated (it had not been used for a while). Sign in to GitLab in a browser to reactivate it (step 5), then check again."),
+        ("email address is not confirmed", "Your GitLab account's primary email address is not confirmed. Follow the link in GitLab's confirmation email, or ask for a new one when you sign in (step 5), then check again."),
+        ("terms of service", "Your GitLab account has not accepted the Terms of Service. Sign in to GitLab in a browser and accept them (step 5), then check again."),
+        ("password expired", "Your GitLab password has expired, and GitLab refuses your tokens until you set a new one. Sign in to GitLab in a browser and change it (step 5), then check again."),
+        ("blocked", "Your GitLab account is blocked. Ask your GitLab admin to unblock it, or sign in as another user (step 5)."),
+    ];
+    reasons.into_iter().find(|(words, _)| message.contains(words)).map(|(_, why)| why)
+}
+
 fn evaluate_user(user: &Reply, pasted: &BaseUrl, base: &BaseUrl) -> (CheckResult, Option<GitlabUser>) {
     let Ok(answer) = user else { return (unexpected(CheckId::User, "your account", user), None) };
     if answer.status == StatusCode::FORBIDDEN {
         let message = answer.str_field("message").unwrap_or_default();
-        if message.to_ascii_lowercase().contains("blocked") {
-            return (
-                CheckResult::fail(CheckId::User, "Your GitLab account is blocked. Ask your GitLab admin to unblock it, or sign in as another user (step 5)."),
-                None,
-            );
+        if let Some(why) = refused_account(message) {
+            return (CheckResult::fail(CheckId::User, why), None);
         }
         if answer.str_field("error") == Some("insufficient_scope") {
             return (CheckResult::skipped(CheckId::User, "The token may not read your account: see Scopes."), None);
@@ -501,7 +514,7 @@ fn evaluate_user(user: &Reply, pasted: &BaseUrl, base: &BaseUrl) -> (CheckResult
             ),
         )
         .fixed_in(6)
-    } else if pasted.depth() == base.depth() + 1 && !same_profile(pasted.as_str(), &account.web_url) {
+    } else if pasted.depth() == base.depth() + 1 && !same_profile(pasted.as_str(), &account.username) {
         CheckResult::warn(
             CheckId::User,
             format!(
@@ -515,8 +528,11 @@ fn evaluate_user(user: &Reply, pasted: &BaseUrl, base: &BaseUrl) -> (CheckResult
     (result, Some(account))
 }
 
-fn same_profile(a: &str, b: &str) -> bool {
-    a.trim_end_matches('/').eq_ignore_ascii_case(b.trim_end_matches('/'))
+/// Is the pasted profile URL the token user's? Compared by the user name it ends with, not the
+/// whole URL: GitLab builds `web_url` from its configured external URL, while people paste the
+/// address they reach it by (an IP, an alias, another port through a proxy).
+fn same_profile(pasted: &str, username: &str) -> bool {
+    pasted.trim_end_matches('/').rsplit('/').next().is_some_and(|last| last.eq_ignore_ascii_case(username))
 }
 
 fn token_info(token_self: &Reply) -> Option<TokenInfo> {
@@ -630,13 +646,30 @@ fn evaluate_role(groups: &Reply, projects: &Reply) -> CheckResult {
         Ok(a) if a.status == StatusCode::OK => count(a),
         _ => None,
     };
-    let (Some(g), Some(p)) = (counted(groups), counted(projects)) else {
-        let bad = if counted(groups).is_none() { groups } else { projects };
-        return unexpected(CheckId::Role, "your groups and projects", bad);
-    };
     let show = |(n, more): (u64, bool), one: &str, many: &str| {
         let plus = if more { "+" } else { "" };
         format!("{n}{plus} {}", if n == 1 && !more { one } else { many })
+    };
+    let (g, p) = match (counted(groups), counted(projects)) {
+        (Some(g), Some(p)) => (g, p),
+        // One list answered (gitlab.com rate-limits /groups on its own): a Maintainer role found
+        // there settles the check; the other list's trouble is told beside it.
+        (Some(found), None) | (None, Some(found)) if found.0 > 0 => {
+            let (listed, other, other_name) = if counted(groups).is_some() {
+                (show(found, "group", "groups"), projects, "your projects")
+            } else {
+                (show(found, "project", "projects"), groups, "your groups")
+            };
+            let trouble = unexpected(CheckId::Role, other_name, other).message;
+            return CheckResult::pass(
+                CheckId::Role,
+                format!("Maintainer or above in {listed}; {other_name} were not counted: {trouble}"),
+            );
+        }
+        (g, _) => {
+            let bad = if g.is_none() { groups } else { projects };
+            return unexpected(CheckId::Role, "your groups and projects", bad);
+        }
     };
     if g.0 == 0 && p.0 == 0 {
         CheckResult::fail(
@@ -829,5 +862,25 @@ mod tests {
         assert!(m.contains("Did you mean https://git.example.com?"), "{m}");
         let m = no_gitlab_message(&pasted, &answer(429, "x", &[("retry-after", "5")]));
         assert!(m.contains("5 seconds"));
+    }
+
+    #[test]
+    fn each_reason_gitlab_refuses_an_account_is_told_apart() {
+        // GitLab's own texts (Gitlab::Auth::UserAccessDeniedReason), as the API's 403 message.
+        let cases = [
+            ("403 Forbidden - Your account has been blocked.", "is blocked"),
+            ("403 Forbidden - Your account is pending approval from your GitLab administrator and hence blocked. Please contact your GitLab administrator if you think this is an error.", "approval"),
+            ("403 Forbidden - Your account has been deactivated by your administrator. Please log back in from a web browser to reactivate your account at https://gitlab.example.com", "reactivate"),
+            ("403 Forbidden - Your primary email address is not confirmed. Please check your inbox for the confirmation instructions.", "not confirmed"),
+            ("403 Forbidden - You (@jdoe) must accept the Terms of Service in order to perform this action. To accept these terms, please access GitLab from a web browser at https://gitlab.example.com.", "Terms of Service"),
+            ("403 Forbidden - Your password expired. Please access GitLab from a web browser to update your password.", "password has expired"),
+        ];
+        let mut seen = std::collections::HashSet::new();
+        for (message, words) in cases {
+            let why = refused_account(message).unwrap_or_else(|| panic!("{message}"));
+            assert!(why.contains(words), "{message} -> {why}");
+            assert!(seen.insert(why), "told apart: {why}");
+        }
+        assert_eq!(refused_account("403 Forbidden"), None);
     }
 }
