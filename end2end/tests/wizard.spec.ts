@@ -1,17 +1,6 @@
 import { expect, test, type Page } from "@playwright/test";
+import { STEP, watchErrors } from "../helpers";
 import { FAKE_GITLAB } from "../playwright.config";
-
-const STEP = (n: number) => `/integrations/gitlab/step/${n}`;
-
-/** Fails the test on any console error or uncaught exception. */
-function watchErrors(page: Page): string[] {
-  const errors: string[] = [];
-  page.on("pageerror", (e) => errors.push(`pageerror: ${e.message}`));
-  page.on("console", (m) => {
-    if (m.type() === "error") errors.push(`console: ${m.text()}`);
-  });
-  return errors;
-}
 
 let accounts = 0;
 /** Creates an Onramp account (and so logs in), with or without JavaScript. */

@@ -1,20 +1,10 @@
 import { expect, test, type Browser, type Page } from "@playwright/test";
+import { STEP, watchErrors } from "../helpers";
 import { FAKE_GITLAB, FAKE_GITLAB_2 } from "../playwright.config";
 
-const STEP = (n: number) => `/integrations/gitlab/step/${n}`;
 const PASSWORD = "correct horse battery staple";
 let accounts = 0;
 const newEmail = (who: string) => `${who}-${process.pid}-${Date.now()}-${accounts++}@example.com`;
-
-/** Fails the test on any console error or uncaught exception. */
-function watchErrors(page: Page): string[] {
-  const errors: string[] = [];
-  page.on("pageerror", (e) => errors.push(`pageerror: ${e.message}`));
-  page.on("console", (m) => {
-    if (m.type() === "error") errors.push(`console: ${m.text()}`);
-  });
-  return errors;
-}
 
 async function newPage(browser: Browser, javaScriptEnabled: boolean): Promise<Page> {
   const context = await browser.newContext({ javaScriptEnabled });

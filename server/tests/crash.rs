@@ -114,24 +114,22 @@ async fn kill_9_during_saves_leaves_a_consistent_database() {
             let integrity: String = sqlx::query_scalar("PRAGMA integrity_check").fetch_one(db.pool()).await.unwrap();
             assert_eq!(integrity, "ok");
         }
-        // No sign-up is half there: every account has a workspace it owns, every workspace an
-        // owner, and no membership points nowhere.
-        let orphans: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM users u WHERE NOT EXISTS \
-             (SELECT 1 FROM memberships m WHERE m.user_id = u.id AND m.role = 'owner')",
-        )
-        .fetch_one(db.pool())
-        .await
-        .unwrap();
-        assert_eq!(orphans, 0, "an account without its workspace");
-        let ownerless: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM workspaces w WHERE NOT EXISTS \
-             (SELECT 1 FROM memberships m WHERE m.workspace_id = w.id AND m.role = 'owner')",
-        )
-        .fetch_one(db.pool())
-        .await
-        .unwrap();
-        assert_eq!(ownerless, 0, "a workspace without its owner");
+        // No sign-up is half there: every account owns a workspace, every workspace has an owner.
+        for (half_written, query) in [
+            (
+                "an account without its workspace",
+                "SELECT COUNT(*) FROM users u WHERE NOT EXISTS \
+                 (SELECT 1 FROM memberships m WHERE m.user_id = u.id AND m.role = 'owner')",
+            ),
+            (
+                "a workspace without its owner",
+                "SELECT COUNT(*) FROM workspaces w WHERE NOT EXISTS \
+                 (SELECT 1 FROM memberships m WHERE m.workspace_id = w.id AND m.role = 'owner')",
+            ),
+        ] {
+            let found: i64 = sqlx::query_scalar(query).fetch_one(db.pool()).await.unwrap();
+            assert_eq!(found, 0, "{half_written}");
+        }
         let committed = committed.lock().unwrap().clone();
         for email in &committed {
             let row = sqlx::query(

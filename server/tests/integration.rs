@@ -220,16 +220,7 @@ async fn each_token_problem_is_told_apart_with_its_fix_step() {
     ];
     for (token, expected) in all_eight {
         let report = onramp.validate(&fake.url(""), token).await;
-        let got: String = statuses(&report)
-            .iter()
-            .map(|s| match s.split_once(':').unwrap().1 {
-                "pass" => 'P',
-                "warn" => 'W',
-                "fail" => 'F',
-                _ => 'S',
-            })
-            .collect();
-        assert_eq!(got, expected, "{token}: {report:#}");
+        assert_eq!(letters(&report), expected, "{token}: {report:#}");
         let messages = report["checks"].as_array().unwrap().iter().map(|c| c["message"].as_str().unwrap());
         for message in messages {
             assert!(!message.is_empty() && !message.contains("older than"), "{token}: {message}");
@@ -646,17 +637,6 @@ async fn a_profile_pasted_by_another_address_of_the_same_gitlab_is_the_users() {
 #[tokio::test]
 async fn gitlab_15_2_to_15_4_private_instances_and_one_rate_limited_list() {
     let onramp = spawn_onramp().await;
-    let letters = |report: &serde_json::Value| -> String {
-        statuses(report)
-            .iter()
-            .map(|s| match s.split_once(':').unwrap().1 {
-                "pass" => 'P',
-                "warn" => 'W',
-                "fail" => 'F',
-                _ => 'S',
-            })
-            .collect()
-    };
     // /metadata (15.2+) but no /personal_access_tokens/self (15.5+): 401 or 404 for a good token.
     for status in [401, 404] {
         let fake = spawn_fake(FakeGitlab { no_token_self: Some(status), ..FakeGitlab::default() }).await;

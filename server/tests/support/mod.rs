@@ -274,6 +274,20 @@ pub async fn enter_at(client: &reqwest::Client, server: &Running, path: &str, em
     assert!(!location.contains("error="), "{path}: {location}");
 }
 
+/// A report's eight statuses as one letter each, in order: P pass, W warn, F fail, S skipped
+/// (`"PWPPPPPP"`).
+pub fn letters(report: &serde_json::Value) -> String {
+    statuses(report)
+        .iter()
+        .map(|s| match s.split_once(':').map(|(_, status)| status) {
+            Some("pass") => 'P',
+            Some("warn") => 'W',
+            Some("fail") => 'F',
+            _ => 'S',
+        })
+        .collect()
+}
+
 /// The statuses of a JSON report's checks, in order: `["url:pass", ...]`.
 pub fn statuses(report: &serde_json::Value) -> Vec<String> {
     report["checks"]
