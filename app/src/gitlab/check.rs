@@ -549,6 +549,8 @@ fn token_info(token_self: &Reply) -> Option<TokenInfo> {
             .map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_owned)).collect())
             .unwrap_or_default(),
         expires_at: json.get("expires_at").and_then(|v| v.as_str()).map(str::to_owned),
+        id: json.get("id").and_then(|v| v.as_i64()),
+        created_at: json.get("created_at").and_then(|v| v.as_str()).map(str::to_owned),
     })
 }
 

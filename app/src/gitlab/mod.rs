@@ -3,6 +3,7 @@
 pub mod base_url;
 pub mod links;
 pub mod report;
+pub mod rotation;
 
 #[cfg(feature = "ssr")]
 pub mod check;

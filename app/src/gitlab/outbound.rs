@@ -219,7 +219,19 @@ impl Outbound {
 impl Target {
     /// GET `url`, with the token in the `PRIVATE-TOKEN` header when given. Never follows redirects.
     pub async fn get(&self, url: &str, token: Option<&GitlabToken>) -> Result<Answer, Failure> {
-        let mut request = self.client.get(url).header("accept", "application/json");
+        self.send(self.client.get(url), token).await
+    }
+
+    /// POST `url` with a JSON body and the token; never follows redirects. A failure after the
+    /// request may have been sent (a timeout, a reset) says nothing about whether GitLab acted on
+    /// it: callers of a request that is not idempotent must find out another way.
+    pub async fn post_json(&self, url: &str, token: &GitlabToken, body: &serde_json::Value) -> Result<Answer, Failure> {
+        let request = self.client.post(url).header("content-type", "application/json").body(body.to_string());
+        self.send(request, Some(token)).await
+    }
+
+    async fn send(&self, request: reqwest::RequestBuilder, token: Option<&GitlabToken>) -> Result<Answer, Failure> {
+        let mut request = request.header("accept", "application/json");
         if let Some(token) = token {
             let mut value = HeaderValue::from_str(token.expose())
                 .map_err(|_| Failure::Other("the token contains characters that cannot be sent".into()))?;

@@ -138,6 +138,12 @@ pub struct TokenInfo {
     pub scopes: Vec<String>,
     /// `YYYY-MM-DD`; the token stops working at 00:00 UTC that day.
     pub expires_at: Option<String>,
+    /// GitLab's id of the token: a rotated token gets a new one.
+    #[serde(default)]
+    pub id: Option<i64>,
+    /// When the token was created (GitLab's timestamp, e.g. `2026-08-01T10:00:00.000Z`).
+    #[serde(default)]
+    pub created_at: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

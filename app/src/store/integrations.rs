@@ -604,6 +604,7 @@ mod tests {
                 name: Some("Onramp".into()),
                 scopes: vec!["api".into(), "read_api".into()],
                 expires_at: Some(expiry.into()),
+                ..Default::default()
             }),
             vec![],
             5,

@@ -1,0 +1,286 @@
+//! Rotating a token before it expires (`POST /personal_access_tokens/self/rotate`): who may, when,
+//! for how long, and what GitLab's answers mean. Plain functions; the requests and the bookkeeping
+//! that keeps one rotation per token are in [`crate::rotation`].
+//!
+//! GitLab revokes the old token the moment it rotates, and rotating an already rotated token
+//! revokes the whole family, the new token included (reuse detection, 16.3). So a rotation whose
+//! answer was lost is never repeated: GitLab is asked, with the old token, whether it still lives.
+
+use super::report::{GitlabUser, TokenInfo};
+
+/// Days before expiry at which Onramp rotates (`ONRAMP_ROTATE_DAYS_BEFORE`).
+pub const DEFAULT_DAYS_BEFORE: i64 = 14;
+
+/// GitLab's longest token lifetime (since 16.0, unless an admin set a shorter one).
+pub const MAX_LIFETIME_DAYS: i64 = 365;
+
+/// Shorter lifetimes are not worth a rotation: the next one would come within days.
+pub const MIN_LIFETIME_DAYS: i64 = 7;
+
+/// `self/rotate` appeared in GitLab 16.10.
+pub const FIRST_VERSION: (u32, u32) = (16, 10);
+
+/// Why Onramp cannot rotate a token (and reminds people instead).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CannotRotate {
+    /// The token never expires (set before GitLab 16, or by an admin).
+    NoExpiry,
+    /// GitLab older than 16.10, or its version is unknown.
+    OldGitlab(Option<String>),
+    /// Neither `api` nor `self_rotate`.
+    Scope,
+    /// A group or project access token: its bot rotates through the group's or project's own
+    /// endpoint, which needs its id; Onramp does not rotate those yet.
+    ResourceToken,
+}
+
+impl CannotRotate {
+    /// What the connection's page says, ending with what Onramp does instead.
+    pub fn explain(&self) -> String {
+        let tail = "Onramp reminds you 30 and 7 days before it expires instead.";
+        match self {
+            CannotRotate::NoExpiry => "This token does not expire, so there is nothing to rotate.".to_owned(),
+            CannotRotate::OldGitlab(Some(v)) => {
+                format!("GitLab {v} cannot rotate a token through its API (GitLab 16.10 or newer can). {tail}")
+            }
+            CannotRotate::OldGitlab(None) => {
+                format!("Onramp does not know this GitLab's version, and only 16.10 or newer can rotate a token. {tail}")
+            }
+            CannotRotate::Scope => format!(
+                "A token may rotate itself only with the api or self_rotate scope; this one has neither. A new token \
+                 with api (step 8) lets Onramp rotate it. {tail}"
+            ),
+            CannotRotate::ResourceToken => {
+                format!("This is a group or project access token; Onramp rotates personal and service account tokens. {tail}")
+            }
+        }
+    }
+}
+
+/// `"16.10.3-ee"` → `(16, 10)`.
+pub fn major_minor(version: &str) -> Option<(u32, u32)> {
+    let mut parts = version.trim().split(|c: char| !c.is_ascii_digit());
+    let major = parts.next()?.parse().ok()?;
+    let minor = parts.next()?.parse().ok()?;
+    Some((major, minor))
+}
+
+/// Whether GitLab lets this token rotate itself.
+pub fn can_rotate(version: Option<&str>, token: &TokenInfo, user: Option<&GitlabUser>) -> Result<(), CannotRotate> {
+    if token.expires_at.is_none() {
+        return Err(CannotRotate::NoExpiry);
+    }
+    if !version.and_then(major_minor).is_some_and(|v| v >= FIRST_VERSION) {
+        return Err(CannotRotate::OldGitlab(version.map(str::to_owned)));
+    }
+    if !token.scopes.iter().any(|s| s == "api" || s == "self_rotate") {
+        return Err(CannotRotate::Scope);
+    }
+    if user.is_some_and(is_resource_bot) {
+        return Err(CannotRotate::ResourceToken);
+    }
+    Ok(())
+}
+
+/// Group and project access tokens act as bot users named `group_<id>_bot_…` / `project_<id>_bot_…`;
+/// service accounts are bots too, but with a name of their choosing and a personal token.
+pub fn is_resource_bot(user: &GitlabUser) -> bool {
+    user.bot && {
+        let mut parts = user.username.splitn(3, '_');
+        matches!(parts.next(), Some("group" | "project"))
+            && parts.next().is_some_and(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()))
+            && parts.next().is_some_and(|rest| rest.starts_with("bot"))
+    }
+}
+
+#[cfg(feature = "ssr")]
+pub use dates::*;
+
+#[cfg(feature = "ssr")]
+mod dates {
+    use time::{Date, Duration};
+
+    /// `YYYY-MM-DD`, or the date part of GitLab's `2026-08-01T10:00:00.000Z`.
+    pub fn parse_date(text: &str) -> Option<Date> {
+        let format = time::macros::format_description!("[year]-[month]-[day]");
+        Date::parse(text.get(..10)?, &format).ok()
+    }
+
+    /// Whether a token expiring on `expires_at` is due for rotation on `today`.
+    pub fn is_due(expires_at: Date, today: Date, days_before: i64) -> bool {
+        (expires_at - today).whole_days() <= days_before
+    }
+
+    /// The expiry to ask for: the current token's lifetime again, counted from `today`, within
+    /// [`super::MIN_LIFETIME_DAYS`]..=[`super::MAX_LIFETIME_DAYS`]. Without a creation date, the
+    /// longest.
+    pub fn next_expiry(today: Date, created_at: Option<Date>, expires_at: Date) -> Date {
+        let lifetime = created_at.map_or(super::MAX_LIFETIME_DAYS, |c| (expires_at - c).whole_days());
+        today + Duration::days(lifetime.clamp(super::MIN_LIFETIME_DAYS, super::MAX_LIFETIME_DAYS))
+    }
+
+    /// After GitLab refused `asked` with 400 (an instance with a shorter maximum lifetime): half
+    /// the lifetime, or none when that is shorter than [`super::MIN_LIFETIME_DAYS`].
+    pub fn shorter(today: Date, asked: Date) -> Option<Date> {
+        let half = (asked - today).whole_days() / 2;
+        (half >= super::MIN_LIFETIME_DAYS).then(|| today + Duration::days(half))
+    }
+}
+
+/// What GitLab's answer to a rotation means.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Rotated {
+    /// 200 with the new token: the old one is revoked now.
+    New { token: String, id: Option<i64>, expires_at: Option<String> },
+    /// 400: the date (or another parameter) was refused; nothing was revoked.
+    BadRequest(String),
+    /// 401, 403, 404, 405: GitLab refuses, nothing was rotated (GitLab's message).
+    Refused(u16, String),
+    /// Anything else (5xx, a 200 without a token, a proxy's page): GitLab may or may not have
+    /// rotated. Treated like a lost answer.
+    Unknown(u16),
+}
+
+/// Judges `self/rotate`'s answer from its status and JSON body.
+pub fn judge_rotation(status: u16, json: Option<&serde_json::Value>) -> Rotated {
+    let message = || {
+        json.and_then(|j| j.get("message").or_else(|| j.get("error_description")).or_else(|| j.get("error")))
+            .map(|m| match m.as_str() {
+                Some(s) => s.to_owned(),
+                None => m.to_string(),
+            })
+            .unwrap_or_default()
+    };
+    match status {
+        200 | 201 => match json.and_then(|j| j.get("token")).and_then(|t| t.as_str()) {
+            Some(token) if !token.is_empty() => Rotated::New {
+                token: token.to_owned(),
+                id: json.and_then(|j| j.get("id")).and_then(|v| v.as_i64()),
+                expires_at: json.and_then(|j| j.get("expires_at")).and_then(|v| v.as_str()).map(str::to_owned),
+            },
+            _ => Rotated::Unknown(status),
+        },
+        400 => Rotated::BadRequest(message()),
+        401 | 403 | 404 | 405 => Rotated::Refused(status, message()),
+        _ => Rotated::Unknown(status),
+    }
+}
+
+/// Whether a token still works, from `GET /personal_access_tokens/self`'s answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Alive {
+    Yes,
+    /// 401: revoked (or expired): it was rotated, and the answer with its successor is lost.
+    No,
+    /// No usable answer: ask again later; never rotate meanwhile.
+    Unknown,
+}
+
+pub fn judge_alive(status: u16, json: Option<&serde_json::Value>) -> Alive {
+    match status {
+        200 if json.and_then(|j| j.get("active")).and_then(|a| a.as_bool()) == Some(false) => Alive::No,
+        200 => Alive::Yes,
+        401 => Alive::No,
+        _ => Alive::Unknown,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn token(scopes: &[&str], expires: Option<&str>) -> TokenInfo {
+        TokenInfo {
+            scopes: scopes.iter().map(|s| s.to_string()).collect(),
+            expires_at: expires.map(str::to_owned),
+            ..Default::default()
+        }
+    }
+
+    fn user(name: &str, bot: bool) -> GitlabUser {
+        GitlabUser { username: name.into(), name: name.into(), web_url: String::new(), bot }
+    }
+
+    #[test]
+    fn who_may_rotate() {
+        let api = token(&["api", "read_user"], Some("2027-01-01"));
+        assert_eq!(can_rotate(Some("16.10.0"), &api, None), Ok(()));
+        assert_eq!(can_rotate(Some("17.5.1-ee"), &api, Some(&user("jdoe", false))), Ok(()));
+        assert_eq!(can_rotate(Some("16.9.8"), &api, None), Err(CannotRotate::OldGitlab(Some("16.9.8".into()))));
+        assert_eq!(can_rotate(Some("9.99"), &api, None), Err(CannotRotate::OldGitlab(Some("9.99".into()))));
+        assert_eq!(can_rotate(None, &api, None), Err(CannotRotate::OldGitlab(None)));
+        let read = token(&["read_api", "read_user", "read_repository"], Some("2027-01-01"));
+        assert_eq!(can_rotate(Some("17.0.0"), &read, None), Err(CannotRotate::Scope));
+        let self_rotate = token(&["read_api", "self_rotate"], Some("2027-01-01"));
+        assert_eq!(can_rotate(Some("17.9.0"), &self_rotate, None), Ok(()));
+        assert_eq!(can_rotate(Some("17.0.0"), &token(&["api"], None), None), Err(CannotRotate::NoExpiry));
+        assert_eq!(
+            can_rotate(Some("17.0.0"), &api, Some(&user("project_7_bot_1", true))),
+            Err(CannotRotate::ResourceToken)
+        );
+        assert_eq!(can_rotate(Some("17.0.0"), &api, Some(&user("group_12_bot_9f3a", true))), Err(CannotRotate::ResourceToken));
+        // A service account is a bot with a personal token: it may.
+        assert_eq!(can_rotate(Some("17.0.0"), &api, Some(&user("analytics-bot", true))), Ok(()));
+        // A human called like a bot is not one.
+        assert_eq!(can_rotate(Some("17.0.0"), &api, Some(&user("project_7_bot_1", false))), Ok(()));
+        for why in [CannotRotate::NoExpiry, CannotRotate::OldGitlab(None), CannotRotate::Scope, CannotRotate::ResourceToken] {
+            assert!(!why.explain().is_empty());
+        }
+    }
+
+    #[test]
+    fn versions() {
+        assert_eq!(major_minor("16.10.3-ee"), Some((16, 10)));
+        assert_eq!(major_minor("17.5"), Some((17, 5)));
+        assert_eq!(major_minor("garbage"), None);
+        assert_eq!(major_minor("17"), None);
+        assert_eq!(major_minor("١٧.٥"), None);
+    }
+
+    #[test]
+    fn dates() {
+        let d = |s: &str| parse_date(s).unwrap();
+        assert_eq!(parse_date("2026-08-01T10:00:00.000Z"), Some(d("2026-08-01")));
+        assert_eq!(parse_date("2026-13-01"), None);
+        assert_eq!(parse_date("€€€€€€€€€€€"), None);
+        let today = d("2026-11-26");
+        assert!(is_due(d("2026-12-10"), today, 14));
+        assert!(!is_due(d("2026-12-11"), today, 14));
+        assert!(is_due(d("2026-11-01"), today, 14), "an expired token is due too");
+        // The same lifetime again (90 days), from today.
+        assert_eq!(next_expiry(today, Some(d("2026-09-11")), d("2026-12-10")), d("2027-02-24"));
+        // Capped at a year; at least a week; a year without a creation date.
+        assert_eq!(next_expiry(today, Some(d("2020-01-01")), d("2026-12-10")), d("2027-11-26"));
+        assert_eq!(next_expiry(today, Some(d("2026-12-08")), d("2026-12-10")), d("2026-12-03"));
+        assert_eq!(next_expiry(today, None, d("2026-12-10")), d("2027-11-26"));
+        assert_eq!(shorter(today, d("2027-11-26")), Some(d("2027-05-27")));
+        assert_eq!(shorter(today, d("2026-12-08")), None);
+    }
+
+    #[test]
+    fn answers() {
+        let body = json!({"id": 8, "token": "glpat-new", "expires_at": "2027-02-24", "active": true});
+        assert_eq!(
+            judge_rotation(200, Some(&body)),
+            Rotated::New { token: "glpat-new".into(), id: Some(8), expires_at: Some("2027-02-24".into()) }
+        );
+        assert_eq!(judge_rotation(200, Some(&json!({"id": 8}))), Rotated::Unknown(200));
+        assert_eq!(judge_rotation(200, None), Rotated::Unknown(200));
+        assert_eq!(
+            judge_rotation(400, Some(&json!({"message": "400 Bad request - expires_at is invalid"}))),
+            Rotated::BadRequest("400 Bad request - expires_at is invalid".into())
+        );
+        assert_eq!(
+            judge_rotation(401, Some(&json!({"message": "401 Unauthorized"}))),
+            Rotated::Refused(401, "401 Unauthorized".into())
+        );
+        assert_eq!(judge_rotation(405, None), Rotated::Refused(405, String::new()));
+        assert_eq!(judge_rotation(502, None), Rotated::Unknown(502));
+        assert_eq!(judge_alive(200, Some(&json!({"active": true}))), Alive::Yes);
+        assert_eq!(judge_alive(200, Some(&json!({"active": false, "revoked": true}))), Alive::No);
+        assert_eq!(judge_alive(401, None), Alive::No);
+        assert_eq!(judge_alive(503, None), Alive::Unknown);
+        assert_eq!(judge_alive(429, None), Alive::Unknown);
+    }
+}
