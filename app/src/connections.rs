@@ -2,6 +2,7 @@
 
 use crate::gitlab::check::{self, CheckInput};
 use crate::gitlab::report::{CheckId, CheckResult, Report};
+use crate::integration::event;
 use crate::state::AppState;
 use crate::store::{integrations, StoreError};
 
@@ -37,5 +38,13 @@ pub async fn recheck(state: &AppState, workspace_id: &str, id: &str) -> Result<O
     let input = CheckInput { base_url: &integration.base_url, token: Ok(token), extra_ca_pem: Some(&ca_pem) };
     let report = check::run(&state.outbound, &input, time::OffsetDateTime::now_utc().date()).await;
     integrations::record_check(&state.db, workspace_id, id, &report).await?;
+    if integration.last_check_ok && !report.ok {
+        // Working until now: someone should hear about it (once, not at every failing re-check).
+        let first = report.failures().next();
+        let detail = first.map_or_else(|| "The re-check failed.".to_owned(), |c| c.message.clone());
+        let once = format!("check_failed:{}", crate::store::now());
+        let fix = first.and_then(|c| c.fix_step);
+        crate::rotation::note(state, &integration, event::CHECK_FAILED, &detail, fix, &once).await?;
+    }
     Ok(Some(report))
 }

@@ -26,6 +26,68 @@ pub struct Integration {
     pub last_report: Report,
     pub created_at: i64,
     pub updated_at: i64,
+    /// GitLab's id of the stored token (known from the first check that read
+    /// `/personal_access_tokens/self`); a rotation gives the connection a new one.
+    pub token_id: Option<i64>,
+    /// When GitLab created the stored token (its timestamp as GitLab wrote it).
+    pub token_created_at: Option<String>,
+    /// When Onramp last rotated the token (Unix seconds).
+    pub rotated_at: Option<i64>,
+}
+
+/// One rotation, as the connection's page and the API show it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rotation {
+    pub id: String,
+    pub integration_id: String,
+    pub workspace_id: String,
+    pub token_id: i64,
+    /// `sending`, `rotated`, `lost`, `refused`, `kept`.
+    pub state: String,
+    /// `schedule` or `manual`.
+    pub trigger: String,
+    pub new_expires_at: Option<String>,
+    pub message: String,
+    pub started_at: i64,
+    pub finished_at: Option<i64>,
+}
+
+/// Something that happened to a connection that someone should hear about: shown on its page,
+/// listed by the API, mailed when SMTP is set up. Never holds the token.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnectionEvent {
+    pub id: String,
+    /// One of [`event`]'s kinds.
+    pub kind: String,
+    /// What happened and what to do, in a sentence or two.
+    pub detail: String,
+    /// The wizard step that fixes it, if something needs fixing.
+    pub fix_step: Option<u8>,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// `pending`, `sending`, `sent`, `failed` (gave up), `none` (no mail server, or nobody to tell).
+    pub mail_state: String,
+}
+
+/// The kinds of [`ConnectionEvent`].
+pub mod event {
+    pub const ROTATED: &str = "rotated";
+    pub const ROTATION_FAILED: &str = "rotation_failed";
+    pub const ROTATION_LOST: &str = "rotation_lost";
+    pub const CHECK_FAILED: &str = "check_failed";
+    pub const EXPIRES_SOON: &str = "expires_soon";
+
+    /// A mail's subject line for an event of this kind on the connection named `connection`.
+    pub fn subject(kind: &str, connection: &str) -> String {
+        match kind {
+            ROTATED => format!("Onramp rotated the GitLab token of {connection}"),
+            ROTATION_FAILED => format!("Onramp could not rotate the GitLab token of {connection}"),
+            ROTATION_LOST => format!("{connection} needs a new GitLab token"),
+            CHECK_FAILED => format!("The GitLab connection {connection} stopped working"),
+            EXPIRES_SOON => format!("The GitLab token of {connection} expires soon"),
+            _ => format!("News about the GitLab connection {connection}"),
+        }
+    }
 }
 
 /// What the user should know about a saved connection right now.
@@ -94,6 +156,9 @@ mod tests {
             last_report: Report::new("https://gitlab.com".into(), None, None, None, vec![], 0),
             created_at: 0,
             updated_at: 0,
+            token_id: None,
+            token_created_at: None,
+            rotated_at: None,
         }
     }
 

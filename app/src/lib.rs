@@ -17,7 +17,11 @@ pub mod connections;
 pub mod gitlab;
 pub mod integration;
 pub mod islands;
+#[cfg(feature = "ssr")]
+pub mod mail;
 pub mod pages;
+#[cfg(feature = "ssr")]
+pub mod rotation;
 #[cfg(feature = "ssr")]
 pub mod state;
 #[cfg(feature = "ssr")]

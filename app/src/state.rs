@@ -22,6 +22,11 @@ pub struct Settings {
     pub trusted_proxies: TrustedProxies,
     /// `ONRAMP_AUDIT_DAYS`: how long the audit log keeps an event.
     pub audit_days: i64,
+    /// Rotate a token this many days before it expires (`ONRAMP_ROTATE_DAYS_BEFORE`).
+    pub rotate_days_before: i64,
+    /// How long a process may wait for a rotation's answer before another one asks GitLab
+    /// whether it happened. Longer than any request's timeout.
+    pub rotation_lease_seconds: i64,
 }
 
 impl Default for Settings {
@@ -31,6 +36,8 @@ impl Default for Settings {
             signups_per_hour: NonZeroU32::new(10).expect("non-zero"),
             trusted_proxies: TrustedProxies::default(),
             audit_days: crate::workspace::AUDIT_DAYS,
+            rotate_days_before: crate::gitlab::rotation::DEFAULT_DAYS_BEFORE,
+            rotation_lease_seconds: 300,
         }
     }
 }
@@ -61,6 +68,8 @@ pub struct AppState {
     pub logins_per_ip: Limiter<IpAddr>,
     pub logins_per_account_and_ip: Limiter<([u8; 16], IpAddr)>,
     pub logins_per_account: Limiter<[u8; 16]>,
+    /// The mail server, when one is set up: connection events then wait to be mailed.
+    pub mailer: Option<Arc<crate::mail::Mailer>>,
 }
 
 impl AppState {
@@ -80,7 +89,14 @@ impl AppState {
             logins_per_account_and_ip: per_minute(LOGINS_PER_ACCOUNT_AND_IP_PER_MINUTE),
             logins_per_account: per_minute(LOGINS_PER_ACCOUNT_PER_MINUTE),
             settings: Arc::new(settings),
+            mailer: None,
         }
+    }
+
+    /// Mails connection events through `mailer` from now on.
+    pub fn with_mailer(mut self, mailer: crate::mail::Mailer) -> Self {
+        self.mailer = Some(Arc::new(mailer));
+        self
     }
 
     /// Forgets rate-limit windows that have refilled, so the limiters' memory follows the number

@@ -45,6 +45,8 @@ pub struct Config {
     pub secret_key: Option<String>,
     /// How often saved connections are re-checked (`ONRAMP_RECHECK_INTERVAL_SECS`, default a day).
     pub recheck_interval: Duration,
+    /// `ONRAMP_SMTP_URL`, `ONRAMP_MAIL_FROM`, `ONRAMP_PUBLIC_URL`: mail about connections.
+    pub mail: Option<app::mail::MailSettings>,
 }
 
 impl Config {
@@ -75,6 +77,12 @@ impl Config {
             trusted_proxies: TrustedProxies::parse(&std::env::var("ONRAMP_TRUSTED_PROXIES").unwrap_or_default())?,
             // At most a century: the purge computes its cut-off in seconds.
             audit_days: i64::try_from(number("ONRAMP_AUDIT_DAYS", 365)?.min(36_500)).unwrap_or(365),
+            // GitLab's tokens live at most a year.
+            rotate_days_before: i64::try_from(
+                number("ONRAMP_ROTATE_DAYS_BEFORE", defaults.rotate_days_before.unsigned_abs())?.min(300),
+            )
+            .unwrap_or(defaults.rotate_days_before),
+            rotation_lease_seconds: defaults.rotation_lease_seconds,
         };
         Ok(Config {
             leptos,
@@ -84,6 +92,7 @@ impl Config {
             database_url: std::env::var("DATABASE_URL").ok().filter(|u| !u.trim().is_empty()),
             secret_key: std::env::var("ONRAMP_SECRET_KEY").ok().filter(|k| !k.trim().is_empty()),
             recheck_interval: Duration::from_secs(number("ONRAMP_RECHECK_INTERVAL_SECS", 24 * 3600)?),
+            mail: app::mail::MailSettings::from_env()?,
         })
     }
 }
@@ -165,7 +174,14 @@ pub async fn rotate_key(config: &Config) -> Result<String, String> {
 
 /// The whole HTTP application.
 pub fn router(config: Config, db: Db, keys: Keyring) -> (Router, AppState) {
-    let state = AppState::new(config.outbound, db, keys, config.settings);
+    let mut state = AppState::new(config.outbound, db, keys, config.settings);
+    if let Some(mail) = &config.mail {
+        // Checked by `Config::from_env` already.
+        match app::mail::Mailer::new(mail) {
+            Ok(mailer) => state = state.with_mailer(mailer),
+            Err(e) => tracing::error!(error = %e, "mail is off"),
+        }
+    }
     let options = config.leptos;
     let routes = generate_route_list(App);
     let labels = ops::RouteLabels::new(
@@ -310,10 +326,22 @@ pub async fn housekeeping_loop(state: AppState, mut stop: Stop) {
         }
         let keys = state.forget_idle_limits();
         tracing::debug!(keys, "rate-limit windows kept");
+        deliver_mail(&state).await;
         if minutes.is_multiple_of(60) {
             purge(&state).await;
         }
         minutes += 1;
+    }
+}
+
+/// Mails the connection events that wait for it, when a mail server is set up.
+pub async fn deliver_mail(state: &AppState) {
+    if let Some(mailer) = &state.mailer {
+        match app::mail::deliver(state, mailer).await {
+            Ok(0) => {}
+            Ok(sent) => tracing::info!(sent, "mailed connection events"),
+            Err(e) => tracing::error!(error = %e, "cannot mail connection events"),
+        }
     }
 }
 
@@ -337,6 +365,12 @@ pub async fn purge(state: &AppState) {
 pub async fn recheck_loop(state: AppState, interval: Duration, mut stop: Stop) {
     let pause = interval.min(Duration::from_secs(3600));
     loop {
+        // Rotations first: a token rotated now is re-checked with the new one.
+        match app::rotation::scheduled(&state, time::OffsetDateTime::now_utc().date()).await {
+            Ok(0) => {}
+            Ok(rotated) => tracing::info!(rotated, "rotated tokens before they expire"),
+            Err(e) => tracing::error!(error = %e, "scheduled rotations failed"),
+        }
         let before = app::store::now() - i64::try_from(interval.as_secs()).unwrap_or(i64::MAX);
         match integrations::due(&state.db, before).await {
             Ok(due) => {

@@ -108,6 +108,7 @@ async fn kill_9_during_saves_leaves_a_consistent_database() {
             database_url: database_url.clone(),
             secret_key: None,
             recheck_interval: Duration::from_secs(3600),
+            mail: None,
         };
         let (db, keys) = server::open_storage(&config).await.expect("the database opens after kill -9");
         if database_url.is_none() {

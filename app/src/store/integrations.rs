@@ -14,7 +14,8 @@ use crate::workspace::Role;
 use sqlx::any::AnyRow;
 
 const COLUMNS: &str = "id, workspace_id, base_url, gitlab_version, username, token_name, token_last4, scopes, \
-                       expires_at, last_check_at, last_check_ok, last_report, created_at, updated_at";
+                       expires_at, last_check_at, last_check_ok, last_report, created_at, updated_at, token_id, \
+                       token_created_at, rotated_at";
 
 fn integration(row: &AnyRow) -> Result<Integration, StoreError> {
     let scopes: String = get(row, "scopes")?;
@@ -35,6 +36,9 @@ fn integration(row: &AnyRow) -> Result<Integration, StoreError> {
             .map_err(|e| StoreError::Config(format!("a stored report is unreadable: {e}")))?,
         created_at: get(row, "created_at")?,
         updated_at: get(row, "updated_at")?,
+        token_id: get(row, "token_id")?,
+        token_created_at: get(row, "token_created_at")?,
+        rotated_at: get(row, "rotated_at")?,
     })
 }
 
@@ -43,7 +47,7 @@ fn integration(row: &AnyRow) -> Result<Integration, StoreError> {
 /// or move it to another workspace: the changed row no longer decrypts, and Onramp sends nothing.
 /// (Rows saved before workspaces were bound to their account's id, which is the id of the
 /// personal workspace they were moved to: they open unchanged.)
-fn integration_aad(id: &str, workspace_id: &str, base_url: &str, extra_ca_pem: &str) -> Vec<u8> {
+pub(crate) fn integration_aad(id: &str, workspace_id: &str, base_url: &str, extra_ca_pem: &str) -> Vec<u8> {
     bind(&["integration", id, workspace_id, base_url, extra_ca_pem])
 }
 
@@ -83,6 +87,8 @@ struct Facts {
     token_name: Option<String>,
     scopes: String,
     expires_at: Option<String>,
+    token_id: Option<i64>,
+    token_created_at: Option<String>,
     report: String,
 }
 
@@ -93,6 +99,8 @@ fn facts(report: &Report) -> Facts {
         token_name: report.token.as_ref().and_then(|t| t.name.clone()),
         scopes: report.token.as_ref().map(|t| t.scopes.join(",")).unwrap_or_default(),
         expires_at: report.token.as_ref().and_then(|t| t.expires_at.clone()),
+        token_id: report.token.as_ref().and_then(|t| t.id),
+        token_created_at: report.token.as_ref().and_then(|t| t.created_at.clone()),
         report: serde_json::to_string(report).expect("a report serialises"),
     }
 }
@@ -160,8 +168,8 @@ pub async fn save(
     let done = sqlx::query(
         "INSERT INTO integrations (id, workspace_id, created_by, base_url, gitlab_version, username, token_name, \
          token_last4, scopes, expires_at, extra_ca_pem, key_id, token_nonce, token_ciphertext, last_check_at, \
-         last_check_ok, last_report, created_at, updated_at, aad_version) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, 2)",
+         last_check_ok, last_report, created_at, updated_at, aad_version, token_id, token_created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, 2, $20, $21)",
     )
     .bind(&id)
     .bind(workspace_id)
@@ -182,6 +190,8 @@ pub async fn save(
     .bind(&f.report)
     .bind(now)
     .bind(now)
+    .bind(f.token_id)
+    .bind(&f.token_created_at)
     .execute(db.pool())
     .await;
     match done {
@@ -220,7 +230,8 @@ pub async fn replace(
     let done = sqlx::query(
         "UPDATE integrations SET gitlab_version = $1, username = $2, token_name = $3, token_last4 = $4, scopes = $5, \
          expires_at = $6, key_id = $7, token_nonce = $8, token_ciphertext = $9, last_check_at = $10, \
-         last_check_ok = $11, last_report = $12, updated_at = $13, aad_version = 2 \
+         last_check_ok = $11, last_report = $12, updated_at = $13, aad_version = 2, token_id = $18, \
+         token_created_at = $19, rotated_at = NULL \
          WHERE id = $14 AND workspace_id = $15 AND base_url = $16 AND extra_ca_pem = $17",
     )
     .bind(&f.gitlab_version)
@@ -240,6 +251,8 @@ pub async fn replace(
     .bind(workspace_id)
     .bind(&base_url)
     .bind(&ca)
+    .bind(f.token_id)
+    .bind(&f.token_created_at)
     .execute(db.pool())
     .await;
     match done {
@@ -332,7 +345,9 @@ pub async fn record_check(db: &Db, workspace_id: &str, id: &str, report: &Report
     let expiry = if report.token.is_some() { "expires_at = $5" } else { "expires_at = COALESCE($5, expires_at)" };
     sqlx::query(&format!(
         "UPDATE integrations SET last_check_at = $1, last_check_ok = $2, last_report = $3, \
-         gitlab_version = COALESCE($4, gitlab_version), {expiry}, updated_at = $6 WHERE id = $7 AND workspace_id = $8"
+         gitlab_version = COALESCE($4, gitlab_version), {expiry}, updated_at = $6, \
+         token_id = COALESCE(token_id, $9), token_created_at = COALESCE(token_created_at, $10) \
+         WHERE id = $7 AND workspace_id = $8"
     ))
     .bind(now())
     .bind(i64::from(report.ok))
@@ -342,6 +357,8 @@ pub async fn record_check(db: &Db, workspace_id: &str, id: &str, report: &Report
     .bind(now())
     .bind(id)
     .bind(workspace_id)
+    .bind(f.token_id)
+    .bind(&f.token_created_at)
     .execute(db.pool())
     .await?;
     Ok(())
@@ -364,6 +381,19 @@ pub async fn due(db: &Db, before: i64) -> Result<Vec<(String, String)>, StoreErr
         .bind(before)
         .fetch_all(db.pool())
         .await?;
+    rows.iter().map(|r| Ok((get(r, "workspace_id")?, get(r, "id")?))).collect()
+}
+
+/// Connections whose token expires on or before `date` (`YYYY-MM-DD`), soonest first, as
+/// (workspace, id): candidates for rotation and reminders.
+pub async fn expiring(db: &Db, date: &str) -> Result<Vec<(String, String)>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT workspace_id, id FROM integrations WHERE expires_at IS NOT NULL AND expires_at <= $1 \
+         ORDER BY expires_at, id",
+    )
+    .bind(date)
+    .fetch_all(db.pool())
+    .await?;
     rows.iter().map(|r| Ok((get(r, "workspace_id")?, get(r, "id")?))).collect()
 }
 

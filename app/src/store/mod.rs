@@ -7,7 +7,9 @@
 
 pub mod accounts;
 pub mod crypto;
+pub mod events;
 pub mod integrations;
+pub mod rotations;
 pub mod workspaces;
 
 use sqlx::any::{AnyPoolOptions, AnyRow};

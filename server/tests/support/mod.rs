@@ -153,6 +153,7 @@ fn test_config(data_dir: &std::path::Path, database_url: Option<String>) -> serv
         database_url,
         secret_key: None,
         recheck_interval: Duration::from_secs(3600),
+            mail: None,
     }
 }
 
