@@ -16,12 +16,18 @@
 //! | `glpat-guest` | Maintainer nowhere |
 //! | `glpat-bot` | a project access token's bot user |
 //! | anything else | 401 `{"message":"401 Unauthorized"}` |
+//!
+//! Tokens rotate as GitLab's do (`POST /personal_access_tokens/self/rotate`, see [`Tokens`]): the
+//! old token is revoked at once, the new one (`glpat-r0001-soon`, …) acts as the same persona with
+//! its own id and expiry, and rotating a revoked token revokes its whole family (reuse detection).
+//! `glpat-soon` was created 80 days before it expires (a 90-day token).
 
 use axum::body::Body;
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use serde_json::{json, Value};
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -55,9 +61,64 @@ pub struct FakeGitlab {
     pub fail_status: Option<u16>,
     /// Redirect every API call to this origin (keeping the path).
     pub redirect_to: Option<String>,
+    /// What a rotation request gets.
+    pub rotation: RotationMode,
+    /// The longest token lifetime this instance allows (an admin's setting): a rotation asking for
+    /// a later `expires_at` gets 400 and revokes nothing.
+    pub max_lifetime_days: Option<i64>,
+    /// Tokens issued by rotation and tokens revoked: GitLab's memory.
+    pub tokens: Arc<Mutex<Tokens>>,
     pub hits: Arc<Mutex<Vec<Hit>>>,
     /// Requests being answered right now, and the most there ever were at once.
     pub in_flight: Arc<(std::sync::atomic::AtomicUsize, std::sync::atomic::AtomicUsize)>,
+}
+
+/// How the double answers `POST /personal_access_tokens/self/rotate`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RotationMode {
+    /// As GitLab does.
+    #[default]
+    Answer,
+    /// Rotates (the old token is revoked), then never answers: the client times out. The answer
+    /// with the new token is lost.
+    LoseAnswer,
+    /// Never answers and rotates nothing (a proxy that swallowed the request).
+    Hang,
+    /// Answers 502 from a proxy after rotating.
+    BadGatewayAfter,
+}
+
+/// The tokens a GitLab has issued by rotation, and the ones it revoked.
+#[derive(Debug, Default)]
+pub struct Tokens {
+    issued: HashMap<String, Issued>,
+    revoked: HashSet<String>,
+    /// Family of every token that was ever rotated or issued: the persona token it descends from.
+    family: HashMap<String, String>,
+    /// Rotations performed (not requests: a refused one is not counted).
+    pub rotations: usize,
+    /// Families revoked because a revoked token was rotated again.
+    pub families_revoked: usize,
+}
+
+#[derive(Clone, Debug)]
+struct Issued {
+    persona: String,
+    id: i64,
+    expires_at: String,
+    created_at: String,
+}
+
+impl Tokens {
+    /// Whether GitLab would accept this token now.
+    pub fn is_active(&self, token: &str) -> bool {
+        !self.revoked.contains(token)
+    }
+
+    /// The newest token of the family `persona` descends from, if it was ever rotated.
+    pub fn newest_of(&self, persona: &str) -> Option<String> {
+        self.issued.iter().filter(|(_, i)| i.persona == persona).max_by_key(|(_, i)| i.id).map(|(t, _)| t.clone())
+    }
 }
 
 /// Counts a request as in flight until it is answered.
@@ -80,9 +141,9 @@ impl Drop for InFlight {
 
 impl FakeGitlab {
     pub fn router(self) -> Router {
-        Router::new().fallback(move |uri: Uri, headers: HeaderMap| {
+        Router::new().fallback(move |method: Method, uri: Uri, headers: HeaderMap, body: axum::body::Bytes| {
             let fake = self.clone();
-            async move { fake.answer(uri, headers).await }
+            async move { fake.answer(method, uri, headers, body).await }
         })
     }
 
@@ -95,7 +156,12 @@ impl FakeGitlab {
         self.hits.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    async fn answer(&self, uri: Uri, headers: HeaderMap) -> Response {
+    /// How many times this GitLab rotated a token.
+    pub fn rotations(&self) -> usize {
+        self.tokens.lock().unwrap_or_else(|e| e.into_inner()).rotations
+    }
+
+    async fn answer(&self, method: Method, uri: Uri, headers: HeaderMap, body: axum::body::Bytes) -> Response {
         let token = headers.get("private-token").and_then(|v| v.to_str().ok()).map(str::to_owned).or_else(|| {
             headers
                 .get("authorization")
@@ -146,7 +212,103 @@ impl FakeGitlab {
             None => {}
         }
         let host = headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("gitlab.test").to_owned();
+        if api == "/personal_access_tokens/self/rotate" {
+            if method != Method::POST {
+                return json_answer(StatusCode::METHOD_NOT_ALLOWED, json!({"error": "405 Method Not Allowed"}), &[]);
+            }
+            return self.rotate(token.as_deref(), &body).await;
+        }
+        if method != Method::GET {
+            return json_answer(StatusCode::METHOD_NOT_ALLOWED, json!({"error": "405 Method Not Allowed"}), &[]);
+        }
         self.api(api, uri.query().unwrap_or_default(), token.as_deref(), &host)
+    }
+
+    /// `POST /personal_access_tokens/self/rotate`, as GitLab 16.10+ answers it.
+    async fn rotate(&self, token: Option<&str>, body: &[u8]) -> Response {
+        let Some(token) = token else { return unauthorized() };
+        let today = time::OffsetDateTime::now_utc().date();
+        let answer = {
+            let mut tokens = self.tokens.lock().unwrap_or_else(|e| e.into_inner());
+            if tokens.revoked.contains(token) {
+                // Reuse detection: the whole family goes, the newest token included.
+                let family = tokens.family.get(token).cloned().unwrap_or_else(|| token.to_owned());
+                let members: Vec<String> =
+                    tokens.family.iter().filter(|(_, f)| **f == family).map(|(t, _)| t.clone()).collect();
+                tokens.revoked.extend(members);
+                tokens.families_revoked += 1;
+                return unauthorized();
+            }
+            let persona = tokens.issued.get(token).map_or_else(|| token.to_owned(), |i| i.persona.clone());
+            match persona.as_str() {
+                "glpat-good" | "glpat-soon" | "glpat-noscope" | "glpat-noexpiry" | "glpat-guest" => {}
+                "glpat-readuser" => {
+                    return json_answer(StatusCode::FORBIDDEN, json!({"message": "403 Forbidden"}), &[]);
+                }
+                "glpat-bot" => {
+                    return json_answer(StatusCode::METHOD_NOT_ALLOWED, json!({"message": "405 Method Not Allowed"}), &[]);
+                }
+                _ => return unauthorized(),
+            }
+            let asked = serde_json::from_slice::<Value>(body)
+                .ok()
+                .and_then(|b| b.get("expires_at").and_then(|v| v.as_str()).map(str::to_owned));
+            let expires_at = match asked {
+                Some(date) => {
+                    let format = time::macros::format_description!("[year]-[month]-[day]");
+                    let Ok(date) = time::Date::parse(&date, &format) else {
+                        return json_answer(
+                            StatusCode::BAD_REQUEST,
+                            json!({"error": "expires_at is invalid"}),
+                            &[],
+                        );
+                    };
+                    if self.max_lifetime_days.is_some_and(|max| (date - today).whole_days() > max) {
+                        return json_answer(
+                            StatusCode::BAD_REQUEST,
+                            json!({"message": "400 Bad request - Expiration date must be before the maximum allowable lifetime"}),
+                            &[],
+                        );
+                    }
+                    date
+                }
+                // GitLab's default where expiry is required: one week.
+                None => today + time::Duration::days(7),
+            };
+            if self.rotation == RotationMode::Hang {
+                None
+            } else {
+                tokens.rotations += 1;
+                let n = tokens.rotations;
+                let new = format!("glpat-r{n:04}-{}", persona.trim_start_matches("glpat-"));
+                let family = tokens.family.get(token).cloned().unwrap_or_else(|| token.to_owned());
+                tokens.family.insert(token.to_owned(), family.clone());
+                tokens.family.insert(new.clone(), family);
+                tokens.revoked.insert(token.to_owned());
+                let issued = Issued {
+                    persona: persona.clone(),
+                    id: 100 + i64::try_from(n).unwrap_or(0),
+                    expires_at: expires_at.to_string(),
+                    created_at: format!("{today}T10:00:00.000Z"),
+                };
+                tokens.issued.insert(new.clone(), issued.clone());
+                Some(json!({
+                    "id": issued.id, "name": "Onramp", "revoked": false, "active": true,
+                    "scopes": ["api", "read_api", "read_user", "read_repository"], "user_id": 1,
+                    "created_at": issued.created_at, "last_used_at": null, "expires_at": issued.expires_at,
+                    "token": new,
+                }))
+            }
+        };
+        match (self.rotation, answer) {
+            (RotationMode::Answer, Some(body)) => json_answer(StatusCode::OK, body, &[]),
+            (RotationMode::BadGatewayAfter, _) => (StatusCode::BAD_GATEWAY, html("<h1>502 Bad Gateway</h1>")).into_response(),
+            _ => {
+                // The answer never comes: the client gives up.
+                tokio::time::sleep(Duration::from_secs(3600)).await;
+                not_found_page()
+            }
+        }
     }
 
     fn api(&self, path: &str, query: &str, token: Option<&str>, host: &str) -> Response {
@@ -155,6 +317,21 @@ impl FakeGitlab {
             return json_answer(StatusCode::NOT_FOUND, json!({"error": "404 Not Found"}), &[]);
         }
         let Some(token) = token else { return unauthorized() };
+        let (token, issued) = {
+            let tokens = self.tokens.lock().unwrap_or_else(|e| e.into_inner());
+            if tokens.revoked.contains(token) {
+                return json_answer(
+                    StatusCode::UNAUTHORIZED,
+                    json!({"error":"invalid_token","error_description":"Token was revoked. You have to re-authorize from the user."}),
+                    &[],
+                );
+            }
+            match tokens.issued.get(token) {
+                Some(issued) => (issued.persona.clone(), Some(issued.clone())),
+                None => (token.to_owned(), None),
+            }
+        };
+        let token = token.as_str();
         let persona = match token {
             "glpat-good" | "glpat-noscope" | "glpat-readuser" | "glpat-blocked" | "glpat-soon" | "glpat-noexpiry"
             | "glpat-guest" | "glpat-bot" | "glpat-pending" | "glpat-deactivated" | "glpat-unconfirmed"
@@ -221,14 +398,19 @@ impl FakeGitlab {
             "/personal_access_tokens/self" if self.no_token_self.is_some() => unauthorized(),
             "/personal_access_tokens/self" => {
                 let today = time::OffsetDateTime::now_utc().date();
-                let expires_at = match persona {
-                    "glpat-soon" => Value::from((today + time::Duration::days(10)).to_string()),
-                    "glpat-noexpiry" => Value::Null,
-                    _ => Value::from("2099-01-01"),
+                let (id, expires_at, created_at) = match (&issued, persona) {
+                    (Some(i), _) => (i.id, Value::from(i.expires_at.clone()), i.created_at.clone()),
+                    (None, "glpat-soon") => (
+                        7,
+                        Value::from((today + time::Duration::days(10)).to_string()),
+                        format!("{}T10:00:00.000Z", today - time::Duration::days(80)),
+                    ),
+                    (None, "glpat-noexpiry") => (7, Value::Null, "2023-01-01T10:00:00.000Z".to_owned()),
+                    (None, _) => (7, Value::from("2099-01-01"), "2025-01-01T10:00:00.000Z".to_owned()),
                 };
                 json_answer(
                     StatusCode::OK,
-                    json!({"id": 7, "name": "Onramp", "revoked": false, "active": true, "scopes": scopes, "expires_at": expires_at, "last_used_at": null}),
+                    json!({"id": id, "name": "Onramp", "revoked": false, "active": true, "scopes": scopes, "expires_at": expires_at, "created_at": created_at, "last_used_at": null}),
                     &[],
                 )
             }

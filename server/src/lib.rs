@@ -82,7 +82,13 @@ impl Config {
                 number("ONRAMP_ROTATE_DAYS_BEFORE", defaults.rotate_days_before.unsigned_abs())?.min(300),
             )
             .unwrap_or(defaults.rotate_days_before),
-            rotation_lease_seconds: defaults.rotation_lease_seconds,
+            // Longer than any request may take, or a second process would ask GitLab about a
+            // rotation whose answer may still come.
+            rotation_lease_seconds: i64::try_from(
+                number("ONRAMP_ROTATION_LEASE_SECS", defaults.rotation_lease_seconds.unsigned_abs())?
+                    .max(outbound.request_timeout.as_secs() * 2 + 1),
+            )
+            .unwrap_or(defaults.rotation_lease_seconds),
         };
         Ok(Config {
             leptos,

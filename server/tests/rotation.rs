@@ -1,0 +1,256 @@
+//! Token rotation against a GitLab double that rotates as GitLab does (the old token revoked at
+//! once, reuse of a rotated token revoking the whole family): due tokens rotated once and kept
+//! working, a lost answer never sent again, a refused date asked again shorter, two processes due
+//! at the same moment, a crash between request and commit, reminders and mail. Runs on SQLite
+//! and, in `make unit`, on PostgreSQL.
+
+mod support;
+
+use app::rotation::{self, Outcome, Trigger};
+use app::store::{events, integrations, rotations};
+use server::fake_gitlab::{FakeGitlab, RotationMode};
+use std::time::Duration;
+use support::*;
+
+fn today() -> time::Date {
+    time::OffsetDateTime::now_utc().date()
+}
+
+/// Onramp with a connection made with `token` (by jane, owner of her workspace) to `fake`.
+async fn connected(fake: &FakeGitlab, token: &str) -> (Onramp, Running, String, String) {
+    let onramp = spawn_onramp().await;
+    let gitlab = spawn_fake(fake.clone()).await;
+    connect(&onramp, &onramp.client, &gitlab, token).await;
+    let (workspace, id) = only_connection(&onramp).await;
+    (onramp, gitlab, workspace, id)
+}
+
+async fn stored_token(onramp: &Onramp, workspace: &str, id: &str) -> String {
+    let (_, token, _) = integrations::with_token(&onramp.state.db, &onramp.state.keys, workspace, id)
+        .await
+        .unwrap()
+        .expect("the connection");
+    token.expose().to_owned()
+}
+
+#[tokio::test]
+async fn a_due_token_is_rotated_once_and_the_connection_keeps_working() {
+    let fake = FakeGitlab::default();
+    let (onramp, _gitlab, ws, id) = connected(&fake, "glpat-soon").await;
+    let before = integrations::find(&onramp.state.db, &ws, &id).await.unwrap().unwrap();
+    assert_eq!(before.token_id, Some(7), "the check keeps GitLab's token id");
+
+    // A token with 10 days left is not due at 5 days before, and is at 14.
+    let early = rotation::rotate(&onramp.state, &ws, &id, Trigger::Schedule, today() - time::Duration::days(10)).await;
+    assert_eq!(early.unwrap(), Outcome::NotDue);
+    assert_eq!(fake.rotations(), 0);
+
+    assert_eq!(rotation::scheduled(&onramp.state, today()).await.unwrap(), 1);
+    assert_eq!(fake.rotations(), 1);
+    let new = stored_token(&onramp, &ws, &id).await;
+    let tokens = fake.tokens.lock().unwrap();
+    assert_eq!(Some(new.clone()), tokens.newest_of("glpat-soon"), "the new token is stored");
+    assert!(!tokens.is_active("glpat-soon"), "GitLab revoked the old token");
+    assert!(tokens.is_active(&new));
+    drop(tokens);
+
+    let after = integrations::find(&onramp.state.db, &ws, &id).await.unwrap().unwrap();
+    // The same lifetime as before (90 days), from today.
+    let expected = (today() + time::Duration::days(90)).to_string();
+    assert_eq!(after.expires_at.as_deref(), Some(expected.as_str()));
+    assert_eq!(after.token_id, Some(101));
+    assert_eq!(after.token_last4, new.chars().rev().take(4).collect::<String>().chars().rev().collect::<String>());
+    assert!(after.rotated_at.is_some());
+    assert!(after.last_check_ok, "re-checked with the new token: {:?}", after.last_report.failures().collect::<Vec<_>>());
+    assert!(after.last_check_at >= before.last_check_at);
+    let ledger = rotations::all(&onramp.state.db, &ws, &id).await.unwrap();
+    assert_eq!(ledger.len(), 1);
+    assert_eq!((ledger[0].state.as_str(), ledger[0].token_id), ("rotated", 7));
+    let kinds: Vec<String> = events::list(&onramp.state.db, &ws, &id, 10).await.unwrap().into_iter().map(|e| e.kind).collect();
+    assert_eq!(kinds, ["rotated"]);
+
+    // The new token is not due: nothing more is sent, not even by a second pass.
+    assert_eq!(rotation::scheduled(&onramp.state, today()).await.unwrap(), 0);
+    assert_eq!(fake.rotations(), 1);
+
+    // The page says so, and never shows the token.
+    let (status, page) = onramp.get(&format!("/integrations/gitlab/connections/{id}")).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("Rotated on"), "{page}");
+    assert!(page.contains(&expected), "{page}");
+    assert!(!page.contains(&new));
+}
+
+#[tokio::test]
+async fn a_rotation_whose_answer_is_lost_is_never_sent_again() {
+    let fake = FakeGitlab { rotation: RotationMode::LoseAnswer, ..FakeGitlab::default() };
+    let (onramp, _gitlab, ws, id) = connected(&fake, "glpat-soon").await;
+    let outcome = rotation::rotate(&onramp.state, &ws, &id, Trigger::Manual, today()).await.unwrap();
+    assert_eq!(outcome, Outcome::Lost);
+    assert_eq!(fake.rotations(), 1);
+    let ledger = rotations::all(&onramp.state.db, &ws, &id).await.unwrap();
+    assert_eq!(ledger[0].state, "lost");
+    let saved = integrations::find(&onramp.state.db, &ws, &id).await.unwrap().unwrap();
+    assert!(!saved.last_check_ok, "the connection says it needs a new token");
+    let failure = saved.last_report.failures().next().unwrap();
+    assert_eq!(failure.fix_step, Some(7));
+    assert!(failure.message.contains("needs a new token"), "{}", failure.message);
+    let events = events::list(&onramp.state.db, &ws, &id, 10).await.unwrap();
+    assert_eq!(events[0].kind, "rotation_lost");
+
+    // Neither a scheduled pass nor "Rotate now" sends it again: that would revoke the family.
+    assert_eq!(rotation::scheduled(&onramp.state, today()).await.unwrap(), 0);
+    let again = rotation::rotate(&onramp.state, &ws, &id, Trigger::Manual, today()).await.unwrap();
+    assert_eq!(again, Outcome::Taken);
+    assert_eq!(fake.rotations(), 1);
+    assert_eq!(fake.tokens.lock().unwrap().families_revoked, 0);
+    let rotate_calls = fake.hits().iter().filter(|h| h.path.ends_with("/rotate")).count();
+    assert_eq!(rotate_calls, 1, "GitLab saw one rotation request");
+}
+
+#[tokio::test]
+async fn a_lost_request_that_rotated_nothing_is_kept_and_may_be_tried_again() {
+    for mode in [RotationMode::Hang, RotationMode::BadGatewayAfter] {
+        let fake = FakeGitlab { rotation: mode, ..FakeGitlab::default() };
+        let (onramp, _gitlab, ws, id) = connected(&fake, "glpat-soon").await;
+        let outcome = rotation::rotate(&onramp.state, &ws, &id, Trigger::Manual, today()).await.unwrap();
+        match mode {
+            // GitLab rotated nothing: the old token lives, and a later rotation may try again.
+            RotationMode::Hang => {
+                assert!(matches!(outcome, Outcome::Kept(_)), "{outcome:?}");
+                assert_eq!(stored_token(&onramp, &ws, &id).await, "glpat-soon");
+                let again = rotation::rotate(&onramp.state, &ws, &id, Trigger::Manual, today()).await.unwrap();
+                assert!(matches!(again, Outcome::Kept(_)), "{again:?}");
+                let rotate_calls = fake.hits().iter().filter(|h| h.path.ends_with("/rotate")).count();
+                assert_eq!(rotate_calls, 2);
+            }
+            // A proxy's 502 after GitLab rotated: the same as a lost answer.
+            _ => {
+                assert_eq!(outcome, Outcome::Lost);
+                assert_eq!(fake.rotations(), 1);
+            }
+        }
+        assert_eq!(fake.tokens.lock().unwrap().families_revoked, 0);
+    }
+}
+
+#[tokio::test]
+async fn a_refused_date_is_asked_again_shorter() {
+    let fake = FakeGitlab { max_lifetime_days: Some(30), ..FakeGitlab::default() };
+    let (onramp, _gitlab, ws, id) = connected(&fake, "glpat-soon").await;
+    let outcome = rotation::rotate(&onramp.state, &ws, &id, Trigger::Manual, today()).await.unwrap();
+    // 90 days refused, 45 refused, 22 accepted.
+    let expected = (today() + time::Duration::days(22)).to_string();
+    assert_eq!(outcome, Outcome::Rotated(Some(expected.clone())));
+    assert_eq!(fake.rotations(), 1);
+    let rotate_calls = fake.hits().iter().filter(|h| h.path.ends_with("/rotate")).count();
+    assert_eq!(rotate_calls, 3);
+    let saved = integrations::find(&onramp.state.db, &ws, &id).await.unwrap().unwrap();
+    assert_eq!(saved.expires_at, Some(expected));
+}
+
+#[tokio::test]
+async fn two_processes_due_at_the_same_moment_rotate_once() {
+    let fake = FakeGitlab { latency: Duration::from_millis(300), ..FakeGitlab::default() };
+    let (onramp, _gitlab, ws, id) = connected(&fake, "glpat-soon").await;
+    let (_second, other) = spawn_second(&onramp).await;
+    let (a, b) = tokio::join!(
+        rotation::rotate(&onramp.state, &ws, &id, Trigger::Schedule, today()),
+        rotation::rotate(&other, &ws, &id, Trigger::Schedule, today()),
+    );
+    let mut outcomes = [a.unwrap(), b.unwrap()];
+    outcomes.sort_by_key(|o| matches!(o, Outcome::Taken));
+    assert!(matches!(outcomes[0], Outcome::Rotated(_)), "{outcomes:?}");
+    assert_eq!(outcomes[1], Outcome::Taken);
+    assert_eq!(fake.rotations(), 1);
+    assert_eq!(fake.tokens.lock().unwrap().families_revoked, 0);
+    let new = stored_token(&onramp, &ws, &id).await;
+    assert_eq!(Some(new), fake.tokens.lock().unwrap().newest_of("glpat-soon"));
+}
+
+#[tokio::test]
+async fn tokens_that_cannot_rotate_get_one_reminder_per_threshold() {
+    let fake = FakeGitlab::default();
+    let (onramp, _gitlab, ws, id) = connected(&fake, "glpat-soon").await;
+    // A read-only token (as made before the api scope was asked for): GitLab would refuse.
+    sqlx::query("UPDATE integrations SET scopes = 'read_api,read_user,read_repository' WHERE id = $1")
+        .bind(&id)
+        .execute(onramp.state.db.pool())
+        .await
+        .unwrap();
+    for _ in 0..2 {
+        assert_eq!(rotation::scheduled(&onramp.state, today()).await.unwrap(), 0);
+    }
+    let found = events::list(&onramp.state.db, &ws, &id, 10).await.unwrap();
+    assert_eq!(found.len(), 1, "one reminder, not one per pass: {found:?}");
+    assert_eq!((found[0].kind.as_str(), found[0].fix_step), ("expires_soon", Some(7)));
+    assert!(found[0].detail.contains("in 10 days"), "{}", found[0].detail);
+    assert!(found[0].detail.contains("api or self_rotate"), "{}", found[0].detail);
+    // Four days on: 6 days left, past the 7-day threshold.
+    rotation::scheduled(&onramp.state, today() + time::Duration::days(4)).await.unwrap();
+    rotation::scheduled(&onramp.state, today() + time::Duration::days(4)).await.unwrap();
+    let found = events::list(&onramp.state.db, &ws, &id, 10).await.unwrap();
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert!(found.iter().any(|e| e.detail.contains("in 6 days")), "{found:?}");
+    assert_eq!(fake.rotations(), 0);
+    assert!(fake.hits().iter().all(|h| !h.path.ends_with("/rotate")));
+}
+
+#[tokio::test]
+async fn events_are_mailed_once_to_owners_and_admins_and_never_hold_the_token() {
+    let sink = spawn_smtp_sink().await;
+    let onramp = spawn_onramp_with(|config| {
+        config.mail = Some(app::mail::MailSettings {
+            smtp_url: format!("smtp://{}", sink.addr),
+            from: "Onramp <onramp@example.com>".into(),
+            origin: "https://onramp.example.com".into(),
+        });
+    })
+    .await;
+    let fake = FakeGitlab::default();
+    let gitlab = spawn_fake(fake.clone()).await;
+    connect(&onramp, &onramp.client, &gitlab, "glpat-soon").await;
+    let (ws, id) = only_connection(&onramp).await;
+    rotation::scheduled(&onramp.state, today()).await.unwrap();
+    let new = stored_token(&onramp, &ws, &id).await;
+
+    server::deliver_mail(&onramp.state).await;
+    server::deliver_mail(&onramp.state).await;
+    let mails = sink.mails();
+    assert_eq!(mails.len(), 1, "one mail per event: {mails:?}");
+    let mail = &mails[0];
+    // Quoted-printable: soft line breaks and escaped "=" undone.
+    let text = mail.data.replace("=\n", "").replace("=3D", "=");
+    assert_eq!(mail.to, ["jane@example.com"]);
+    assert!(mail.from.contains("onramp@example.com"));
+    assert!(mail.data.contains("Subject: Onramp rotated the GitLab token of jdoe on 127.0.0.1"), "{}", mail.data);
+    assert!(text.contains(&format!("https://onramp.example.com/integrations/gitlab/connections/{id}")), "{text}");
+    assert!(text.contains("Nothing to do."), "{text}");
+    assert!(!text.contains(&new) && !text.contains("glpat-soon"), "no token in a mail");
+    let found = events::list(&onramp.state.db, &ws, &id, 10).await.unwrap();
+    assert_eq!(found[0].mail_state, "sent");
+}
+
+#[tokio::test]
+async fn a_failed_mail_is_tried_again_then_given_up() {
+    // A port nobody listens on.
+    let port = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap().port();
+    let onramp = spawn_onramp_with(|config| {
+        config.mail = Some(app::mail::MailSettings {
+            smtp_url: format!("smtp://127.0.0.1:{port}"),
+            from: "onramp@example.com".into(),
+            origin: "https://onramp.example.com".into(),
+        });
+    })
+    .await;
+    let gitlab = spawn_fake(FakeGitlab::default()).await;
+    connect(&onramp, &onramp.client, &gitlab, "glpat-soon").await;
+    let (ws, id) = only_connection(&onramp).await;
+    rotation::scheduled(&onramp.state, today()).await.unwrap();
+    for attempt in 1..=events::MAIL_ATTEMPTS {
+        server::deliver_mail(&onramp.state).await;
+        let state = events::list(&onramp.state.db, &ws, &id, 1).await.unwrap()[0].mail_state.clone();
+        let expected = if attempt < events::MAIL_ATTEMPTS { "pending" } else { "failed" };
+        assert_eq!(state, expected, "after attempt {attempt}");
+    }
+}
