@@ -114,6 +114,38 @@ pub async fn replace_token(id: Option<String>, token: Option<String>) -> Result<
     ssr::replace_token(id, token).await
 }
 
+/// Rotates a connection's token now (GitLab 16.10+, a token with `api` or `self_rotate`):
+/// `POST /api/gitlab/rotate`, `id`. Never sends a second rotation for the same token.
+#[server(prefix = "/api", endpoint = "gitlab/rotate")]
+pub async fn rotate_token(id: Option<String>) -> Result<RotationAnswer, ApiError> {
+    ssr::rotate_token(id).await
+}
+
+/// `POST /api/gitlab/rotate` answers this.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RotationAnswer {
+    /// `rotated`, `not_due`, `cannot`, `taken`, `refused`, `kept`, `lost`, `unsettled`, `unusable`.
+    pub outcome: String,
+    pub message: String,
+    /// The new token's expiry, when it rotated.
+    pub expires_at: Option<String>,
+}
+
+/// A connection's rotation state and latest events (newest first, at most 50):
+/// `GET /api/gitlab/events?id=…`.
+#[server(prefix = "/api", endpoint = "gitlab/events", input = GetUrl)]
+pub async fn connection_events(id: Option<String>) -> Result<EventsAnswer, ApiError> {
+    ssr::connection_events(id).await
+}
+
+/// `GET /api/gitlab/events` answers this.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventsAnswer {
+    pub id: String,
+    pub rotation: crate::integration::RotationView,
+    pub events: Vec<crate::integration::ConnectionEvent>,
+}
+
 /// Deletes a connection and its token: `POST /api/gitlab/disconnect`, `id`.
 #[server(prefix = "/api", endpoint = "gitlab/disconnect")]
 pub async fn disconnect(id: Option<String>) -> Result<bool, ApiError> {
@@ -706,6 +738,50 @@ pub(crate) mod ssr {
             leptos_axum::redirect(&with_query(&connection_page(&integration.id), "rechecked", "1"));
         }
         Ok(report)
+    }
+
+    pub async fn rotate_token(id: Option<String>) -> Result<RotationAnswer, ApiError> {
+        use crate::rotation::{Outcome, Trigger};
+        let state = state()?;
+        let viewer = viewer()?;
+        let integration = connection_for(&state, &viewer, id.as_deref(), Action::ManageConnections).await?;
+        limit_checks_on_page(&state, &viewer, &connection_page(&integration.id)).await?;
+        let today = time::OffsetDateTime::now_utc().date();
+        let outcome = crate::rotation::rotate(&state, &integration.workspace_id, &integration.id, Trigger::Manual, today)
+            .await
+            .map_err(stored)?;
+        let code = match &outcome {
+            Outcome::Rotated(_) => "rotated",
+            Outcome::NotDue => "not_due",
+            Outcome::Cannot(_) => "cannot",
+            Outcome::Taken => "taken",
+            Outcome::Refused(_) => "refused",
+            Outcome::Kept(_) => "kept",
+            Outcome::Lost => "lost",
+            Outcome::Unsettled => "unsettled",
+            Outcome::Unusable => "unusable",
+            Outcome::Gone => return Err(not_connected()),
+        };
+        audit(&state, &integration.workspace_id, &viewer, audit::TOKEN_ROTATED, &named(&integration)).await;
+        if from_browser() {
+            leptos_axum::redirect(&with_query(&connection_page(&integration.id), "rotation", code));
+        }
+        let expires_at = match &outcome {
+            Outcome::Rotated(date) => date.clone(),
+            _ => None,
+        };
+        Ok(RotationAnswer { outcome: code.to_owned(), message: outcome.explain(), expires_at })
+    }
+
+    pub async fn connection_events(id: Option<String>) -> Result<EventsAnswer, ApiError> {
+        let state = state()?;
+        let viewer = viewer()?;
+        let integration = connection_for(&state, &viewer, id.as_deref(), Action::ViewConnections).await?;
+        let rotation = crate::rotation::view(&state, &integration).await.map_err(stored)?;
+        let events = crate::store::events::list(&state.db, &integration.workspace_id, &integration.id, 50)
+            .await
+            .map_err(stored)?;
+        Ok(EventsAnswer { id: integration.id, rotation, events })
     }
 
     fn not_connected() -> ApiError {

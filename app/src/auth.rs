@@ -69,6 +69,9 @@ pub struct PageData {
     /// On `/integrations/gitlab/connections/{id}`: that connection, when the viewer is a member of
     /// its workspace, with their role there.
     pub connection: Option<(Integration, Role)>,
+    /// With `connection`: what Onramp does about its expiry, and its latest events.
+    pub rotation: crate::integration::RotationView,
+    pub events: Vec<crate::integration::ConnectionEvent>,
     /// On `/settings/workspace`: the current workspace's members and open invitations.
     pub members: Vec<Member>,
     pub invitations: Vec<Invitation>,
@@ -426,6 +429,10 @@ pub mod ssr {
         if let Some(rest) = path.strip_prefix("/integrations/gitlab/connections/") {
             let id = rest.split('/').next().unwrap_or_default();
             page.connection = integrations::find_for_user(&app.db, user_id, id).await?;
+            if let Some((c, _)) = &page.connection {
+                page.rotation = crate::rotation::view(app, c).await?;
+                page.events = crate::store::events::list(&app.db, &c.workspace_id, &c.id, 20).await?;
+            }
         }
         let workspace = viewer.workspace.as_ref();
         match (path, workspace) {

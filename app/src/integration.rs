@@ -52,6 +52,17 @@ pub struct Rotation {
     pub finished_at: Option<i64>,
 }
 
+/// What the connection's page says about rotation.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RotationView {
+    /// Why Onramp cannot rotate this token (then it reminds instead); `None` when it can.
+    pub cannot: Option<String>,
+    /// The day Onramp rotates it (`YYYY-MM-DD`), when it can.
+    pub rotates_on: Option<String>,
+    /// The latest rotation, if any.
+    pub latest: Option<Rotation>,
+}
+
 /// Something that happened to a connection that someone should hear about: shown on its page,
 /// listed by the API, mailed when SMTP is set up. Never holds the token.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -20,7 +20,7 @@ use crate::gitlab::outbound::{parse_ca, Failure, Target};
 use crate::gitlab::report::{CheckId, CheckResult, Report, TokenInfo};
 use crate::gitlab::rotation::{self as rules, Alive, CannotRotate, Rotated};
 use crate::gitlab::token::GitlabToken;
-use crate::integration::{event, Integration, Rotation};
+use crate::integration::{event, Integration, Rotation, RotationView};
 use crate::state::AppState;
 use crate::store::{events, integrations, rotations, StoreError};
 
@@ -196,6 +196,21 @@ pub async fn rotate(
             Rotated::Unknown(_) => return settle(state, &target, &integration, &token, &rotation_id).await,
         }
     }
+}
+
+/// What the connection's page says about rotation.
+pub async fn view(state: &AppState, integration: &Integration) -> Result<RotationView, StoreError> {
+    let latest = rotations::latest(&state.db, &integration.workspace_id, &integration.id).await?;
+    let (cannot, rotates_on) = match eligible(integration) {
+        Err(why) => (Some(why.explain()), None),
+        Ok(()) => {
+            let on = integration.expires_at.as_deref().and_then(rules::parse_date).map(|expires| {
+                (expires - time::Duration::days(state.settings.rotate_days_before)).to_string()
+            });
+            (None, on)
+        }
+    };
+    Ok(RotationView { cannot, rotates_on, latest })
 }
 
 /// Whether GitLab lets this connection's token rotate itself, from what the last checks learnt.

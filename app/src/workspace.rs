@@ -231,6 +231,7 @@ pub mod audit {
     pub const CONNECTION_SAVED: &str = "connection.saved";
     pub const CONNECTION_RECHECKED: &str = "connection.rechecked";
     pub const TOKEN_REPLACED: &str = "connection.token_replaced";
+    pub const TOKEN_ROTATED: &str = "connection.token_rotated";
     pub const CONNECTION_DISCONNECTED: &str = "connection.disconnected";
     pub const API_TOKEN_CREATED: &str = "api_token.created";
     pub const API_TOKEN_REVOKED: &str = "api_token.revoked";
@@ -250,6 +251,7 @@ pub mod audit {
             CONNECTION_SAVED => "saved a GitLab connection",
             CONNECTION_RECHECKED => "re-checked a connection",
             TOKEN_REPLACED => "replaced a connection's token",
+            TOKEN_ROTATED => "asked Onramp to rotate a connection's token",
             CONNECTION_DISCONNECTED => "disconnected GitLab",
             API_TOKEN_CREATED => "created an API token",
             API_TOKEN_REVOKED => "revoked an API token",

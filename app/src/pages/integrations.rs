@@ -4,7 +4,7 @@
 use super::report::{CheckList, ErrorLink, ErrorSummary};
 use super::{base_param, query, query_seconds, with_base};
 use crate::auth::{use_page_data, use_viewer};
-use crate::integration::{Health, Integration};
+use crate::integration::{ConnectionEvent, Health, Integration, RotationView};
 use crate::wizard::step_href;
 use crate::workspace::{Action, Role};
 use leptos::prelude::*;
@@ -65,9 +65,21 @@ pub(crate) fn IntegrationSummary(integration: Integration) -> impl IntoView {
 }
 
 /// A warning about a saved connection that needs attention, if any.
-fn health_notice(integration: &Integration) -> Option<impl IntoView> {
+fn health_notice(integration: &Integration, rotation: &RotationView) -> Option<impl IntoView> {
+    let rotates = rotation.cannot.is_none()
+        && !rotation.latest.as_ref().is_some_and(|r| {
+            Some(r.token_id) == integration.token_id && matches!(r.state.as_str(), "lost" | "refused")
+        });
     let (title, text) = match integration.health(&today()) {
         Health::Healthy => return None,
+        Health::ExpiresSoon(days) if rotates => (
+            "Onramp rotates the token before it expires".to_owned(),
+            format!(
+                "It expires in {days} day{}; Onramp replaces it with a new one{}. Nothing to do.",
+                if days == 1 { "" } else { "s" },
+                rotation.rotates_on.as_ref().map(|d| format!(" from {d}")).unwrap_or_default()
+            ),
+        ),
         Health::ExpiresSoon(days) => (
             "The token expires soon".to_owned(),
             format!(
@@ -257,6 +269,10 @@ fn manage(saved: Integration, role: Role) -> impl IntoView {
         })
     } else if query("replaced").is_some() {
         Some("The token was replaced: Onramp uses the new one from now on.")
+    } else if query("rotation").as_deref() == Some("rotated") {
+        Some("The token was rotated: Onramp uses the new one from now on, and GitLab revoked the old one.")
+    } else if query("rotation").is_some() {
+        Some("The token was not rotated: see Rotation below.")
     } else {
         None
     };
@@ -282,8 +298,9 @@ fn manage(saved: Integration, role: Role) -> impl IntoView {
     view! {
         {(!errors.is_empty()).then(|| view! { <ErrorSummary links=errors/> })}
         {status.map(|s| view! { <p class="callout" role="status" id="status">{s}</p> })}
-        {health_notice(&saved)}
+        {health_notice(&saved, &page.rotation)}
         <IntegrationSummary integration=saved.clone()/>
+        {rotation_section(&saved, &page.rotation, may_manage)}
         {may_manage.then(|| view! {
             <form method="post" action="/api/gitlab/recheck" data-enhance="" data-pending-label="Checking…" id="recheck">
                 <input type="hidden" name="id" value=id.clone()/>
@@ -306,12 +323,78 @@ fn manage(saved: Integration, role: Role) -> impl IntoView {
         {failed_replacement.map(|r| view! { <h2>"The new token was not saved"</h2> <CheckList report=r base=base.clone()/> })}
         <h2>"Last check"</h2>
         <CheckList report=saved.last_report.clone() base=base.clone()/>
+        {events_section(page.events.clone(), base.clone())}
         {may_manage.then(|| view! {
             <h2>"Disconnect"</h2>
             <p>"Onramp stops reading this GitLab and deletes the token. Revoke it in GitLab too."</p>
             <p><a href=format!("/integrations/gitlab/connections/{id}/disconnect") class="danger-link">"Disconnect this GitLab connection"</a></p>
         })}
     }
+}
+
+/// When and whether Onramp rotates the token, the latest rotation, and "Rotate now".
+fn rotation_section(saved: &Integration, rotation: &RotationView, may_manage: bool) -> impl IntoView {
+    // A rotation of an earlier token (replaced since) matters only when it worked: history.
+    let latest = rotation.latest.clone().filter(|r| r.state == "rotated" || Some(r.token_id) == saved.token_id);
+    let plan = match (&rotation.cannot, &rotation.rotates_on) {
+        (Some(why), _) => why.clone(),
+        (None, Some(on)) => format!(
+            "Onramp rotates this token on {on} (before it expires): GitLab issues a new token with the same \
+             lifetime and revokes this one, and Onramp keeps using the new one. Nothing to do."
+        ),
+        (None, None) => "Onramp rotates this token before it expires.".to_owned(),
+    };
+    let last = latest.map(|r| {
+        let (class, text) = match r.state.as_str() {
+            "rotated" => (
+                "",
+                format!(
+                    "Rotated on {}{}{}.",
+                    when(r.finished_at.unwrap_or(r.started_at)),
+                    r.new_expires_at.as_ref().map(|d| format!(", expires on {d}")).unwrap_or_default(),
+                    if r.trigger == "manual" { " (asked for on this page or the API)" } else { "" }
+                ),
+            ),
+            "sending" => ("", format!("A rotation started on {} is waiting for GitLab's answer.", when(r.started_at))),
+            _ => ("callout warning", r.message.clone()),
+        };
+        view! { <p class=class id="last-rotation">{text}</p> }
+    });
+    let id = saved.id.clone();
+    view! {
+        <h2 id="rotation">"Rotation"</h2>
+        <p id="rotation-plan">{plan}</p>
+        {last}
+        {(may_manage && rotation.cannot.is_none()).then(|| view! {
+            <form method="post" action="/api/gitlab/rotate" data-enhance="" data-pending-label="Rotating…" id="rotate">
+                <input type="hidden" name="id" value=id/>
+                <p class="hint">"Rotating now replaces the token at once; the old one stops working."</p>
+                <button type="submit" class="button secondary">"Rotate now"</button>
+            </form>
+        })}
+    }
+}
+
+/// What happened to the connection lately (rotations, failures, reminders), newest first.
+fn events_section(events: Vec<ConnectionEvent>, base: Option<crate::gitlab::base_url::BaseUrl>) -> impl IntoView {
+    (!events.is_empty()).then(|| {
+        let items = events
+            .into_iter()
+            .map(|e| {
+                let fix = e.fix_step.map(|n| view! { " " <a href=step_href(n, base.as_ref())>{format!("Step {n} fixes it.")}</a> });
+                let mailed = match e.mail_state.as_str() {
+                    "sent" => " Mailed to the workspace's owners and admins.",
+                    "failed" => " The mail could not be sent.",
+                    _ => "",
+                };
+                view! { <li><span class="caption">{when(e.created_at)}</span> " " {e.detail} {fix} {mailed}</li> }
+            })
+            .collect_view();
+        view! {
+            <h2 id="events">"What happened"</h2>
+            <ul class="events">{items}</ul>
+        }
+    })
 }
 
 /// Asks before deleting a connection.
