@@ -254,3 +254,141 @@ async fn a_failed_mail_is_tried_again_then_given_up() {
         assert_eq!(state, expected, "after attempt {attempt}");
     }
 }
+
+async fn json(r: reqwest::Response) -> (u16, serde_json::Value) {
+    let status = r.status().as_u16();
+    let text = r.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)))
+}
+
+#[tokio::test]
+async fn rotate_now_over_the_api_and_the_page_for_admins_only() {
+    let fake = FakeGitlab::default();
+    let (onramp, _gitlab, ws, id) = connected(&fake, "glpat-soon").await;
+
+    // A script: rotates now, whether due or not, and says how it went.
+    let (status, answer) = json(post(&onramp.client, &onramp, "/api/gitlab/rotate", "application/json", &[("id", &id)]).await).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["outcome"], "rotated");
+    assert_eq!(answer["expires_at"], (today() + time::Duration::days(90)).to_string());
+    assert_eq!(fake.rotations(), 1);
+
+    // A browser: back to the connection's page, which says so.
+    let r = post(&onramp.client, &onramp, "/api/gitlab/rotate", "text/html", &[("id", &id)]).await;
+    assert_eq!(location(&r), format!("/integrations/gitlab/connections/{id}?rotation=rotated"));
+    let (_, page) = onramp.get(&location(&r)).await;
+    assert!(page.contains("The token was rotated"), "{page}");
+    assert_eq!(fake.rotations(), 2, "the new token may rotate again: it has its own id");
+    assert_eq!(fake.tokens.lock().unwrap().families_revoked, 0);
+
+    let (status, answer) = json(
+        onramp.client.get(onramp.server.url(&format!("/api/gitlab/events?id={id}"))).send().await.unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["events"].as_array().unwrap().iter().filter(|e| e["kind"] == "rotated").count(), 2);
+    assert_eq!(answer["rotation"]["latest"]["state"], "rotated");
+    assert!(answer["rotation"]["cannot"].is_null());
+    assert!(!answer.to_string().contains("glpat-"), "no token in the answer: {answer}");
+
+    // Somebody else: the connection does not exist for them. A viewer: sees, may not rotate.
+    let mallory = browser_client(&onramp.server);
+    onramp.sign_up(&mallory, "mallory@example.com").await;
+    let (status, _) = json(post(&mallory, &onramp, "/api/gitlab/rotate", "application/json", &[("id", &id)]).await).await;
+    assert_eq!(status, 404);
+    let (status, _) =
+        json(mallory.get(onramp.server.url(&format!("/api/gitlab/events?id={id}"))).send().await.unwrap()).await;
+    assert_eq!(status, 404);
+    let mallory_id: String = sqlx::query_scalar("SELECT id FROM users WHERE email = 'mallory@example.com'")
+        .fetch_one(onramp.state.db.pool())
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO memberships (workspace_id, user_id, role, created_at) VALUES ($1, $2, 'viewer', 0)")
+        .bind(&ws)
+        .bind(&mallory_id)
+        .execute(onramp.state.db.pool())
+        .await
+        .unwrap();
+    let (status, _) = json(post(&mallory, &onramp, "/api/gitlab/rotate", "application/json", &[("id", &id)]).await).await;
+    assert_eq!(status, 403);
+    let (status, _) =
+        json(mallory.get(onramp.server.url(&format!("/api/gitlab/events?id={id}"))).send().await.unwrap()).await;
+    assert_eq!(status, 200);
+    let nobody = browser_client(&onramp.server);
+    let (status, _) = json(post(&nobody, &onramp, "/api/gitlab/rotate", "application/json", &[("id", &id)]).await).await;
+    assert_eq!(status, 401);
+    assert_eq!(fake.rotations(), 2);
+}
+
+#[tokio::test]
+async fn a_token_that_cannot_rotate_says_why_and_sends_nothing() {
+    let fake = FakeGitlab::default();
+    let (onramp, _gitlab, _ws, id) = connected(&fake, "glpat-good").await;
+    sqlx::query("UPDATE integrations SET gitlab_version = '16.4.2' WHERE id = $1")
+        .bind(&id)
+        .execute(onramp.state.db.pool())
+        .await
+        .unwrap();
+    let (status, answer) = json(post(&onramp.client, &onramp, "/api/gitlab/rotate", "application/json", &[("id", &id)]).await).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["outcome"], "cannot");
+    assert!(answer["message"].as_str().unwrap().contains("GitLab 16.4.2 cannot rotate"), "{answer}");
+    let (_, page) = onramp.get(&format!("/integrations/gitlab/connections/{id}")).await;
+    assert!(page.contains("GitLab 16.4.2 cannot rotate"), "{page}");
+    assert!(!page.contains("Rotate now"), "no button for what cannot be done");
+    assert!(fake.hits().iter().all(|h| !h.path.ends_with("/rotate")));
+}
+
+/// kill -9 while GitLab is rotating (the request sent, its answer not yet committed): the next
+/// process never sends the rotation again; it asks GitLab and records what happened.
+#[tokio::test]
+async fn a_crash_between_request_and_commit_ends_in_a_state_that_says_what_happened() {
+    let fake = FakeGitlab { rotation: RotationMode::LoseAnswer, ..FakeGitlab::default() };
+    let gitlab = spawn_fake(fake.clone()).await;
+    let data = tempfile::tempdir().unwrap();
+    let env = [
+        ("ONRAMP_RECHECK_INTERVAL_SECS", "1"),
+        ("ONRAMP_REQUEST_TIMEOUT_MS", "3000"),
+        // As short as allowed: twice the request timeout, and a second.
+        ("ONRAMP_ROTATION_LEASE_SECS", "1"),
+        ("ONRAMP_CHECK_RATE_PER_MIN", "100000"),
+    ];
+    let (mut child, server) = start_binary(data.path(), &env, std::process::Stdio::null()).await;
+    let client = browser_client(&server);
+    enter_at(&client, &server, "/api/auth/signup", "jane@example.com").await;
+    connect_at(&client, &server, &gitlab, "glpat-soon").await;
+    // The background pass (every second here) finds the token due and sends the rotation.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while fake.rotations() == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "no rotation was sent");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    child.start_kill().unwrap();
+    child.wait().await.unwrap();
+
+    let config = test_config(data.path(), None);
+    let (db, _keys) = server::open_storage(&config).await.unwrap();
+    let state: String = sqlx::query_scalar("SELECT state FROM rotations").fetch_one(db.pool()).await.unwrap();
+    assert_eq!(state, "sending", "killed before the answer was recorded");
+
+    // Restarted: once the lease runs out, it asks GitLab with the old token (revoked: lost).
+    let (_child, _server) = start_binary(data.path(), &env, std::process::Stdio::null()).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let state = loop {
+        let state: String = sqlx::query_scalar("SELECT state FROM rotations").fetch_one(db.pool()).await.unwrap();
+        if state != "sending" {
+            break state;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the rotation was never settled");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(state, "lost");
+    let ok: i64 = sqlx::query_scalar("SELECT last_check_ok FROM integrations").fetch_one(db.pool()).await.unwrap();
+    assert_eq!(ok, 0, "the connection says it needs a new token");
+    let kinds: Vec<String> =
+        sqlx::query_scalar("SELECT kind FROM connection_events").fetch_all(db.pool()).await.unwrap();
+    assert!(kinds.contains(&"rotation_lost".to_owned()), "{kinds:?}");
+    assert_eq!(fake.rotations(), 1);
+    assert_eq!(fake.hits().iter().filter(|h| h.path.ends_with("/rotate")).count(), 1, "sent once, ever");
+    assert_eq!(fake.tokens.lock().unwrap().families_revoked, 0);
+}

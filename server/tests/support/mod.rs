@@ -135,7 +135,7 @@ pub async fn wait_until_up(server: &Running) {
 }
 
 /// The configuration tests run Onramp with: loopback allowed, generous limits.
-fn test_config(data_dir: &std::path::Path, database_url: Option<String>) -> server::Config {
+pub fn test_config(data_dir: &std::path::Path, database_url: Option<String>) -> server::Config {
     server::Config {
         leptos: LeptosOptions::builder().output_name("onramp").build(),
         outbound: OutboundConfig {
