@@ -747,9 +747,10 @@ pub(crate) mod ssr {
         let integration = connection_for(&state, &viewer, id.as_deref(), Action::ManageConnections).await?;
         limit_checks_on_page(&state, &viewer, &connection_page(&integration.id)).await?;
         let today = time::OffsetDateTime::now_utc().date();
-        let outcome = crate::rotation::rotate(&state, &integration.workspace_id, &integration.id, Trigger::Manual, today)
-            .await
-            .map_err(stored)?;
+        let outcome =
+            crate::rotation::rotate(&state, &integration.workspace_id, &integration.id, Trigger::Manual, today)
+                .await
+                .map_err(stored)?;
         let code = match &outcome {
             Outcome::Rotated(_) => "rotated",
             Outcome::NotDue => "not_due",

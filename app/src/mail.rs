@@ -87,10 +87,8 @@ impl Mailer {
                 Err(_) => tracing::warn!("a member's e-mail address is not one a mail can go to; left out"),
             }
         }
-        let message = message
-            .header(ContentType::TEXT_PLAIN)
-            .body(body)
-            .map_err(|e| format!("cannot build the mail: {e}"))?;
+        let message =
+            message.header(ContentType::TEXT_PLAIN).body(body).map_err(|e| format!("cannot build the mail: {e}"))?;
         self.transport.send(message).await.map(|_| ()).map_err(|e| format!("the mail server refused the mail: {e}"))
     }
 }

@@ -147,7 +147,8 @@ pub async fn rotate(
         let answer = match target.post_json(&url, &token, &body).await {
             Ok(answer) => answer,
             Err(failure) if nothing_sent(&failure) => {
-                let message = format!("Onramp could not reach GitLab to rotate the token ({failure:?}). It will try again.");
+                let message =
+                    format!("Onramp could not reach GitLab to rotate the token ({failure:?}). It will try again.");
                 return keep(state, &integration, &rotation_id, &message).await;
             }
             Err(_) => return settle(state, &target, &integration, &token, &rotation_id).await,
@@ -177,7 +178,9 @@ pub async fn rotate(
                 tracing::info!(connection = id, stored, "rotated a connection's token");
                 if stored {
                     let detail = match &expires_at {
-                        Some(date) => format!("Onramp rotated the token; the new one expires on {date}. Nothing to do."),
+                        Some(date) => {
+                            format!("Onramp rotated the token; the new one expires on {date}. Nothing to do.")
+                        }
                         None => "Onramp rotated the token. Nothing to do.".to_owned(),
                     };
                     note(state, &integration, event::ROTATED, &detail, None, &format!("rotated:{rotation_id}")).await?;
@@ -204,9 +207,11 @@ pub async fn view(state: &AppState, integration: &Integration) -> Result<Rotatio
     let (cannot, rotates_on) = match eligible(integration) {
         Err(why) => (Some(why.explain()), None),
         Ok(()) => {
-            let on = integration.expires_at.as_deref().and_then(rules::parse_date).map(|expires| {
-                (expires - time::Duration::days(state.settings.rotate_days_before)).to_string()
-            });
+            let on = integration
+                .expires_at
+                .as_deref()
+                .and_then(rules::parse_date)
+                .map(|expires| (expires - time::Duration::days(state.settings.rotate_days_before)).to_string());
             (None, on)
         }
     };
@@ -294,7 +299,12 @@ async fn keep(
     Ok(Outcome::Kept(message.to_owned()))
 }
 
-async fn refuse(state: &AppState, integration: &Integration, rotation_id: &str, why: &str) -> Result<Outcome, StoreError> {
+async fn refuse(
+    state: &AppState,
+    integration: &Integration,
+    rotation_id: &str,
+    why: &str,
+) -> Result<Outcome, StoreError> {
     let message = format!(
         "GitLab refused to rotate the token: {why}. Nothing was revoked; the token works until it expires, and \
          Onramp reminds you before then."

@@ -15,6 +15,7 @@
 //! | `glpat-noexpiry` | `expires_at: null` |
 //! | `glpat-guest` | Maintainer nowhere |
 //! | `glpat-bot` | a project access token's bot user |
+//! | `glpat-service` | the service account `onramp-reader` (a bot with a personal token), Maintainer like `glpat-good` |
 //! | anything else | 401 `{"message":"401 Unauthorized"}` |
 //!
 //! Tokens rotate as GitLab's do (`POST /personal_access_tokens/self/rotate`, see [`Tokens`]): the
@@ -241,12 +242,16 @@ impl FakeGitlab {
             }
             let persona = tokens.issued.get(token).map_or_else(|| token.to_owned(), |i| i.persona.clone());
             match persona.as_str() {
-                "glpat-good" | "glpat-soon" | "glpat-noscope" | "glpat-noexpiry" | "glpat-guest" => {}
+                "glpat-good" | "glpat-soon" | "glpat-noscope" | "glpat-noexpiry" | "glpat-guest" | "glpat-service" => {}
                 "glpat-readuser" => {
                     return json_answer(StatusCode::FORBIDDEN, json!({"message": "403 Forbidden"}), &[]);
                 }
                 "glpat-bot" => {
-                    return json_answer(StatusCode::METHOD_NOT_ALLOWED, json!({"message": "405 Method Not Allowed"}), &[]);
+                    return json_answer(
+                        StatusCode::METHOD_NOT_ALLOWED,
+                        json!({"message": "405 Method Not Allowed"}),
+                        &[],
+                    );
                 }
                 _ => return unauthorized(),
             }
@@ -257,11 +262,7 @@ impl FakeGitlab {
                 Some(date) => {
                     let format = time::macros::format_description!("[year]-[month]-[day]");
                     let Ok(date) = time::Date::parse(&date, &format) else {
-                        return json_answer(
-                            StatusCode::BAD_REQUEST,
-                            json!({"error": "expires_at is invalid"}),
-                            &[],
-                        );
+                        return json_answer(StatusCode::BAD_REQUEST, json!({"error": "expires_at is invalid"}), &[]);
                     };
                     if self.max_lifetime_days.is_some_and(|max| (date - today).whole_days() > max) {
                         return json_answer(
@@ -302,7 +303,9 @@ impl FakeGitlab {
         };
         match (self.rotation, answer) {
             (RotationMode::Answer, Some(body)) => json_answer(StatusCode::OK, body, &[]),
-            (RotationMode::BadGatewayAfter, _) => (StatusCode::BAD_GATEWAY, html("<h1>502 Bad Gateway</h1>")).into_response(),
+            (RotationMode::BadGatewayAfter, _) => {
+                (StatusCode::BAD_GATEWAY, html("<h1>502 Bad Gateway</h1>")).into_response()
+            }
             _ => {
                 // The answer never comes: the client gives up.
                 tokio::time::sleep(Duration::from_secs(3600)).await;
@@ -335,7 +338,7 @@ impl FakeGitlab {
         let persona = match token {
             "glpat-good" | "glpat-noscope" | "glpat-readuser" | "glpat-blocked" | "glpat-soon" | "glpat-noexpiry"
             | "glpat-guest" | "glpat-bot" | "glpat-pending" | "glpat-deactivated" | "glpat-unconfirmed"
-            | "glpat-terms" | "glpat-password" => token,
+            | "glpat-terms" | "glpat-password" | "glpat-service" => token,
             "glpat-expired" => {
                 return json_answer(
                     StatusCode::UNAUTHORIZED,
@@ -415,10 +418,15 @@ impl FakeGitlab {
                 )
             }
             "/user" => {
-                let (username, bot) = if persona == "glpat-bot" { ("project_7_bot_1", true) } else { ("jdoe", false) };
+                let (username, bot) = match persona {
+                    "glpat-bot" => ("project_7_bot_1", true),
+                    "glpat-service" => ("onramp-reader", true),
+                    _ => ("jdoe", false),
+                };
+                let name = if persona == "glpat-service" { "Onramp reader" } else { "Jane Doe" };
                 json_answer(
                     StatusCode::OK,
-                    json!({"id": 1, "username": username, "name": "Jane Doe", "state": "active", "web_url": format!("{web}/{username}"), "bot": bot}),
+                    json!({"id": 1, "username": username, "name": name, "state": "active", "web_url": format!("{web}/{username}"), "bot": bot}),
                     &[],
                 )
             }

@@ -61,12 +61,17 @@ async fn a_due_token_is_rotated_once_and_the_connection_keeps_working() {
     assert_eq!(after.token_id, Some(101));
     assert_eq!(after.token_last4, new.chars().rev().take(4).collect::<String>().chars().rev().collect::<String>());
     assert!(after.rotated_at.is_some());
-    assert!(after.last_check_ok, "re-checked with the new token: {:?}", after.last_report.failures().collect::<Vec<_>>());
+    assert!(
+        after.last_check_ok,
+        "re-checked with the new token: {:?}",
+        after.last_report.failures().collect::<Vec<_>>()
+    );
     assert!(after.last_check_at >= before.last_check_at);
     let ledger = rotations::all(&onramp.state.db, &ws, &id).await.unwrap();
     assert_eq!(ledger.len(), 1);
     assert_eq!((ledger[0].state.as_str(), ledger[0].token_id), ("rotated", 7));
-    let kinds: Vec<String> = events::list(&onramp.state.db, &ws, &id, 10).await.unwrap().into_iter().map(|e| e.kind).collect();
+    let kinds: Vec<String> =
+        events::list(&onramp.state.db, &ws, &id, 10).await.unwrap().into_iter().map(|e| e.kind).collect();
     assert_eq!(kinds, ["rotated"]);
 
     // The new token is not due: nothing more is sent, not even by a second pass.
@@ -267,7 +272,8 @@ async fn rotate_now_over_the_api_and_the_page_for_admins_only() {
     let (onramp, _gitlab, ws, id) = connected(&fake, "glpat-soon").await;
 
     // A script: rotates now, whether due or not, and says how it went.
-    let (status, answer) = json(post(&onramp.client, &onramp, "/api/gitlab/rotate", "application/json", &[("id", &id)]).await).await;
+    let (status, answer) =
+        json(post(&onramp.client, &onramp, "/api/gitlab/rotate", "application/json", &[("id", &id)]).await).await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer["outcome"], "rotated");
     assert_eq!(answer["expires_at"], (today() + time::Duration::days(90)).to_string());
@@ -281,10 +287,8 @@ async fn rotate_now_over_the_api_and_the_page_for_admins_only() {
     assert_eq!(fake.rotations(), 2, "the new token may rotate again: it has its own id");
     assert_eq!(fake.tokens.lock().unwrap().families_revoked, 0);
 
-    let (status, answer) = json(
-        onramp.client.get(onramp.server.url(&format!("/api/gitlab/events?id={id}"))).send().await.unwrap(),
-    )
-    .await;
+    let (status, answer) =
+        json(onramp.client.get(onramp.server.url(&format!("/api/gitlab/events?id={id}"))).send().await.unwrap()).await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer["events"].as_array().unwrap().iter().filter(|e| e["kind"] == "rotated").count(), 2);
     assert_eq!(answer["rotation"]["latest"]["state"], "rotated");
@@ -294,7 +298,8 @@ async fn rotate_now_over_the_api_and_the_page_for_admins_only() {
     // Somebody else: the connection does not exist for them. A viewer: sees, may not rotate.
     let mallory = browser_client(&onramp.server);
     onramp.sign_up(&mallory, "mallory@example.com").await;
-    let (status, _) = json(post(&mallory, &onramp, "/api/gitlab/rotate", "application/json", &[("id", &id)]).await).await;
+    let (status, _) =
+        json(post(&mallory, &onramp, "/api/gitlab/rotate", "application/json", &[("id", &id)]).await).await;
     assert_eq!(status, 404);
     let (status, _) =
         json(mallory.get(onramp.server.url(&format!("/api/gitlab/events?id={id}"))).send().await.unwrap()).await;
@@ -309,13 +314,15 @@ async fn rotate_now_over_the_api_and_the_page_for_admins_only() {
         .execute(onramp.state.db.pool())
         .await
         .unwrap();
-    let (status, _) = json(post(&mallory, &onramp, "/api/gitlab/rotate", "application/json", &[("id", &id)]).await).await;
+    let (status, _) =
+        json(post(&mallory, &onramp, "/api/gitlab/rotate", "application/json", &[("id", &id)]).await).await;
     assert_eq!(status, 403);
     let (status, _) =
         json(mallory.get(onramp.server.url(&format!("/api/gitlab/events?id={id}"))).send().await.unwrap()).await;
     assert_eq!(status, 200);
     let nobody = browser_client(&onramp.server);
-    let (status, _) = json(post(&nobody, &onramp, "/api/gitlab/rotate", "application/json", &[("id", &id)]).await).await;
+    let (status, _) =
+        json(post(&nobody, &onramp, "/api/gitlab/rotate", "application/json", &[("id", &id)]).await).await;
     assert_eq!(status, 401);
     assert_eq!(fake.rotations(), 2);
 }
@@ -329,7 +336,8 @@ async fn a_token_that_cannot_rotate_says_why_and_sends_nothing() {
         .execute(onramp.state.db.pool())
         .await
         .unwrap();
-    let (status, answer) = json(post(&onramp.client, &onramp, "/api/gitlab/rotate", "application/json", &[("id", &id)]).await).await;
+    let (status, answer) =
+        json(post(&onramp.client, &onramp, "/api/gitlab/rotate", "application/json", &[("id", &id)]).await).await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer["outcome"], "cannot");
     assert!(answer["message"].as_str().unwrap().contains("GitLab 16.4.2 cannot rotate"), "{answer}");
@@ -391,4 +399,41 @@ async fn a_crash_between_request_and_commit_ends_in_a_state_that_says_what_happe
     assert_eq!(fake.rotations(), 1);
     assert_eq!(fake.hits().iter().filter(|h| h.path.ends_with("/rotate")).count(), 1, "sent once, ever");
     assert_eq!(fake.tokens.lock().unwrap().families_revoked, 0);
+}
+
+/// The token that outlives a person: a service account's, reported as such, and rotated like a
+/// person's (it gets no expiry mail from GitLab, so Onramp's rotation matters most here).
+#[tokio::test]
+async fn a_service_account_is_reported_as_such_and_its_token_rotates() {
+    let onramp = spawn_onramp().await;
+    let fake = FakeGitlab::default();
+    let gitlab = spawn_fake(fake.clone()).await;
+    let report = onramp.validate(&gitlab.url(""), "glpat-service").await;
+    assert_eq!(report["ok"], true, "{report}");
+    assert_eq!(report["user"]["bot"], true);
+    let user = check(&report, "user");
+    assert_eq!(user["status"], "pass", "{report}");
+    assert!(user["message"].as_str().unwrap().contains("service account Onramp reader (@onramp-reader)"), "{user}");
+    assert_eq!(check(&report, "role")["status"], "pass", "{report}");
+
+    connect(&onramp, &onramp.client, &gitlab, "glpat-service").await;
+    let (ws, id) = only_connection(&onramp).await;
+    let outcome = rotation::rotate(&onramp.state, &ws, &id, Trigger::Manual, today()).await.unwrap();
+    assert!(matches!(outcome, Outcome::Rotated(_)), "{outcome:?}");
+    assert_eq!(Some(stored_token(&onramp, &ws, &id).await), fake.tokens.lock().unwrap().newest_of("glpat-service"));
+
+    // The project access token's bot is told apart: it cannot rotate this way.
+    let (status, answer) = json(
+        post(
+            &onramp.client,
+            &onramp,
+            "/api/gitlab/validate",
+            "application/json",
+            &[("base_url", gitlab.url("").as_str()), ("token", "glpat-bot")],
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(check(&answer, "user")["status"], "warn", "{answer}");
 }

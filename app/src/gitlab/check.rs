@@ -504,6 +504,14 @@ fn evaluate_user(user: &Reply, pasted: &BaseUrl, base: &BaseUrl) -> (CheckResult
     let who = format!("{} (@{})", account.name, account.username);
     let result = if !state.is_empty() && state != "active" {
         CheckResult::fail(CheckId::User, format!("The account {who} is {state}. Ask your GitLab admin to reactivate it, or sign in as another user (step 5)."))
+    } else if account.bot && !super::rotation::is_resource_bot(&account) {
+        CheckResult::pass(
+            CheckId::User,
+            format!(
+                "Signed in as the service account {who}: a machine user, so the connection does not depend on any \
+                 person's account. It reads what it is a member of (see the role check)."
+            ),
+        )
     } else if account.bot {
         CheckResult::warn(
             CheckId::User,
@@ -771,6 +779,16 @@ mod tests {
         let bot = r#"{"username":"project_7_bot_x","name":"bot","state":"active","web_url":"u","bot":true}"#;
         let (r, _) = evaluate_user(&answer(200, bot, &[]), &base, &base);
         assert_eq!(r.status, Status::Warn);
+        let service = r#"{"username":"onramp-reader","name":"Onramp","state":"active","web_url":"u","bot":true}"#;
+        let (r, user) = evaluate_user(&answer(200, service, &[]), &base, &base);
+        assert_eq!(r.status, Status::Pass);
+        assert!(
+            r.message.contains("service account @onramp-reader")
+                || r.message.contains("service account Onramp (@onramp-reader)"),
+            "{}",
+            r.message
+        );
+        assert!(user.unwrap().bot);
         let blocked = answer(403, r#"{"message":"403 Forbidden - Your account has been blocked."}"#, &[]);
         let (r, _) = evaluate_user(&blocked, &base, &base);
         assert_eq!((r.status, r.fix_step), (Status::Fail, Some(5)));

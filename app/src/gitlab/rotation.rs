@@ -44,7 +44,9 @@ impl CannotRotate {
                 format!("GitLab {v} cannot rotate a token through its API (GitLab 16.10 or newer can). {tail}")
             }
             CannotRotate::OldGitlab(None) => {
-                format!("Onramp does not know this GitLab's version, and only 16.10 or newer can rotate a token. {tail}")
+                format!(
+                    "Onramp does not know this GitLab's version, and only 16.10 or newer can rotate a token. {tail}"
+                )
             }
             CannotRotate::Scope => format!(
                 "A token may rotate itself only with the api or self_rotate scope; this one has neither. A new token \
@@ -127,6 +129,7 @@ mod dates {
     }
 }
 
+#[cfg(feature = "ssr")]
 /// What GitLab's answer to a rotation means.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Rotated {
@@ -141,6 +144,7 @@ pub enum Rotated {
     Unknown(u16),
 }
 
+#[cfg(feature = "ssr")]
 /// Judges `self/rotate`'s answer from its status and JSON body.
 pub fn judge_rotation(status: u16, json: Option<&serde_json::Value>) -> Rotated {
     let message = || {
@@ -166,6 +170,7 @@ pub fn judge_rotation(status: u16, json: Option<&serde_json::Value>) -> Rotated 
     }
 }
 
+#[cfg(feature = "ssr")]
 /// Whether a token still works, from `GET /personal_access_tokens/self`'s answer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Alive {
@@ -176,6 +181,7 @@ pub enum Alive {
     Unknown,
 }
 
+#[cfg(feature = "ssr")]
 pub fn judge_alive(status: u16, json: Option<&serde_json::Value>) -> Alive {
     match status {
         200 if json.and_then(|j| j.get("active")).and_then(|a| a.as_bool()) == Some(false) => Alive::No,
@@ -219,12 +225,17 @@ mod tests {
             can_rotate(Some("17.0.0"), &api, Some(&user("project_7_bot_1", true))),
             Err(CannotRotate::ResourceToken)
         );
-        assert_eq!(can_rotate(Some("17.0.0"), &api, Some(&user("group_12_bot_9f3a", true))), Err(CannotRotate::ResourceToken));
+        assert_eq!(
+            can_rotate(Some("17.0.0"), &api, Some(&user("group_12_bot_9f3a", true))),
+            Err(CannotRotate::ResourceToken)
+        );
         // A service account is a bot with a personal token: it may.
         assert_eq!(can_rotate(Some("17.0.0"), &api, Some(&user("analytics-bot", true))), Ok(()));
         // A human called like a bot is not one.
         assert_eq!(can_rotate(Some("17.0.0"), &api, Some(&user("project_7_bot_1", false))), Ok(()));
-        for why in [CannotRotate::NoExpiry, CannotRotate::OldGitlab(None), CannotRotate::Scope, CannotRotate::ResourceToken] {
+        for why in
+            [CannotRotate::NoExpiry, CannotRotate::OldGitlab(None), CannotRotate::Scope, CannotRotate::ResourceToken]
+        {
             assert!(!why.explain().is_empty());
         }
     }

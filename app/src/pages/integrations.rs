@@ -381,7 +381,9 @@ fn events_section(events: Vec<ConnectionEvent>, base: Option<crate::gitlab::base
         let items = events
             .into_iter()
             .map(|e| {
-                let fix = e.fix_step.map(|n| view! { " " <a href=step_href(n, base.as_ref())>{format!("Step {n} fixes it.")}</a> });
+                let fix = e
+                    .fix_step
+                    .map(|n| view! { " " <a href=step_href(n, base.as_ref())>{format!("Step {n} fixes it.")}</a> });
                 let mailed = match e.mail_state.as_str() {
                     "sent" => " Mailed to the workspace's owners and admins.",
                     "failed" => " The mail could not be sent.",

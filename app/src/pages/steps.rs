@@ -187,9 +187,50 @@ fn gitlab_step(step: &Step, base: Option<&BaseUrl>, trust: Option<InstanceTrust>
         9 => step_9().into_any(),
         _ => step_10(linkable).into_any(),
     };
-    let mut content = Content::new(view! { {instance} {body} }.into_any(), step, base);
+    let mut content =
+        Content::new(view! { {instance} {body} {service_account_path(step.number)} }.into_any(), step, base);
     content.error = error;
     content
+}
+
+/// GitLab's page about service accounts (who may create one, on which tier).
+const SERVICE_ACCOUNTS_DOCS: &str = "https://docs.gitlab.com/user/profile/service_accounts/";
+
+/// The other way through steps 5–9: a token of a service account (a machine user) instead of a
+/// person's. Folded away: most people take the first way; teams should know the second exists.
+fn service_account_path(step: u8) -> Option<impl IntoView> {
+    let body = match step {
+        5 => view! {
+            <p>"A personal token stops working when its owner leaves or is blocked. A " <strong>"service account"</strong>
+                " is a machine user that belongs to nobody: the connection outlives people. It takes no seat. It is free on every tier since GitLab 18.11 (Premium or Ultimate before)."</p>
+            <p>"A service account cannot sign in. Its token is created by the Owner of your top-level group (on GitLab.com) or by an administrator (self-managed): sign in as that person now."</p>
+            <p><a href=SERVICE_ACCOUNTS_DOCS target="_blank" rel="noopener noreferrer">"GitLab's guide to service accounts" <span class="visually-hidden">" (opens in a new tab)"</span></a></p>
+        }.into_any(),
+        6 => view! {
+            <p>"Instead of your own settings, open your top-level group's " <strong>"Settings"</strong> " › " <strong>"Service accounts"</strong>
+                " (administrators of a self-managed GitLab: " <strong>"Admin"</strong> " › " <strong>"Service accounts"</strong> ") and select "
+                <strong>"Add service account"</strong> ". Name it " <strong>"Onramp"</strong> "."</p>
+            <p>"Then add it to the groups Onramp should read, with the " <strong>"Maintainer"</strong> " role: in each group, "
+                <strong>"Manage"</strong> " › " <strong>"Members"</strong> " › " <strong>"Invite members"</strong> "."</p>
+        }.into_any(),
+        7 => view! {
+            <p>"On the service account, select " <strong>"Manage access tokens"</strong> " (the ⋮ menu next to it) › " <strong>"Add new token"</strong>
+                ". Name and expiry date as below."</p>
+        }.into_any(),
+        8 => view! {
+            <p>"The same four scopes. Keep " <code>"api"</code> ": with it Onramp rotates the token itself before it expires, and a service account gets no mail from GitLab when its token is about to expire."</p>
+        }.into_any(),
+        9 => view! {
+            <p>"GitLab shows the service account's token once, like any other: copy it now. In step 12 Onramp tells you it belongs to a service account."</p>
+        }.into_any(),
+        _ => return None,
+    };
+    Some(view! {
+        <details class="other-path" id="service-account">
+            <summary>"Using a service account instead (recommended for teams)"</summary>
+            {body}
+        </details>
+    })
 }
 
 fn instance_form(step: &Step, invalid: Option<(String, String)>) -> impl IntoView {
@@ -290,7 +331,7 @@ fn step_7(base: Option<&BaseUrl>) -> impl IntoView {
         <p>"Name it " <strong>"Onramp"</strong> " so you recognise it later. The link above fills the name in for you."</p>
         <h2>"Expiry date"</h2>
         <p>"Since GitLab 16, every token expires: if you leave the date empty, GitLab sets the longest allowed, usually one year from today, and your admin may allow less. Choose a date you will remember."</p>
-        <p>"Onramp shows the date after connecting, checks the token every day, warns you 30 days before it expires, and replacing it is a single paste in step 12. GitLab also emails you a week before."</p>
+        <p>"You need not remember it: with the " <code>"api"</code> " scope (step 8) on GitLab 16.10 or newer, Onramp rotates the token itself 14 days before it expires, and GitLab issues a new one with the same lifetime. Otherwise Onramp reminds you 30 and 7 days before; replacing the token is then a single paste."</p>
     }
 }
 
@@ -307,7 +348,7 @@ fn step_8(base: Option<&BaseUrl>) -> impl IntoView {
     view! {
         <p>"Select these scopes (the prefilled link selects them for you):"</p>
         <ul class="scopes">
-            <li><code>"api"</code>" — read and write access to the API, used for webhooks"</li>
+            <li><code>"api"</code>" — read and write access to the API, used for webhooks and for rotating the token before it expires"</li>
             <li><code>"read_api"</code>" — read projects, merge requests and pipelines"</li>
             <li><code>"read_user"</code>" — read your profile"</li>
             <li><code>"read_repository"</code>" — read commits and files"</li>

@@ -135,7 +135,10 @@ pub async fn outbox(db: &Db, limit: i64) -> Result<Vec<Outgoing>, StoreError> {
             event: event(row)?,
             workspace_id,
             integration_id: get(row, "integration_id")?,
-            connection: format!("{username} on {}", base_url.trim_start_matches("https://").trim_start_matches("http://")),
+            connection: format!(
+                "{username} on {}",
+                base_url.trim_start_matches("https://").trim_start_matches("http://")
+            ),
             to,
         });
     }

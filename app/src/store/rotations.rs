@@ -145,7 +145,8 @@ pub async fn rotated(
         }
         None => false,
     };
-    let message = if stored { "" } else { "The connection's token was replaced while it rotated; the new one was not kept." };
+    let message =
+        if stored { "" } else { "The connection's token was replaced while it rotated; the new one was not kept." };
     finish_in(&mut tx, rotation_id, "rotated", message, new.expires_at.as_deref()).await?;
     tx.commit().await?;
     Ok(stored)
@@ -196,14 +197,13 @@ pub async fn stale(db: &Db) -> Result<Vec<Rotation>, StoreError> {
 /// processes one gets `true`.
 pub async fn claim_stale(db: &Db, rotation_id: &str, lease_seconds: i64) -> Result<bool, StoreError> {
     let now = now();
-    let done = sqlx::query(
-        "UPDATE rotations SET lease_until = $1 WHERE id = $2 AND state = 'sending' AND lease_until < $3",
-    )
-    .bind(now + lease_seconds)
-    .bind(rotation_id)
-    .bind(now)
-    .execute(db.pool())
-    .await?;
+    let done =
+        sqlx::query("UPDATE rotations SET lease_until = $1 WHERE id = $2 AND state = 'sending' AND lease_until < $3")
+            .bind(now + lease_seconds)
+            .bind(rotation_id)
+            .bind(now)
+            .execute(db.pool())
+            .await?;
     Ok(done.rows_affected() == 1)
 }
 

@@ -153,7 +153,7 @@ pub fn test_config(data_dir: &std::path::Path, database_url: Option<String>) -> 
         database_url,
         secret_key: None,
         recheck_interval: Duration::from_secs(3600),
-            mail: None,
+        mail: None,
     }
 }
 
@@ -467,7 +467,11 @@ pub async fn spawn_smtp_sink() -> SmtpSink {
                             data.push_str(l.strip_prefix('.').unwrap_or(&l));
                             data.push('\n');
                         }
-                        mails.lock().unwrap().push(Mail { from: std::mem::take(&mut from), to: std::mem::take(&mut to), data });
+                        mails.lock().unwrap().push(Mail {
+                            from: std::mem::take(&mut from),
+                            to: std::mem::take(&mut to),
+                            data,
+                        });
                         b"250 queued\r\n"
                     } else if upper == "QUIT" {
                         write.write_all(b"221 bye\r\n").await.ok()?;
