@@ -207,11 +207,11 @@ pub async fn view(state: &AppState, integration: &Integration) -> Result<Rotatio
     let (cannot, rotates_on) = match eligible(integration) {
         Err(why) => (Some(why.explain()), None),
         Ok(()) => {
-            let on = integration
-                .expires_at
-                .as_deref()
-                .and_then(rules::parse_date)
-                .map(|expires| (expires - time::Duration::days(state.settings.rotate_days_before)).to_string());
+            // A token already due is rotated at the next pass: today.
+            let today = time::OffsetDateTime::now_utc().date();
+            let on = integration.expires_at.as_deref().and_then(rules::parse_date).map(|expires| {
+                (expires - time::Duration::days(state.settings.rotate_days_before)).max(today).to_string()
+            });
             (None, on)
         }
     };

@@ -455,6 +455,8 @@ const ROUTES: &[Route] = &[
     route("POST", "/api/gitlab/recheck", &["id"], 3),
     route("POST", "/api/gitlab/replace", &["id", "token"], 5),
     route("POST", "/api/gitlab/disconnect", &["id"], 1),
+    route("POST", "/api/gitlab/rotate", &["id"], 2),
+    route("GET", "/api/gitlab/events", &["id"], 1),
     route("POST", "/api/auth/signup", &["email", "password", "next", "invite"], 4),
     route("POST", "/api/auth/login", &["email", "password", "next", "invite"], 4),
     route("POST", "/api/auth/logout", &[], 2),

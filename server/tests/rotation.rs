@@ -191,6 +191,10 @@ async fn tokens_that_cannot_rotate_get_one_reminder_per_threshold() {
     assert_eq!((found[0].kind.as_str(), found[0].fix_step), ("expires_soon", Some(7)));
     assert!(found[0].detail.contains("in 10 days"), "{}", found[0].detail);
     assert!(found[0].detail.contains("api or self_rotate"), "{}", found[0].detail);
+    let (_, page) = onramp.get(&format!("/integrations/gitlab/connections/{id}")).await;
+    assert!(page.contains("The token expires soon"), "{page}");
+    assert!(page.contains("api or self_rotate"), "{page}");
+    assert!(!page.contains("Rotate now"));
     // Four days on: 6 days left, past the 7-day threshold.
     rotation::scheduled(&onramp.state, today() + time::Duration::days(4)).await.unwrap();
     rotation::scheduled(&onramp.state, today() + time::Duration::days(4)).await.unwrap();

@@ -199,6 +199,7 @@ async fn every_route_refuses_who_may_not_use_it() {
         ("/api/gitlab/recheck", vec![("id", &id)]),
         ("/api/gitlab/replace", vec![("id", &id), ("token", "glpat-soon")]),
         ("/api/gitlab/disconnect", vec![("id", &id)]),
+        ("/api/gitlab/rotate", vec![("id", &id)]),
         ("/api/gitlab/accept", vec![("check", "nope"), ("replace", &id)]),
         ("/api/invitations/create", vec![("role", "viewer"), ("workspace", ws)]),
         ("/api/invitations/revoke", vec![("id", &open_id), ("workspace", ws)]),
@@ -241,6 +242,8 @@ async fn every_route_refuses_who_may_not_use_it() {
             let (status, answer) = get_json(client, &onramp, &format!("{path}?workspace={ws}")).await;
             assert_eq!(status, 404, "{who} {path}: {answer}");
         }
+        let (status, answer) = get_json(client, &onramp, &format!("/api/gitlab/events?id={id}")).await;
+        assert_eq!(status, 404, "{who} events: {answer}");
         let (status, _) = call(client, &onramp, "/api/workspaces/switch", &[("workspace", ws)]).await;
         assert_eq!(status, 404, "{who} cannot switch into it");
         for path in [
