@@ -155,10 +155,6 @@ pub async fn rotate(
         };
         match rules::judge_rotation(answer.status.as_u16(), answer.json.as_ref()) {
             Rotated::New { token: new, id: new_id, expires_at } => {
-                let Ok(new) = GitlabToken::parse(&new) else {
-                    // GitLab rotated (the old token is revoked) but sent something that is not a token.
-                    return lose(state, &integration, &rotation_id).await;
-                };
                 let stored = rotations::rotated(
                     &state.db,
                     &state.keys,
@@ -343,17 +339,8 @@ pub async fn note(
     once_key: &str,
 ) -> Result<bool, StoreError> {
     let once = format!("{}:{once_key}", integration.id);
-    events::record(
-        &state.db,
-        &integration.workspace_id,
-        &integration.id,
-        kind,
-        detail,
-        fix_step,
-        &once,
-        state.mailer.is_some(),
-    )
-    .await
+    let event = events::NewEvent { kind, detail, fix_step, once_key: &once };
+    events::record(&state.db, &integration.workspace_id, &integration.id, &event, state.mailer.is_some()).await
 }
 
 /// Failures where the request cannot have reached GitLab: safe to try again later.

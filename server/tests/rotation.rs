@@ -48,11 +48,12 @@ async fn a_due_token_is_rotated_once_and_the_connection_keeps_working() {
     assert_eq!(rotation::scheduled(&onramp.state, today()).await.unwrap(), 1);
     assert_eq!(fake.rotations(), 1);
     let new = stored_token(&onramp, &ws, &id).await;
-    let tokens = fake.tokens.lock().unwrap();
-    assert_eq!(Some(new.clone()), tokens.newest_of("glpat-soon"), "the new token is stored");
-    assert!(!tokens.is_active("glpat-soon"), "GitLab revoked the old token");
-    assert!(tokens.is_active(&new));
-    drop(tokens);
+    {
+        let tokens = fake.tokens.lock().unwrap();
+        assert_eq!(Some(new.clone()), tokens.newest_of("glpat-soon"), "the new token is stored");
+        assert!(!tokens.is_active("glpat-soon"), "GitLab revoked the old token");
+        assert!(tokens.is_active(&new));
+    }
 
     let after = integrations::find(&onramp.state.db, &ws, &id).await.unwrap().unwrap();
     // The same lifetime as before (90 days), from today.

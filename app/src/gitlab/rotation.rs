@@ -72,7 +72,7 @@ pub fn can_rotate(version: Option<&str>, token: &TokenInfo, user: Option<&Gitlab
     if token.expires_at.is_none() {
         return Err(CannotRotate::NoExpiry);
     }
-    if !version.and_then(major_minor).is_some_and(|v| v >= FIRST_VERSION) {
+    if version.and_then(major_minor).is_none_or(|v| v < FIRST_VERSION) {
         return Err(CannotRotate::OldGitlab(version.map(str::to_owned)));
     }
     if !token.scopes.iter().any(|s| s == "api" || s == "self_rotate") {
@@ -130,11 +130,11 @@ mod dates {
 }
 
 #[cfg(feature = "ssr")]
-/// What GitLab's answer to a rotation means.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// What GitLab's answer to a rotation means. (`Debug` shows the new token redacted.)
+#[derive(Debug)]
 pub enum Rotated {
     /// 200 with the new token: the old one is revoked now.
-    New { token: String, id: Option<i64>, expires_at: Option<String> },
+    New { token: super::token::GitlabToken, id: Option<i64>, expires_at: Option<String> },
     /// 400: the date (or another parameter) was refused; nothing was revoked.
     BadRequest(String),
     /// 401, 403, 404, 405: GitLab refuses, nothing was rotated (GitLab's message).
@@ -156,9 +156,13 @@ pub fn judge_rotation(status: u16, json: Option<&serde_json::Value>) -> Rotated 
             .unwrap_or_default()
     };
     match status {
-        200 | 201 => match json.and_then(|j| j.get("token")).and_then(|t| t.as_str()) {
-            Some(token) if !token.is_empty() => Rotated::New {
-                token: token.to_owned(),
+        200 | 201 => match json
+            .and_then(|j| j.get("token"))
+            .and_then(|t| t.as_str())
+            .and_then(|t| super::token::GitlabToken::parse(t).ok())
+        {
+            Some(token) => Rotated::New {
+                token,
                 id: json.and_then(|j| j.get("id")).and_then(|v| v.as_i64()),
                 expires_at: json.and_then(|j| j.get("expires_at")).and_then(|v| v.as_str()).map(str::to_owned),
             },
@@ -272,22 +276,24 @@ mod tests {
     #[test]
     fn answers() {
         let body = json!({"id": 8, "token": "glpat-new", "expires_at": "2027-02-24", "active": true});
+        match judge_rotation(200, Some(&body)) {
+            Rotated::New { token, id, expires_at } => {
+                assert_eq!((token.expose(), id, expires_at.as_deref()), ("glpat-new", Some(8), Some("2027-02-24")));
+                assert!(!format!("{:?}", Rotated::New { token, id, expires_at }).contains("glpat-new"), "redacted");
+            }
+            other => panic!("{other:?}"),
+        }
+        let judged = |status, body: Option<serde_json::Value>| format!("{:?}", judge_rotation(status, body.as_ref()));
+        assert_eq!(judged(200, Some(json!({"id": 8}))), "Unknown(200)");
+        assert_eq!(judged(200, Some(json!({"token": "two\nlines"}))), "Unknown(200)");
+        assert_eq!(judged(200, None), "Unknown(200)");
         assert_eq!(
-            judge_rotation(200, Some(&body)),
-            Rotated::New { token: "glpat-new".into(), id: Some(8), expires_at: Some("2027-02-24".into()) }
+            judged(400, Some(json!({"message": "400 Bad request - expires_at is invalid"}))),
+            r#"BadRequest("400 Bad request - expires_at is invalid")"#
         );
-        assert_eq!(judge_rotation(200, Some(&json!({"id": 8}))), Rotated::Unknown(200));
-        assert_eq!(judge_rotation(200, None), Rotated::Unknown(200));
-        assert_eq!(
-            judge_rotation(400, Some(&json!({"message": "400 Bad request - expires_at is invalid"}))),
-            Rotated::BadRequest("400 Bad request - expires_at is invalid".into())
-        );
-        assert_eq!(
-            judge_rotation(401, Some(&json!({"message": "401 Unauthorized"}))),
-            Rotated::Refused(401, "401 Unauthorized".into())
-        );
-        assert_eq!(judge_rotation(405, None), Rotated::Refused(405, String::new()));
-        assert_eq!(judge_rotation(502, None), Rotated::Unknown(502));
+        assert_eq!(judged(401, Some(json!({"message": "401 Unauthorized"}))), r#"Refused(401, "401 Unauthorized")"#);
+        assert_eq!(judged(405, None), r#"Refused(405, "")"#);
+        assert_eq!(judged(502, None), "Unknown(502)");
         assert_eq!(judge_alive(200, Some(&json!({"active": true}))), Alive::Yes);
         assert_eq!(judge_alive(200, Some(&json!({"active": false, "revoked": true}))), Alive::No);
         assert_eq!(judge_alive(401, None), Alive::No);

@@ -23,18 +23,25 @@ fn event(row: &AnyRow) -> Result<ConnectionEvent, StoreError> {
     })
 }
 
-/// Records an event of a connection unless one with `once_key` exists. `mail`: whether it waits
-/// for the mailer (false without a mail server). True when it is new.
+/// An event to record.
+pub struct NewEvent<'a> {
+    pub kind: &'a str,
+    pub detail: &'a str,
+    pub fix_step: Option<u8>,
+    /// The event happens once per key.
+    pub once_key: &'a str,
+}
+
+/// Records an event of a connection unless one with its `once_key` exists. `mail`: whether it
+/// waits for the mailer (false without a mail server). True when it is new.
 pub async fn record(
     db: &Db,
     workspace_id: &str,
     integration_id: &str,
-    kind: &str,
-    detail: &str,
-    fix_step: Option<u8>,
-    once_key: &str,
+    new: &NewEvent<'_>,
     mail: bool,
 ) -> Result<bool, StoreError> {
+    let NewEvent { kind, detail, fix_step, once_key } = *new;
     let done = sqlx::query(
         "INSERT INTO connection_events (id, integration_id, workspace_id, kind, detail, fix_step, once_key, created_at, \
          mail_state) SELECT $1, id, workspace_id, $2, $3, $4, $5, $6, $7 FROM integrations \
