@@ -14,6 +14,7 @@ pub mod auth;
 pub mod client;
 #[cfg(feature = "ssr")]
 pub mod connections;
+pub mod figures;
 pub mod gitlab;
 pub mod integration;
 pub mod islands;

@@ -54,6 +54,10 @@ pub fn StepPage() -> impl IntoView {
         }
     });
     let share = (5..=12).contains(&step.number).then(|| view! { <ShareStep step=step.number base=base.cloned()/> });
+    // The drawing shows the reader's GitLab only once they confirmed it, like every link into it.
+    let confirmed = base.filter(|_| trust.as_ref().is_some_and(InstanceTrust::is_confirmed));
+    let figure = step_figure(step.number, confirmed);
+    let with_figure = figure.is_some();
     let content = match step.number {
         1 => Content::new(step_1().into_any(), step, base),
         2 => Content::new(step_2(base).into_any(), step, base),
@@ -77,7 +81,10 @@ pub fn StepPage() -> impl IntoView {
                 <span class="caption" id="step-caption">{step.caption()}</span>
                 <h1 id="step-title" tabindex="-1" aria-describedby="step-caption">{step.title}</h1>
                 {joined}
-                {content.view}
+                <div class="step-body" class:with-figure=with_figure>
+                    <div class="step-text">{content.view}</div>
+                    {figure}
+                </div>
                 {content.next.map(|href| view! { <a class="button" href=href>"Continue"</a> })}
                 {share}
             </main>
@@ -85,6 +92,21 @@ pub fn StepPage() -> impl IntoView {
         </div>
     }
     .into_any()
+}
+
+/// The drawing of the GitLab screen of steps 5–11, with its numbered markers named below it.
+fn step_figure(step: u8, base: Option<&BaseUrl>) -> Option<impl IntoView> {
+    let figure = crate::figures::figure(step, base.map(BaseUrl::to_string).as_deref())?;
+    let markers = figure.markers.iter().map(|m| view! { <li>{*m}</li> }).collect_view();
+    Some(view! {
+        <figure class="step-figure" id="figure">
+            <div class="figure-drawing" inner_html=figure.svg></div>
+            <figcaption>
+                <span class="figure-title">{figure.title}</span>
+                <ol class="figure-markers">{markers}</ol>
+            </figcaption>
+        </figure>
+    })
 }
 
 #[component]
