@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 IN := scripts/in-toolchain.sh
 
-.PHONY: run test setup setup-test build unit lint e2e bench fuzz soak fmt clean
+.PHONY: run test setup setup-test build unit lint e2e screenshots bench fuzz soak fmt clean
 
 run:
 	scripts/run.sh
@@ -37,6 +37,10 @@ lint:
 
 e2e:
 	scripts/e2e.sh
+
+# Every page of the wizard in Chromium, light and dark, 1280 and 360 px: PNGs in docs/screenshots/.
+screenshots: setup-test build
+	scripts/e2e.sh --config playwright.screenshots.config.ts
 
 bench: setup-test build
 	scripts/bench.sh

@@ -255,11 +255,14 @@ fn scopes() -> String {
     ];
     let mut y = 80;
     let mut n = 0;
-    for scope in ["api", "read_api", "read_user", "create_runner", "self_rotate", "read_repository", "write_repository"] {
+    for scope in ["api", "read_api", "read_user", "create_runner", "self_rotate", "read_repository", "write_repository"]
+    {
         let ticked = matches!(scope, "api" | "read_api" | "read_user" | "read_repository");
         if ticked {
             n += 1;
-            out.push(format!(r#"<rect class="f-check f-checked f-focus" x="24" y="{y}" width="16" height="16" rx="2"/>"#));
+            out.push(format!(
+                r#"<rect class="f-check f-checked f-focus" x="24" y="{y}" width="16" height="16" rx="2"/>"#
+            ));
             out.push(format!(r#"<path class="f-tick" d="M27 {}l4 4l7 -8"/>"#, y + 8));
             out.push(marker(n, 210, y + 8));
         } else {

@@ -34,6 +34,8 @@ for (const [javaScriptEnabled, token, user] of [
     await expect(page.locator(".workspace-name")).toBeVisible();
     await page.goto(`${STEP(12)}?base=${encodeURIComponent(FAKE_GITLAB_2)}`);
     await page.getByRole("button", { name: "Yes, this is my GitLab" }).click();
+    // With JavaScript the island swaps the page in: wait for the confirmed page before typing.
+    await expect(page.getByLabel("GitLab base URL")).toHaveValue(FAKE_GITLAB_2);
     await page.getByLabel("Personal access token").fill(token);
     await page.getByRole("button", { name: "Integrate GitLab" }).click();
     // The fake GitLab speaks plain http: a warning, so Onramp asks once more.

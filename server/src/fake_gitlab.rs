@@ -19,7 +19,7 @@
 //! | anything else | 401 `{"message":"401 Unauthorized"}` |
 //!
 //! Tokens rotate as GitLab's do (`POST /personal_access_tokens/self/rotate`, see [`Tokens`]): the
-//! old token is revoked at once, the new one (`glpat-r0001-soon`, …) acts as the same persona with
+//! old token is revoked at once, the new one (`glpat-soon-r0001`, …) acts as the same persona with
 //! its own id and expiry, and rotating a revoked token revokes its whole family (reuse detection).
 //! `glpat-soon` was created 80 days before it expires (a 90-day token).
 
@@ -281,7 +281,8 @@ impl FakeGitlab {
             } else {
                 tokens.rotations += 1;
                 let n = tokens.rotations;
-                let new = format!("glpat-r{n:04}-{}", persona.trim_start_matches("glpat-"));
+                // The counter last: the last four characters (all Onramp shows) change.
+                let new = format!("{persona}-r{n:04}");
                 let family = tokens.family.get(token).cloned().unwrap_or_else(|| token.to_owned());
                 tokens.family.insert(token.to_owned(), family.clone());
                 tokens.family.insert(new.clone(), family);

@@ -660,3 +660,34 @@ async fn gitlab_15_2_to_15_4_private_instances_and_one_rate_limited_list() {
     let report = onramp.validate(&fake.url(""), "glpat-guest").await;
     assert_eq!(check(&report, "role")["status"], "fail", "{report:#}");
 }
+
+/// Steps 5–11 each show a drawing of the GitLab screen with its markers named; the address bar
+/// shows the reader's GitLab once it is confirmed (gitlab.com always is), never an unconfirmed
+/// one from a link; Onramp's own steps have none.
+#[tokio::test]
+async fn every_gitlab_step_has_its_figure_with_the_readers_gitlab_once_confirmed() {
+    let onramp = spawn_onramp().await;
+    let figure_of =
+        |page: &str| page.split("<figure").nth(1).and_then(|f| f.split("</figure>").next()).map(str::to_owned);
+    for n in 5..=11 {
+        let (status, page) = onramp.get(&format!("/integrations/gitlab/step/{n}?base=https%3A%2F%2Fgitlab.com")).await;
+        assert_eq!(status, 200);
+        let figure = figure_of(&page).unwrap_or_else(|| panic!("step {n} has no figure"));
+        assert!(figure.contains(r#"role="img" aria-labelledby="figure-title figure-desc""#), "step {n}");
+        assert!(figure.contains("<figcaption>") && figure.contains("<ol class=\"figure-markers\"><li>"), "step {n}");
+        assert!(figure.contains(r#"<text class="f-url" x="0" y="16">https://gitlab.com/"#), "step {n}: {figure}");
+    }
+    let (_, step8) = onramp.get("/integrations/gitlab/step/8?base=https%3A%2F%2Fgitlab.com").await;
+    let figure = figure_of(&step8).unwrap();
+    for scope in ["api", "read_api", "read_user", "read_repository"] {
+        assert!(figure.contains(&format!("<li>{scope}</li>")), "{scope}");
+    }
+    // A link's instance that the reader has not confirmed is not drawn as theirs.
+    let (_, page) = onramp.get("/integrations/gitlab/step/8?base=https%3A%2F%2Fgit.lookalike.example").await;
+    let figure = figure_of(&page).unwrap();
+    assert!(figure.contains("https://gitlab.example.com/") && !figure.contains("lookalike"), "{figure}");
+    for n in [1, 4, 13] {
+        let (_, page) = onramp.get(&format!("/integrations/gitlab/step/{n}")).await;
+        assert!(figure_of(&page).is_none(), "step {n} happens in Onramp");
+    }
+}

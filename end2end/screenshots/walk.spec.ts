@@ -1,0 +1,54 @@
+import { expect, test, type Browser, type Page } from "@playwright/test";
+import { STEP } from "../helpers";
+import { FAKE_GITLAB } from "../playwright.config";
+
+// Drives Chromium through the wizard and writes what a newcomer sees to docs/screenshots/:
+// steps 1-13, a failed check with its report, a saved connection; light and dark; 1280 and 360 px.
+// The README shows a few of them (docs/screenshots/.gitignore keeps those and drops the rest).
+
+const OUT = "../docs/screenshots";
+const GITLAB_COM = encodeURIComponent("https://gitlab.com");
+
+async function shoot(page: Page, name: string) {
+  await page.screenshot({ path: `${OUT}/${name}.png`, fullPage: true, animations: "disabled" });
+}
+
+async function context(browser: Browser, colorScheme: "light" | "dark", width: number) {
+  return (await browser.newContext({ colorScheme, viewport: { width, height: 900 }, deviceScaleFactor: 1 })).newPage();
+}
+
+for (const colorScheme of ["light", "dark"] as const) {
+  for (const width of [1280, 360]) {
+    test(`screenshots, ${colorScheme}, ${width} px`, async ({ browser }) => {
+      const suffix = `${colorScheme}-${width}`;
+      const page = await context(browser, colorScheme, width);
+      for (let n = 1; n <= 11; n++) {
+        await page.goto(n >= 5 ? `${STEP(n)}?base=${GITLAB_COM}` : STEP(n));
+        await shoot(page, `step-${String(n).padStart(2, "0")}-${suffix}`);
+      }
+      await page.goto("/signup");
+      await page.getByLabel("Email address").fill(`shots-${Date.now()}-${suffix}@example.com`);
+      await page.getByLabel("Password").fill("correct horse battery staple");
+      await page.getByRole("button", { name: "Create account" }).click();
+      await expect(page.locator(".workspace-name")).toBeVisible();
+      await page.goto(`${STEP(12)}?base=${encodeURIComponent(FAKE_GITLAB)}`);
+      await page.getByRole("button", { name: "Yes, this is my GitLab" }).click();
+    // With JavaScript the island swaps the page in: wait for the confirmed page before typing.
+    await expect(page.getByLabel("GitLab base URL")).toHaveValue(FAKE_GITLAB);
+      await shoot(page, `step-12-${suffix}`);
+      await page.getByLabel("Personal access token").fill("glpat-noscope");
+      await page.getByRole("button", { name: "Integrate GitLab" }).click();
+      await expect(page.locator(".error-summary")).toBeVisible();
+      await shoot(page, `step-12-report-${suffix}`);
+      await page.getByLabel("Personal access token").fill("glpat-good");
+      await page.getByRole("button", { name: "Integrate GitLab" }).click();
+      await page.getByRole("button", { name: "Integrate anyway" }).click();
+      await expect(page).toHaveTitle(/^Step 13 of 13/);
+      await shoot(page, `step-13-${suffix}`);
+      await page.goto("/integrations/gitlab");
+      await page.locator(".connection a").first().click();
+      await expect(page.locator("#rotation")).toBeVisible();
+      await shoot(page, `connection-${suffix}`);
+    });
+  }
+}

@@ -1,0 +1,118 @@
+import AxeBuilder from "@axe-core/playwright";
+import { expect, test, type Browser, type Page } from "@playwright/test";
+import { STEP } from "../helpers";
+import { FAKE_GITLAB } from "../playwright.config";
+
+// An accessibility audit of every page Onramp has, with axe-core in Chromium: WCAG 2.0, 2.1 and
+// 2.2 A and AA, in the light and the dark colour scheme, 1280 and 360 CSS px wide. A violation
+// fails with its rule id and the selectors it hit. Beyond axe: no page scrolls sideways at 320 px.
+
+const TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"];
+const PASSWORD = "correct horse battery staple";
+const GITLAB_COM = encodeURIComponent("https://gitlab.com");
+
+/** Pages anyone can open. */
+const PUBLIC_PAGES = [
+  ...Array.from({ length: 11 }, (_, i) => STEP(i + 1)),
+  ...Array.from({ length: 11 }, (_, i) => `${STEP(i + 1)}?base=${GITLAB_COM}`),
+  // An instance named by a link, not confirmed yet: "Is this your GitLab?"
+  `${STEP(8)}?base=${encodeURIComponent(FAKE_GITLAB)}`,
+  `${STEP(11)}?profile=${encodeURIComponent("not a url")}`,
+  `${STEP(11)}?profile=${encodeURIComponent("https://gitlab.com/jdoe")}`,
+  "/no-such-page",
+  `${STEP(14)}`,
+  "/login",
+  "/signup",
+];
+
+/** Pages of a signed-in account with a saved connection (`{id}`: the connection). */
+const ACCOUNT_PAGES = [
+  `${STEP(12)}?base=${GITLAB_COM}`,
+  STEP(13),
+  "/settings/integrations",
+  "/integrations/gitlab",
+  "/integrations/gitlab/connections/{id}",
+  "/integrations/gitlab/connections/{id}/disconnect",
+  "/settings/api-tokens",
+  "/settings/workspace",
+  "/settings/audit",
+];
+
+let accounts = 0;
+
+/** A new account with a saved connection; the pages it can see, and its step 12 with reports. */
+async function signedIn(browser: Browser, colorScheme: "light" | "dark", width: number) {
+  const context = await browser.newContext({ colorScheme, viewport: { width, height: 900 } });
+  const page = await context.newPage();
+  await page.goto("/signup");
+  await page.getByLabel("Email address").fill(`a11y-${process.pid}-${Date.now()}-${accounts++}@example.com`);
+  await page.getByLabel("Password").fill(PASSWORD);
+  await page.getByRole("button", { name: "Create account" }).click();
+  await expect(page.locator(".workspace-name")).toBeVisible();
+  await page.goto(`${STEP(12)}?base=${encodeURIComponent(FAKE_GITLAB)}`);
+  await page.getByRole("button", { name: "Yes, this is my GitLab" }).click();
+    // With JavaScript the island swaps the page in: wait for the confirmed page before typing.
+    await expect(page.getByLabel("GitLab base URL")).toHaveValue(FAKE_GITLAB);
+  await page.getByLabel("Personal access token").fill("glpat-good");
+  await page.getByRole("button", { name: "Integrate GitLab" }).click();
+  // With warnings (plain http): the report, then "Integrate anyway".
+  await expect(page.getByRole("button", { name: "Integrate anyway" })).toBeVisible();
+  await audit(page, "step 12 with warnings");
+  await page.getByRole("button", { name: "Integrate anyway" }).click();
+  await expect(page).toHaveTitle(/^Step 13 of 13/);
+  await page.goto("/integrations/gitlab");
+  const href = await page.locator(".connection a").first().getAttribute("href");
+  const id = href!.split("/").pop()!;
+  // A failed check's report.
+  await page.goto(`${STEP(12)}?base=${encodeURIComponent(FAKE_GITLAB)}`);
+  await page.getByLabel("Personal access token").fill("glpat-expired");
+  await page.getByRole("button", { name: "Integrate GitLab" }).click();
+  await expect(page.locator(".error-summary")).toBeVisible();
+  await audit(page, "step 12 with a failed check");
+  return { page, id };
+}
+
+async function audit(page: Page, what: string) {
+  const results = await new AxeBuilder({ page }).withTags(TAGS).analyze();
+  const found = results.violations.map(
+    (v) => `${v.id} (${v.impact}): ${v.help} at ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`,
+  );
+  expect(found, `${what} at ${page.url()}`).toEqual([]);
+}
+
+for (const colorScheme of ["light", "dark"] as const) {
+  for (const width of [1280, 360]) {
+    test(`every page passes axe (WCAG 2.2 AA), ${colorScheme}, ${width} px`, async ({ browser }) => {
+      test.setTimeout(180_000);
+      const anon = await (await browser.newContext({ colorScheme, viewport: { width, height: 900 } })).newPage();
+      for (const path of PUBLIC_PAGES) {
+        await anon.goto(path);
+        await audit(anon, path);
+      }
+      // Forms with errors: log-in and sign-up sent empty.
+      for (const [path, button] of [
+        ["/login", "Log in"],
+        ["/signup", "Create account"],
+      ]) {
+        await anon.goto(path);
+        await anon.getByRole("button", { name: button }).click();
+        await expect(anon.locator(".error-summary")).toBeVisible();
+        await audit(anon, `${path} with errors`);
+      }
+      const { page, id } = await signedIn(browser, colorScheme, width);
+      for (const path of ACCOUNT_PAGES) {
+        await page.goto(path.replace("{id}", id));
+        await audit(page, path);
+      }
+    });
+  }
+}
+
+test("no page scrolls sideways at 320 px", async ({ browser }) => {
+  const page = await (await browser.newContext({ viewport: { width: 320, height: 800 } })).newPage();
+  for (const path of PUBLIC_PAGES) {
+    await page.goto(path);
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+    expect(overflow, path).toBeLessThanOrEqual(0);
+  }
+});
