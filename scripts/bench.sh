@@ -3,6 +3,7 @@
 #  1. What a browser downloads to run a step page: JS + WASM, raw / gzip -9 / brotli q11.
 #  2. The connection check against a fake GitLab that answers every request after 200 ms:
 #     the whole check should take about one round trip (target <= 1.3 x).
+#  3. The drawings of steps 5-11 as served (inline SVG), raw / brotli q11 (target <= 6 KB each).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -45,6 +46,26 @@ rtt=$(median "${rtts[@]}")
 check=$(median "${checks[@]}")
 ratio=$(awk -v c="$check" -v r="$rtt" 'BEGIN {printf "%.2f", c / r}')
 
+# 3. The figures, as a step page carries them (gitlab.com in the address bar).
+site_port=$((20000 + RANDOM % 20000))
+data=$(mktemp -d)
+ONRAMP_DATA_DIR="$data" LEPTOS_SITE_ADDR="127.0.0.1:$site_port" DATABASE_URL= ONRAMP_SECRET_KEY= ./target/release/onramp > /dev/null 2>&1 &
+site=$!
+trap 'kill $fake $site 2>/dev/null || true; rm -rf "$data"' EXIT
+for _ in $(seq 100); do curl -fs "http://127.0.0.1:$site_port/healthz" > /dev/null 2>&1 && break; sleep 0.1; done
+figures=$(for n in 5 6 7 8 9 10 11; do
+  curl -fs "http://127.0.0.1:$site_port/integrations/gitlab/step/$n?base=https%3A%2F%2Fgitlab.com" | node -e '
+const zlib = require("zlib");
+let s = ""; process.stdin.on("data", (d) => (s += d)).on("end", () => {
+  const m = s.match(/<svg class="figure-svg"[\s\S]*?<\/svg>/);
+  if (!m) { console.error("no figure on step " + process.argv[1]); process.exit(1); }
+  const raw = Buffer.from(m[0]);
+  const br = zlib.brotliCompressSync(raw, { params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 11 } }).length;
+  console.log(`| ${process.argv[1]} | ${raw.length} | ${br} |`);
+});' "$n"
+done)
+kill $site 2>/dev/null || true
+
 scripts/bench-section.py sizes <<MD
 ## What a browser downloads to run a step page
 
@@ -58,6 +79,17 @@ $sizes
 
 The stylesheet (onramp.css, $css bytes raw) is not counted: pages render and work without it
 loading any script.
+MD
+scripts/bench-section.py figures <<MD
+## The drawings of the GitLab steps
+
+\`make bench\` on $(date -u +%Y-%m-%d): the inline SVG of steps 5-11 as the release server renders it
+(\`?base=https://gitlab.com\`), before the page's own compression. Target: each at most 6 KB brotli. They
+are markup in the page, not script: the JS + WASM budget above is unchanged.
+
+| step | raw bytes | brotli q11 |
+|---|---|---|
+$figures
 MD
 scripts/bench-section.py check <<MD
 ## Connection check latency
