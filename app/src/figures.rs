@@ -106,7 +106,7 @@ pub fn figure(step: u8, base: Option<&str>) -> Option<Figure> {
         r#"<svg class="figure-svg" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 400 {height}" role="img" aria-labelledby="figure-title figure-desc"><title id="figure-title">{}</title><desc id="figure-desc">{}</desc>{}{}</svg>"#,
         escape(title),
         escape(&description),
-        chrome(height, &url, step == 11),
+        chrome(height, &address_markup(step, base, &url), step == 11),
         body
     );
     Some(Figure { title, description, markers, svg })
@@ -120,14 +120,25 @@ fn lowercase_first(text: &str) -> String {
     }
 }
 
-/// The browser window and its address bar, which shows `url` (clipped to the bar), highlighted
-/// when the address is what the step is about.
-fn chrome(height: u32, url: &str, focus: bool) -> String {
-    let address = if focus { "f-address f-focus" } else { "f-address" };
+/// What the address bar says, as markup: on step 11 the base URL and the user name apart (the
+/// name struck through).
+fn address_markup(step: u8, base: &str, url: &str) -> String {
+    match (step, url.strip_prefix(base)) {
+        (11, Some(name)) => {
+            format!(r#"<tspan class="f-base">{}</tspan><tspan class="f-name">{}</tspan>"#, escape(base), escape(name))
+        }
+        _ => escape(url),
+    }
+}
+
+/// The browser window and its address bar, which shows `address` (markup, clipped to the bar),
+/// highlighted when the address is what the step is about.
+fn chrome(height: u32, address: &str, focus: bool) -> String {
+    let bar = if focus { "f-address f-focus" } else { "f-address" };
     format!(
-        r#"<rect class="f-window" x="0.5" y="0.5" width="399" height="{h}" rx="8"/><path class="f-bar" d="M0.5 36V8.5a8 8 0 0 1 8-8h383a8 8 0 0 1 8 8V36z"/><circle class="f-dot" cx="14" cy="18" r="4"/><circle class="f-dot" cx="27" cy="18" r="4"/><circle class="f-dot" cx="40" cy="18" r="4"/><rect class="{address}" x="54" y="7" width="338" height="22" rx="11"/><svg x="64" y="7" width="320" height="22"><text class="f-url" x="0" y="16">{u}</text></svg>"#,
+        r#"<rect class="f-window" x="0.5" y="0.5" width="399" height="{h}" rx="8"/><path class="f-bar" d="M0.5 36V8.5a8 8 0 0 1 8-8h383a8 8 0 0 1 8 8V36z"/><circle class="f-dot" cx="14" cy="18" r="4"/><circle class="f-dot" cx="27" cy="18" r="4"/><circle class="f-dot" cx="40" cy="18" r="4"/><rect class="{bar}" x="54" y="7" width="338" height="22" rx="11"/><svg x="64" y="7" width="320" height="22"><text class="f-url" x="0" y="16">{u}</text></svg>"#,
         h = height - 1,
-        u = escape(url)
+        u = address
     )
 }
 
@@ -297,16 +308,14 @@ fn created() -> String {
 /// The profile page, its address with the user name struck out and the base URL marked.
 fn profile(base: &str) -> (String, String) {
     let url = format!("{base}/jdoe");
-    // Where the user name starts in the address bar: the text is drawn at 13 user units per ~7.4
-    // of width; an estimate is enough for a marker.
+    // Where the user name starts in the address bar: its 12 px text is about 6 user units a
+    // character wide; an estimate is enough to place a marker below it.
     let base_chars = i32::try_from(base.chars().count()).unwrap_or(i32::MAX);
-    let name_x = (64 + base_chars.saturating_mul(74) / 10).min(360);
+    let name_x = (64 + base_chars.saturating_mul(6)).min(340);
     let body = [
-        // The user name struck through in the (highlighted) address bar.
-        format!(r#"<line class="f-strike" x1="{}" y1="18" x2="{}" y2="18"/>"#, name_x, (name_x + 40).min(388)),
-        marker(1, 64, 48),
-        marker(2, (name_x + 20).min(380), 48),
-        marker(3, 110, 48),
+        marker(1, 372, 48),
+        marker(2, name_x + 15, 48),
+        marker(3, (64 + name_x) / 2, 48),
         r#"<circle class="f-avatar" cx="60" cy="110" r="30"/>"#.to_owned(),
         text("f-heading", 104, 104, "Jane Doe"),
         text("f-text", 104, 126, "@jdoe"),
@@ -352,7 +361,9 @@ mod tests {
         let f9 = figure(9, None).unwrap();
         assert!(f9.svg.contains("Copy") && f9.markers.contains(&"Copy token"));
         let f11 = figure(11, Some("https://gitlab.example.com")).unwrap();
-        assert!(f11.svg.contains("https://gitlab.example.com/jdoe") && f11.svg.contains("f-strike"));
+        assert!(f11.svg.contains(
+            r#"<tspan class="f-base">https://gitlab.example.com</tspan><tspan class="f-name">/jdoe</tspan>"#
+        ));
         assert_eq!(figure(6, None).unwrap().markers, ["Your avatar", "Edit profile"]);
     }
 
