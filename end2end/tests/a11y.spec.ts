@@ -116,3 +116,62 @@ test("no page scrolls sideways at 320 px", async ({ browser }) => {
     expect(overflow, path).toBeLessThanOrEqual(0);
   }
 });
+
+test("no page scrolls sideways at 200 % zoom (1280 px at twice the size)", async ({ browser }) => {
+  const page = await (await browser.newContext({ viewport: { width: 640, height: 450 }, deviceScaleFactor: 2 })).newPage();
+  for (const path of PUBLIC_PAGES) {
+    await page.goto(path);
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+    expect(overflow, path).toBeLessThanOrEqual(0);
+  }
+});
+
+/** Presses Tab until `target` has focus, checking that every element on the way shows it. */
+async function tabTo(page: Page, target: ReturnType<Page["locator"]>, what: string) {
+  for (let i = 0; i < 80; i++) {
+    await page.keyboard.press("Tab");
+    const focus = await page.evaluate(() => {
+      const el = document.activeElement as HTMLElement | null;
+      if (!el || el === document.body) return { visible: true, tag: "body" };
+      const style = getComputedStyle(el);
+      const visible =
+        (style.outlineStyle !== "none" && style.outlineWidth !== "0px") || style.boxShadow !== "none";
+      return { visible, tag: `${el.tagName.toLowerCase()} ${el.textContent?.trim().slice(0, 40) ?? ""}` };
+    });
+    expect(focus.visible, `focus is visible on ${focus.tag} (on the way to ${what})`).toBe(true);
+    if (await target.evaluate((el) => el === document.activeElement)) return;
+  }
+  throw new Error(`${what} was not reached with Tab`);
+}
+
+test("keyboard only: from step 1 to a saved connection with Tab, Enter and Space", async ({ page }) => {
+  await page.goto(`/signup?next=${encodeURIComponent(STEP(1))}`);
+  await tabTo(page, page.getByLabel("Email address"), "the e-mail field");
+  await page.keyboard.type(`keys-${process.pid}-${Date.now()}@example.com`);
+  await tabTo(page, page.getByLabel("Password"), "the password field");
+  await page.keyboard.type(PASSWORD);
+  await page.keyboard.press("Enter");
+  await expect(page).toHaveTitle(/^Step 1 of 13/);
+  for (let n = 1; n <= 11; n++) {
+    if (n === 5) {
+      // Which GitLab: typed, then the form's button pressed with Space.
+      await tabTo(page, page.getByLabel("Which GitLab do you use?"), "the instance field");
+      await page.keyboard.type(FAKE_GITLAB);
+      await tabTo(page, page.getByRole("button", { name: "Use this GitLab" }), "Use this GitLab");
+      await page.keyboard.press("Space");
+      await expect(page.locator(".instance")).toContainText(FAKE_GITLAB);
+    }
+    await tabTo(page, page.getByRole("link", { name: "Continue" }), `Continue on step ${n}`);
+    await page.keyboard.press("Enter");
+    await expect(page).toHaveTitle(new RegExp(`^Step ${n + 1} of 13`));
+  }
+  await tabTo(page, page.getByLabel("Personal access token"), "the token field");
+  await page.keyboard.type("glpat-good");
+  await page.keyboard.press("Enter");
+  const anyway = page.getByRole("button", { name: "Integrate anyway" });
+  await expect(anyway).toBeVisible();
+  await tabTo(page, anyway, "Integrate anyway");
+  await page.keyboard.press("Space");
+  await expect(page).toHaveTitle(/^Step 13 of 13/);
+  await expect(page.locator("#connected-user")).toHaveText("@jdoe");
+});

@@ -26,6 +26,10 @@ async fn every_step_is_server_rendered_with_its_title() {
         assert_eq!(body.matches("(completed)").count(), usize::from(n - 1), "step {n}: completed steps");
         let back = body.find("back-link").expect("a back link");
         assert!(back < body.find("<main").unwrap(), "step {n}: Back comes before <main>");
+        // Links that make sense out of context: where Back and Continue go, for screen readers.
+        let to = |m: u8| format!(r#"<span class="visually-hidden"> to step {m}</span>"#);
+        assert!(n == 1 || body.contains(&to(n - 1)), "step {n}: Back says where");
+        assert!(n > 11 || body.contains(&to(n + 1)), "step {n}: Continue says where");
     }
 }
 
@@ -675,7 +679,12 @@ async fn every_gitlab_step_has_its_figure_with_the_readers_gitlab_once_confirmed
         let figure = figure_of(&page).unwrap_or_else(|| panic!("step {n} has no figure"));
         assert!(figure.contains(r#"role="img" aria-labelledby="figure-title figure-desc""#), "step {n}");
         assert!(figure.contains("<figcaption>") && figure.contains("<ol class=\"figure-markers\"><li>"), "step {n}");
-        assert!(figure.contains(r#"<text class="f-url" x="0" y="16">https://gitlab.com/"#), "step {n}: {figure}");
+        let address = if n == 11 {
+            r#"<text class="f-url" x="0" y="16"><tspan class="f-base">https://gitlab.com</tspan><tspan class="f-name">/jdoe</tspan>"#
+        } else {
+            r#"<text class="f-url" x="0" y="16">https://gitlab.com/"#
+        };
+        assert!(figure.contains(address), "step {n}: {figure}");
     }
     let (_, step8) = onramp.get("/integrations/gitlab/step/8?base=https%3A%2F%2Fgitlab.com").await;
     let figure = figure_of(&step8).unwrap();

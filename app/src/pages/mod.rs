@@ -68,10 +68,19 @@ pub fn Home() -> impl IntoView {
 
 /// The Back link, before `<main>`: a real link, so it works without JavaScript.
 #[component]
-pub(crate) fn BackLink(href: String, #[prop(optional)] text: Option<&'static str>) -> impl IntoView {
+pub(crate) fn BackLink(
+    href: String,
+    #[prop(optional)] text: Option<&'static str>,
+    /// Where "Back" goes, for screen readers (the link makes sense out of context).
+    #[prop(optional)]
+    to: Option<String>,
+) -> impl IntoView {
     view! {
         <nav class="back-nav" aria-label="Back">
-            <a class="back-link" href=href>{text.unwrap_or("Back")}</a>
+            <a class="back-link" href=href>
+                {text.unwrap_or("Back")}
+                {to.map(|to| view! { <span class="visually-hidden">{format!(" to {to}")}</span> })}
+            </a>
         </nav>
     }
 }

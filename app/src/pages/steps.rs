@@ -69,13 +69,14 @@ pub fn StepPage() -> impl IntoView {
         _ => step_13(base),
     };
     let title = if content.error { format!("Error: {}", step.document_title()) } else { step.document_title() };
-    let back = match step.previous() {
-        Some(prev) => prev.href(base),
-        None => "/".to_owned(),
+    let (back, back_to) = match step.previous() {
+        Some(prev) => (prev.href(base), format!("step {}", prev.number)),
+        None => ("/".to_owned(), "Onramp's home page".to_owned()),
     };
+    let next_number = step.next().map(|s| s.number);
     view! {
         <Title text=title/>
-        <super::BackLink href=back/>
+        <super::BackLink href=back to=back_to/>
         <div class="wizard">
             <main id="main" tabindex="-1">
                 <span class="caption" id="step-caption">{step.caption()}</span>
@@ -85,7 +86,11 @@ pub fn StepPage() -> impl IntoView {
                     <div class="step-text">{content.view}</div>
                     {figure}
                 </div>
-                {content.next.map(|href| view! { <a class="button" href=href>"Continue"</a> })}
+                {content.next.map(|href| view! {
+                    <a class="button" href=href>"Continue"
+                        {next_number.map(|n| view! { <span class="visually-hidden">{format!(" to step {n}")}</span> })}
+                    </a>
+                })}
                 {share}
             </main>
             <StepList current=step.number base=base.cloned()/>
@@ -195,7 +200,7 @@ fn gitlab_step(step: &Step, base: Option<&BaseUrl>, trust: Option<InstanceTrust>
         .into_any(),
         (Some(base), _) => view! {
             <p class="instance">"Your GitLab: " <InstanceName base=base.clone()/> " "
-                <a href=step.href(None)>"Change"</a>
+                <a href=step.href(None)>"Change" <span class="visually-hidden">" your GitLab"</span></a>
             </p>
         }
         .into_any(),
