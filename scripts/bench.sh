@@ -57,7 +57,8 @@ figures=$(for n in 5 6 7 8 9 10 11; do
   curl -fs "http://127.0.0.1:$site_port/integrations/gitlab/step/$n?base=https%3A%2F%2Fgitlab.com" | node -e '
 const zlib = require("zlib");
 let s = ""; process.stdin.on("data", (d) => (s += d)).on("end", () => {
-  const m = s.match(/<svg class="figure-svg"[\s\S]*?<\/svg>/);
+  // The outer <svg> ends where the drawing div does: it holds a nested <svg>.
+  const m = s.match(/<svg class="figure-svg"[\s\S]*?<\/svg>(?=<\/div>)/);
   if (!m) { console.error("no figure on step " + process.argv[1]); process.exit(1); }
   const raw = Buffer.from(m[0]);
   const br = zlib.brotliCompressSync(raw, { params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 11 } }).length;
