@@ -1,4 +1,4 @@
-import type { Page } from "@playwright/test";
+import { expect, type Page } from "@playwright/test";
 
 /** The URL of step `n` of the GitLab guide. */
 export const STEP = (n: number) => `/integrations/gitlab/step/${n}`;
@@ -11,4 +11,29 @@ export function watchErrors(page: Page): string[] {
     if (m.type() === "error") errors.push(`console: ${m.text()}`);
   });
   return errors;
+}
+
+export const PASSWORD = "correct horse battery staple";
+
+let accounts = 0;
+/** Signs up a new account (and so logs in) as a reader would; returns its e-mail address. */
+export async function signUpNew(page: Page, prefix: string): Promise<string> {
+  const email = `${prefix}-${process.pid}-${Date.now()}-${accounts++}@example.com`;
+  await page.goto("/signup");
+  await page.getByLabel("Email address").fill(email);
+  await page.getByLabel("Password").fill(PASSWORD);
+  await page.getByRole("button", { name: "Create account" }).click();
+  await expect(page.locator(".workspace-name")).toBeVisible();
+  return email;
+}
+
+/**
+ * Opens step 12 for `base` as a shared link would and confirms the instance ("Yes, this is my
+ * GitLab"). With JavaScript the island swaps the confirmed page in: this waits for it, so that
+ * nothing is typed into the page being replaced.
+ */
+export async function confirmedStep12(page: Page, base: string) {
+  await page.goto(`${STEP(12)}?base=${encodeURIComponent(base)}`);
+  await page.getByRole("button", { name: "Yes, this is my GitLab" }).click();
+  await expect(page.getByLabel("GitLab base URL")).toHaveValue(base);
 }

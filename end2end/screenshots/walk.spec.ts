@@ -1,5 +1,5 @@
 import { expect, test, type Browser, type Page } from "@playwright/test";
-import { STEP } from "../helpers";
+import { STEP, confirmedStep12, signUpNew } from "../helpers";
 import { FAKE_GITLAB } from "../playwright.config";
 
 // Drives Chromium through the wizard and writes what a newcomer sees to docs/screenshots/:
@@ -26,15 +26,8 @@ for (const colorScheme of ["light", "dark"] as const) {
         await page.goto(n >= 5 ? `${STEP(n)}?base=${GITLAB_COM}` : STEP(n));
         await shoot(page, `step-${String(n).padStart(2, "0")}-${suffix}`);
       }
-      await page.goto("/signup");
-      await page.getByLabel("Email address").fill(`shots-${Date.now()}-${suffix}@example.com`);
-      await page.getByLabel("Password").fill("correct horse battery staple");
-      await page.getByRole("button", { name: "Create account" }).click();
-      await expect(page.locator(".workspace-name")).toBeVisible();
-      await page.goto(`${STEP(12)}?base=${encodeURIComponent(FAKE_GITLAB)}`);
-      await page.getByRole("button", { name: "Yes, this is my GitLab" }).click();
-    // With JavaScript the island swaps the page in: wait for the confirmed page before typing.
-    await expect(page.getByLabel("GitLab base URL")).toHaveValue(FAKE_GITLAB);
+      await signUpNew(page, `shots-${suffix}`);
+      await confirmedStep12(page, FAKE_GITLAB);
       await shoot(page, `step-12-${suffix}`);
       await page.getByLabel("Personal access token").fill("glpat-noscope");
       await page.getByRole("button", { name: "Integrate GitLab" }).click();

@@ -1,6 +1,6 @@
 import AxeBuilder from "@axe-core/playwright";
 import { expect, test, type Browser, type Page } from "@playwright/test";
-import { STEP } from "../helpers";
+import { PASSWORD, STEP, confirmedStep12, signUpNew } from "../helpers";
 import { FAKE_GITLAB } from "../playwright.config";
 
 // An accessibility audit of every page Onramp has, with axe-core in Chromium: WCAG 2.0, 2.1 and
@@ -8,7 +8,6 @@ import { FAKE_GITLAB } from "../playwright.config";
 // fails with its rule id and the selectors it hit. Beyond axe: no page scrolls sideways at 320 px.
 
 const TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"];
-const PASSWORD = "correct horse battery staple";
 const GITLAB_COM = encodeURIComponent("https://gitlab.com");
 
 /** Pages anyone can open. */
@@ -38,21 +37,12 @@ const ACCOUNT_PAGES = [
   "/settings/audit",
 ];
 
-let accounts = 0;
-
 /** A new account with a saved connection; the pages it can see, and its step 12 with reports. */
 async function signedIn(browser: Browser, colorScheme: "light" | "dark", width: number) {
   const context = await browser.newContext({ colorScheme, viewport: { width, height: 900 } });
   const page = await context.newPage();
-  await page.goto("/signup");
-  await page.getByLabel("Email address").fill(`a11y-${process.pid}-${Date.now()}-${accounts++}@example.com`);
-  await page.getByLabel("Password").fill(PASSWORD);
-  await page.getByRole("button", { name: "Create account" }).click();
-  await expect(page.locator(".workspace-name")).toBeVisible();
-  await page.goto(`${STEP(12)}?base=${encodeURIComponent(FAKE_GITLAB)}`);
-  await page.getByRole("button", { name: "Yes, this is my GitLab" }).click();
-    // With JavaScript the island swaps the page in: wait for the confirmed page before typing.
-    await expect(page.getByLabel("GitLab base URL")).toHaveValue(FAKE_GITLAB);
+  await signUpNew(page, "a11y");
+  await confirmedStep12(page, FAKE_GITLAB);
   await page.getByLabel("Personal access token").fill("glpat-good");
   await page.getByRole("button", { name: "Integrate GitLab" }).click();
   // With warnings (plain http): the report, then "Integrate anyway".

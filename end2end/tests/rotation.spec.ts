@@ -1,5 +1,5 @@
 import { expect, test, type Browser, type Page } from "@playwright/test";
-import { STEP, watchErrors } from "../helpers";
+import { STEP, confirmedStep12, signUpNew, watchErrors } from "../helpers";
 import { FAKE_GITLAB_2 } from "../playwright.config";
 
 // Rotating a token revokes it in the fake GitLab, which every test shares: each run below uses
@@ -27,15 +27,8 @@ for (const [javaScriptEnabled, token, user] of [
     await page.keyboard.press("Enter");
     await expect(page.locator("#service-account")).toContainText("Add service account");
 
-    await page.goto("/signup");
-    await page.getByLabel("Email address").fill(`rot-${process.pid}-${Date.now()}-${token}@example.com`);
-    await page.getByLabel("Password").fill("correct horse battery staple");
-    await page.getByRole("button", { name: "Create account" }).click();
-    await expect(page.locator(".workspace-name")).toBeVisible();
-    await page.goto(`${STEP(12)}?base=${encodeURIComponent(FAKE_GITLAB_2)}`);
-    await page.getByRole("button", { name: "Yes, this is my GitLab" }).click();
-    // With JavaScript the island swaps the page in: wait for the confirmed page before typing.
-    await expect(page.getByLabel("GitLab base URL")).toHaveValue(FAKE_GITLAB_2);
+    await signUpNew(page, `rot-${token}`);
+    await confirmedStep12(page, FAKE_GITLAB_2);
     await page.getByLabel("Personal access token").fill(token);
     await page.getByRole("button", { name: "Integrate GitLab" }).click();
     // The fake GitLab speaks plain http: a warning, so Onramp asks once more.
