@@ -16,7 +16,7 @@
 
 use crate::connections;
 use crate::gitlab::base_url::BaseUrl;
-use crate::gitlab::outbound::{parse_ca, Failure, Target};
+use crate::gitlab::outbound::{parse_ca, Failure, ResolveError, Target};
 use crate::gitlab::report::{CheckId, CheckResult, Report, TokenInfo};
 use crate::gitlab::rotation::{self as rules, Alive, CannotRotate, Rotated};
 use crate::gitlab::token::GitlabToken;
@@ -147,8 +147,8 @@ pub async fn rotate(
         let answer = match target.post_json(&url, &token, &body).await {
             Ok(answer) => answer,
             Err(failure) if nothing_sent(&failure) => {
-                let message =
-                    format!("Onramp could not reach GitLab to rotate the token ({failure:?}). It will try again.");
+                let why = crate::gitlab::check::describe_failure(&failure, &base);
+                let message = format!("Onramp could not reach GitLab to rotate the token. {why} It will try again.");
                 return keep(state, &integration, &rotation_id, &message).await;
             }
             Err(_) => return settle(state, &target, &integration, &token, &rotation_id).await,
@@ -350,7 +350,12 @@ fn nothing_sent(failure: &Failure) -> bool {
 
 async fn target_for(state: &AppState, integration: &Integration, ca: &str) -> Result<Target, String> {
     let base = BaseUrl::parse(&integration.base_url).map_err(|e| e.to_string())?;
-    let addrs = state.outbound.resolve(&base).await.map_err(|e| format!("{e:?}"))?;
+    let addrs = state.outbound.resolve(&base).await.map_err(|e| match e {
+        ResolveError::NotFound(host) => format!("{host} has no address in DNS"),
+        ResolveError::Blocked(_) => {
+            "its address is not one Onramp may connect to (see ONRAMP_OUTBOUND_ALLOW)".to_owned()
+        }
+    })?;
     let cas = if ca.is_empty() { Vec::new() } else { parse_ca(ca)? };
     state.outbound.target(&base, addrs, &cas)
 }

@@ -323,7 +323,8 @@ fn reachable_pass(base: &BaseUrl) -> CheckResult {
     }
 }
 
-fn describe_failure(failure: &Failure, base: &BaseUrl) -> String {
+/// A failure to reach GitLab in words people know, with what to check.
+pub(crate) fn describe_failure(failure: &Failure, base: &BaseUrl) -> String {
     let host = base.host();
     match failure {
         Failure::Timeout => format!(
