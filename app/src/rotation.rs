@@ -118,6 +118,9 @@ pub async fn rotate(
     let Some(expires_at) = integration.expires_at.as_deref().and_then(rules::parse_date) else {
         return Ok(Outcome::Cannot(CannotRotate::NoExpiry));
     };
+    if expires_at <= today {
+        return Ok(Outcome::Cannot(CannotRotate::Expired));
+    }
     if trigger == Trigger::Schedule && !rules::is_due(expires_at, today, state.settings.rotate_days_before) {
         return Ok(Outcome::NotDue);
     }
@@ -130,15 +133,14 @@ pub async fn rotate(
     else {
         return Ok(Outcome::Taken);
     };
-    let target = match target_for(state, &integration, &ca).await {
-        Ok(target) => target,
+    let (base, target) = match target_for(state, &integration, &ca).await {
+        Ok(found) => found,
         Err(why) => {
             // Nothing was sent: the rotation may be tried again.
             let message = format!("Onramp could not reach GitLab to rotate the token ({why}). It will try again.");
             return keep(state, &integration, &rotation_id, &message).await;
         }
     };
-    let base = BaseUrl::parse(&integration.base_url).map_err(|e| StoreError::Config(e.to_string()))?;
     let created = integration.token_created_at.as_deref().and_then(rules::parse_date);
     let mut asked = rules::next_expiry(today, created, expires_at);
     let url = base.api("/personal_access_tokens/self/rotate");
@@ -151,7 +153,7 @@ pub async fn rotate(
                 let message = format!("Onramp could not reach GitLab to rotate the token. {why} It will try again.");
                 return keep(state, &integration, &rotation_id, &message).await;
             }
-            Err(_) => return settle(state, &target, &integration, &token, &rotation_id).await,
+            Err(_) => return settle(state, &base, &target, &integration, &token, &rotation_id).await,
         };
         match rules::judge_rotation(answer.status.as_u16(), answer.json.as_ref()) {
             Rotated::New { token: new, id: new_id, expires_at } => {
@@ -192,7 +194,7 @@ pub async fn rotate(
                 let why = if why.is_empty() { format!("HTTP {status}") } else { why };
                 return refuse(state, &integration, &rotation_id, &why).await;
             }
-            Rotated::Unknown(_) => return settle(state, &target, &integration, &token, &rotation_id).await,
+            Rotated::Unknown(_) => return settle(state, &base, &target, &integration, &token, &rotation_id).await,
         }
     }
 }
@@ -200,14 +202,15 @@ pub async fn rotate(
 /// What the connection's page says about rotation.
 pub async fn view(state: &AppState, integration: &Integration) -> Result<RotationView, StoreError> {
     let latest = rotations::latest(&state.db, &integration.workspace_id, &integration.id).await?;
+    let today = time::OffsetDateTime::now_utc().date();
+    let expires = integration.expires_at.as_deref().and_then(rules::parse_date);
     let (cannot, rotates_on) = match eligible(integration) {
         Err(why) => (Some(why.explain()), None),
+        Ok(()) if expires.is_some_and(|e| e <= today) => (Some(CannotRotate::Expired.explain()), None),
         Ok(()) => {
             // A token already due is rotated at the next pass: today.
-            let today = time::OffsetDateTime::now_utc().date();
-            let on = integration.expires_at.as_deref().and_then(rules::parse_date).map(|expires| {
-                (expires - time::Duration::days(state.settings.rotate_days_before)).max(today).to_string()
-            });
+            let on =
+                expires.map(|e| (e - time::Duration::days(state.settings.rotate_days_before)).max(today).to_string());
             (None, on)
         }
     };
@@ -253,7 +256,7 @@ async fn settle_one(state: &AppState, rotation: &Rotation) -> Result<Outcome, St
         return Ok(Outcome::Kept("The connection's token was replaced meanwhile.".to_owned()));
     }
     match target_for(state, &integration, &ca).await {
-        Ok(target) => settle(state, &target, &integration, &token, &rotation.id).await,
+        Ok((base, target)) => settle(state, &base, &target, &integration, &token, &rotation.id).await,
         Err(_) => Ok(Outcome::Unsettled),
     }
 }
@@ -261,12 +264,12 @@ async fn settle_one(state: &AppState, rotation: &Rotation) -> Result<Outcome, St
 /// Asks GitLab, with the old token, whether it still lives, and closes the rotation by the answer.
 async fn settle(
     state: &AppState,
+    base: &BaseUrl,
     target: &Target,
     integration: &Integration,
     old: &GitlabToken,
     rotation_id: &str,
 ) -> Result<Outcome, StoreError> {
-    let Ok(base) = BaseUrl::parse(&integration.base_url) else { return Ok(Outcome::Unsettled) };
     let alive = match target.get(&base.api("/personal_access_tokens/self"), Some(old)).await {
         Ok(answer) => rules::judge_alive(answer.status.as_u16(), answer.json.as_ref()),
         Err(_) => Alive::Unknown,
@@ -290,7 +293,8 @@ async fn keep(
 ) -> Result<Outcome, StoreError> {
     rotations::finish(&state.db, rotation_id, "kept", message).await?;
     metrics::counter!("onramp_rotations_total", "outcome" => "kept").increment(1);
-    let once = format!("rotation:{rotation_id}:kept:{}", crate::store::now());
+    // Once per rotation: a GitLab that keeps failing to answer is told once, not at every pass.
+    let once = format!("rotation:{rotation_id}:kept");
     note(state, integration, event::ROTATION_FAILED, message, None, &once).await?;
     Ok(Outcome::Kept(message.to_owned()))
 }
@@ -348,7 +352,8 @@ fn nothing_sent(failure: &Failure) -> bool {
     matches!(failure, Failure::Refused | Failure::Tls(_) | Failure::PlainHttp | Failure::Proxy(_))
 }
 
-async fn target_for(state: &AppState, integration: &Integration, ca: &str) -> Result<Target, String> {
+/// The connection's GitLab, resolved and admitted by the guard, with its CA.
+async fn target_for(state: &AppState, integration: &Integration, ca: &str) -> Result<(BaseUrl, Target), String> {
     let base = BaseUrl::parse(&integration.base_url).map_err(|e| e.to_string())?;
     let addrs = state.outbound.resolve(&base).await.map_err(|e| match e {
         ResolveError::NotFound(host) => format!("{host} has no address in DNS"),
@@ -357,7 +362,8 @@ async fn target_for(state: &AppState, integration: &Integration, ca: &str) -> Re
         }
     })?;
     let cas = if ca.is_empty() { Vec::new() } else { parse_ca(ca)? };
-    state.outbound.target(&base, addrs, &cas)
+    let target = state.outbound.target(&base, addrs, &cas)?;
+    Ok((base, target))
 }
 
 /// The scheduled pass: settles rotations left without an answer, rotates every token that is due,

@@ -442,3 +442,21 @@ async fn a_service_account_is_reported_as_such_and_its_token_rotates() {
     assert_eq!(status, 200, "{answer}");
     assert_eq!(check(&answer, "user")["status"], "warn", "{answer}");
 }
+
+/// An expired token cannot rotate (GitLab refuses it): nothing is sent, the page says what to do.
+#[tokio::test]
+async fn an_expired_token_is_not_sent_to_rotate() {
+    let fake = FakeGitlab::default();
+    let (onramp, _gitlab, ws, id) = connected(&fake, "glpat-soon").await;
+    let outcome = rotation::rotate(&onramp.state, &ws, &id, Trigger::Manual, today() + time::Duration::days(10)).await;
+    assert_eq!(outcome.unwrap(), Outcome::Cannot(app::gitlab::rotation::CannotRotate::Expired));
+    sqlx::query("UPDATE integrations SET expires_at = '2026-01-01' WHERE id = $1")
+        .bind(&id)
+        .execute(onramp.state.db.pool())
+        .await
+        .unwrap();
+    let (_, page) = onramp.get(&format!("/integrations/gitlab/connections/{id}")).await;
+    assert!(page.contains("GitLab does not rotate an expired token"), "{page}");
+    assert!(!page.contains("Rotate now"));
+    assert!(fake.hits().iter().all(|h| !h.path.ends_with("/rotate")));
+}

@@ -32,6 +32,8 @@ pub enum CannotRotate {
     /// A group or project access token: its bot rotates through the group's or project's own
     /// endpoint, which needs its id; Onramp does not rotate those yet.
     ResourceToken,
+    /// The token has expired: GitLab no longer accepts it, not even to rotate it.
+    Expired,
 }
 
 impl CannotRotate {
@@ -52,6 +54,11 @@ impl CannotRotate {
                 "A token may rotate itself only with the api or self_rotate scope; this one has neither. A new token \
                  with api (step 8) lets Onramp rotate it. {tail}"
             ),
+            CannotRotate::Expired => {
+                "The token has expired, and GitLab does not rotate an expired token. Create a new \
+                token (step 7) and replace this connection's token with it."
+                    .to_owned()
+            }
             CannotRotate::ResourceToken => {
                 format!("This is a group or project access token; Onramp rotates personal and service account tokens. {tail}")
             }
