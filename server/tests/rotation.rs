@@ -460,3 +460,28 @@ async fn an_expired_token_is_not_sent_to_rotate() {
     assert!(!page.contains("Rotate now"));
     assert!(fake.hits().iter().all(|h| !h.path.ends_with("/rotate")));
 }
+
+/// When GitLab cannot be reached at all (here: an Onramp whose guard no longer admits its
+/// address), nothing is sent: the rotation is `kept`, and a later pass that reaches GitLab rotates.
+#[tokio::test]
+async fn a_rotation_that_could_not_be_sent_is_tried_again() {
+    let fake = FakeGitlab::default();
+    let (onramp, _gitlab, ws, id) = connected(&fake, "glpat-soon").await;
+    let mut config = test_config(onramp.data_dir.path(), onramp.database_url.clone());
+    config.outbound.guard = app::gitlab::guard::OutboundGuard::default();
+    let (db, keys) = server::open_storage(&config).await.unwrap();
+    let (_, cut_off) = server::router(config, db, keys);
+
+    let outcome = rotation::rotate(&cut_off, &ws, &id, Trigger::Schedule, today()).await.unwrap();
+    match &outcome {
+        Outcome::Kept(why) => assert!(why.contains("not one Onramp may connect to"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(fake.hits().iter().all(|h| !h.path.ends_with("/rotate")), "nothing was sent");
+    assert_eq!(rotations::all(&onramp.state.db, &ws, &id).await.unwrap()[0].state, "kept");
+
+    assert_eq!(rotation::scheduled(&onramp.state, today()).await.unwrap(), 1);
+    assert_eq!(fake.rotations(), 1);
+    let ledger = rotations::all(&onramp.state.db, &ws, &id).await.unwrap();
+    assert_eq!((ledger.len(), ledger[0].state.as_str()), (1, "rotated"), "the same rotation, taken up again");
+}
