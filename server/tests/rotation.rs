@@ -25,6 +25,16 @@ async fn connected(fake: &FakeGitlab, token: &str) -> (Onramp, Running, String, 
     (onramp, gitlab, workspace, id)
 }
 
+/// Changes what the saved connection says about its token (`assignment`: SQL `column = 'value'`),
+/// as an older check or another GitLab would have left it.
+async fn change_connection(onramp: &Onramp, id: &str, assignment: &str) {
+    sqlx::query(&format!("UPDATE integrations SET {assignment} WHERE id = $1"))
+        .bind(id)
+        .execute(onramp.state.db.pool())
+        .await
+        .unwrap();
+}
+
 async fn stored_token(onramp: &Onramp, workspace: &str, id: &str) -> String {
     let (_, token, _) = integrations::with_token(&onramp.state.db, &onramp.state.keys, workspace, id)
         .await
@@ -179,11 +189,7 @@ async fn tokens_that_cannot_rotate_get_one_reminder_per_threshold() {
     let fake = FakeGitlab::default();
     let (onramp, _gitlab, ws, id) = connected(&fake, "glpat-soon").await;
     // A read-only token (as made before the api scope was asked for): GitLab would refuse.
-    sqlx::query("UPDATE integrations SET scopes = 'read_api,read_user,read_repository' WHERE id = $1")
-        .bind(&id)
-        .execute(onramp.state.db.pool())
-        .await
-        .unwrap();
+    change_connection(&onramp, &id, "scopes = 'read_api,read_user,read_repository'").await;
     for _ in 0..2 {
         assert_eq!(rotation::scheduled(&onramp.state, today()).await.unwrap(), 0);
     }
@@ -336,11 +342,7 @@ async fn rotate_now_over_the_api_and_the_page_for_admins_only() {
 async fn a_token_that_cannot_rotate_says_why_and_sends_nothing() {
     let fake = FakeGitlab::default();
     let (onramp, _gitlab, _ws, id) = connected(&fake, "glpat-good").await;
-    sqlx::query("UPDATE integrations SET gitlab_version = '16.4.2' WHERE id = $1")
-        .bind(&id)
-        .execute(onramp.state.db.pool())
-        .await
-        .unwrap();
+    change_connection(&onramp, &id, "gitlab_version = '16.4.2'").await;
     let (status, answer) =
         json(post(&onramp.client, &onramp, "/api/gitlab/rotate", "application/json", &[("id", &id)]).await).await;
     assert_eq!(status, 200, "{answer}");
@@ -450,11 +452,7 @@ async fn an_expired_token_is_not_sent_to_rotate() {
     let (onramp, _gitlab, ws, id) = connected(&fake, "glpat-soon").await;
     let outcome = rotation::rotate(&onramp.state, &ws, &id, Trigger::Manual, today() + time::Duration::days(10)).await;
     assert_eq!(outcome.unwrap(), Outcome::Cannot(app::gitlab::rotation::CannotRotate::Expired));
-    sqlx::query("UPDATE integrations SET expires_at = '2026-01-01' WHERE id = $1")
-        .bind(&id)
-        .execute(onramp.state.db.pool())
-        .await
-        .unwrap();
+    change_connection(&onramp, &id, "expires_at = '2026-01-01'").await;
     let (_, page) = onramp.get(&format!("/integrations/gitlab/connections/{id}")).await;
     assert!(page.contains("GitLab does not rotate an expired token"), "{page}");
     assert!(!page.contains("Rotate now"));
