@@ -36,11 +36,12 @@ use leptos_meta::{provide_meta_context, MetaTags};
 use leptos_router::components::{Route, Router, Routes};
 use leptos_router::path;
 
-/// The Content-Security-Policy: only Onramp's own scripts (the inline hydration script by its
-/// per-response nonce) and WASM, nothing framed, forms only to Onramp.
-pub fn content_security_policy(nonce: &str) -> String {
+/// The Content-Security-Policy: only Onramp's own scripts (the inline hydration scripts by
+/// `scripts`: the per-response `'nonce-…'`, or their `'sha256-…'` hashes on a page kept
+/// compressed by the server) and WASM, nothing framed, forms only to Onramp.
+pub fn content_security_policy(scripts: &str) -> String {
     format!(
-        "default-src 'self'; script-src 'self' 'wasm-unsafe-eval' 'nonce-{nonce}'; style-src 'self'; img-src 'self' data:; \
+        "default-src 'self'; script-src 'self' 'wasm-unsafe-eval' {scripts}; style-src 'self'; img-src 'self' data:; \
          connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'; object-src 'none'"
     )
 }
@@ -49,7 +50,9 @@ pub fn content_security_policy(nonce: &str) -> String {
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     #[cfg(feature = "ssr")]
     if let (Some(nonce), Some(response)) = (leptos::nonce::use_nonce(), use_context::<leptos_axum::ResponseOptions>()) {
-        if let Ok(value) = http::HeaderValue::from_str(&content_security_policy(nonce.as_inner())) {
+        if let Ok(value) =
+            http::HeaderValue::from_str(&content_security_policy(&format!("'nonce-{}'", nonce.as_inner())))
+        {
             response.insert_header(http::header::CONTENT_SECURITY_POLICY, value);
         }
     }

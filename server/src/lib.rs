@@ -5,6 +5,7 @@ pub mod cli;
 pub mod fake_gitlab;
 pub mod lock;
 pub mod ops;
+pub mod page_cache;
 
 use app::client::TrustedProxies;
 use app::gitlab::outbound::OutboundConfig;
@@ -201,7 +202,10 @@ pub fn router(config: Config, db: Db, keys: Keyring) -> (Router, AppState) {
         let state = state.clone();
         move || provide_context(state.clone())
     };
-    let router = Router::new()
+    // The routes, without layers: `Router::layer` wraps every route on its own, and each
+    // middleware clones the service inside it per request, so layers applied here cloned the
+    // Leptos handler (and its options) several times for every answer. Wrapped once below.
+    let routes = Router::new()
         .route("/integrations/gitlab/step", get(first_step))
         .route("/integrations/gitlab/step/", get(first_step))
         .route("/healthz", get(|| async { "ok" }))
@@ -212,9 +216,31 @@ pub fn router(config: Config, db: Db, keys: Keyring) -> (Router, AppState) {
             move || shell(options.clone())
         })
         .fallback(files_and_not_found)
-        .with_state(options)
-        .layer(axum::middleware::from_fn_with_state(state.clone(), app::auth::ssr::middleware))
-        .layer(axum::middleware::from_fn(limit_body))
+        .with_state(options);
+    // Every answer passes these, outermost first, as one service around the routes.
+    let stack = tower::ServiceBuilder::new()
+        // The last line of defence: a panic anywhere answers 500 (and is logged) rather than
+        // dropping the connection. Each one found is a bug (the fuzzer looks for them).
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
+            tracing::error!("a request handler panicked");
+            (axum::http::StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong. Try again in a moment.")
+                .into_response()
+        }))
+        .layer(axum::middleware::from_fn(refuse_targets_without_a_path))
+        // Pages, CSS, JS and WASM go out brotli- or gzip-compressed when the browser accepts it
+        // (kept step pages come compressed already and pass through).
+        .layer(CompressionLayer::new())
+        .layer(header_layer(header::X_FRAME_OPTIONS, "DENY"))
+        // Pages set their own policy with the nonce of their inline script (app::shell); this one
+        // covers everything else (files, API answers, redirects).
+        .layer(header_layer(
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+        ))
+        .layer(header_layer(header::REFERRER_POLICY, "same-origin"))
+        .layer(header_layer(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .layer(axum::middleware::from_fn_with_state(labels, ops::request_metrics))
+        .layer(axum::middleware::from_fn(ops::request_id))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|req: &axum::http::Request<_>| {
@@ -227,27 +253,15 @@ pub fn router(config: Config, db: Db, keys: Keyring) -> (Router, AppState) {
                 // One access-log line per answer: status and latency, in the request's span.
                 .on_response(tower_http::trace::DefaultOnResponse::new().level(tracing::Level::INFO)),
         )
-        .layer(axum::middleware::from_fn(ops::request_id))
-        .layer(axum::middleware::from_fn_with_state(labels, ops::request_metrics))
-        .layer(header_layer(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
-        .layer(header_layer(header::REFERRER_POLICY, "same-origin"))
-        // Pages set their own policy with the nonce of their inline script (app::shell); this one
-        // covers everything else (files, API answers, redirects).
-        .layer(header_layer(
-            header::CONTENT_SECURITY_POLICY,
-            "default-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+        .layer(axum::middleware::from_fn(limit_body))
+        // Step pages for visitors without a cookie come out of memory, already compressed.
+        .layer(axum::middleware::from_fn_with_state(
+            page_cache::PageCache::default(),
+            page_cache::PageCache::middleware,
         ))
-        .layer(header_layer(header::X_FRAME_OPTIONS, "DENY"))
-        // Pages, CSS, JS and WASM go out brotli- or gzip-compressed when the browser accepts it.
-        .layer(CompressionLayer::new())
-        .layer(axum::middleware::from_fn(refuse_targets_without_a_path))
-        // The last line of defence: a panic anywhere answers 500 (and is logged) rather than
-        // dropping the connection. Each one found is a bug (the fuzzer looks for them).
-        .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
-            tracing::error!("a request handler panicked");
-            (axum::http::StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong. Try again in a moment.")
-                .into_response()
-        }));
+        .layer(axum::middleware::from_fn_with_state(state.clone(), app::auth::ssr::middleware))
+        .service(routes);
+    let router = Router::new().fallback_service(stack);
     ops::metrics_handle();
     (router, state)
 }

@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 /// password-hash block they had served (see server/Cargo.toml).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use tracing_subscriber::EnvFilter;
@@ -124,7 +125,9 @@ fn main() -> ExitCode {
 fn init_logging(default: &str, stderr: bool) {
     let filter = EnvFilter::try_from_env("ONRAMP_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     let json = std::env::var("ONRAMP_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    // Colours only on a terminal: a log file or journal gets plain text.
+    let ansi = if stderr { std::io::stderr().is_terminal() } else { std::io::stdout().is_terminal() };
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi);
     match (json, stderr) {
         (true, true) => {
             builder.json().with_current_span(true).with_span_list(false).with_writer(std::io::stderr).init()

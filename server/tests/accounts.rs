@@ -576,6 +576,70 @@ async fn pages_carry_a_content_security_policy_with_the_scripts_nonce() {
     }
 }
 
+/// A step page for a visitor without a cookie comes out of memory, compressed: the same bytes
+/// each time, its inline scripts allowed by hash (no nonce left on a tag), and it is exactly the
+/// page the renderer makes. A signed-in visitor never gets it.
+#[tokio::test]
+async fn step_pages_kept_for_anonymous_visitors_allow_their_scripts_by_hash() {
+    use base64::Engine;
+    use sha2::Digest;
+    use std::io::Read;
+    let onramp = spawn_onramp().await;
+    let path = "/integrations/gitlab/step/8?base=https%3A%2F%2Fgitlab.example.com";
+    let get = |client: &reqwest::Client, encoding: &'static str| {
+        client.get(onramp.server.url(path)).header("accept-encoding", encoding).send()
+    };
+    let mut bodies = Vec::new();
+    for encoding in ["br, gzip", "br", "gzip"] {
+        let r = get(&onramp.anon, encoding).await.unwrap();
+        assert_eq!(r.status(), 200);
+        let csp = r.headers()["content-security-policy"].to_str().unwrap().to_owned();
+        let used = r.headers()["content-encoding"].to_str().unwrap().to_owned();
+        assert_eq!(used, if encoding == "gzip" { "gzip" } else { "br" });
+        assert_eq!(r.headers()["vary"], "accept-encoding");
+        assert_eq!(r.headers()["x-frame-options"], "DENY", "the usual headers still apply");
+        let raw = r.bytes().await.unwrap();
+        let mut page = String::new();
+        if used == "br" {
+            brotli::Decompressor::new(&raw[..], 4096).read_to_string(&mut page).unwrap();
+        } else {
+            flate2::read::GzDecoder::new(&raw[..]).read_to_string(&mut page).unwrap();
+        }
+        assert!(!csp.contains("'nonce-") && !page.contains("nonce="), "{csp}");
+        assert!(!csp.contains("unsafe-inline"));
+        let scripts: Vec<&str> = page.split("<script").skip(1).collect();
+        assert!(scripts.len() >= 2, "the hydration scripts are there");
+        for script in scripts {
+            let (tag, rest) = script.split_once('>').unwrap();
+            if tag.contains(" src=") {
+                continue;
+            }
+            let body = rest.split("</script>").next().unwrap();
+            let hash = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(body));
+            assert!(csp.contains(&format!("'sha256-{hash}'")), "each inline script is allowed by its hash: {csp}");
+        }
+        bodies.push(page);
+    }
+    assert!(bodies.iter().all(|b| b == &bodies[0]), "one page for every encoding");
+    // The page as the renderer makes it for this request (no compression asked for).
+    let rendered = onramp.anon.get(onramp.server.url(path)).send().await.unwrap();
+    let csp = rendered.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    let nonce = csp.split("'nonce-").nth(1).unwrap().split('\'').next().unwrap().to_owned();
+    let rendered = rendered.text().await.unwrap();
+    let rendered = rendered
+        .replace(&format!(r#" nonce="{nonce}""#), "")
+        .replace(&format!(r#" crossorigin="{nonce}""#), r#" crossorigin="anonymous""#);
+    assert_eq!(bodies[0], rendered, "the kept page is the page");
+
+    // Signed in, the same address is that person's page, with a fresh nonce.
+    let r = get(&onramp.client, "br, gzip").await.unwrap();
+    let csp = r.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    assert!(csp.contains("'nonce-"), "{csp}");
+    let mut page = String::new();
+    brotli::Decompressor::new(&r.bytes().await.unwrap()[..], 4096).read_to_string(&mut page).unwrap();
+    assert!(page.contains("Log out"), "the signed-in header");
+}
+
 #[tokio::test]
 async fn the_background_task_rechecks_saved_connections() {
     let fake_gitlab = FakeGitlab::default();
