@@ -42,7 +42,8 @@ e2e:
 screenshots: setup-test build
 	scripts/e2e.sh --config playwright.screenshots.config.ts
 
-bench: setup-test build
+bench: build
+	scripts/setup.sh --bench
 	scripts/bench.sh
 
 # 10,000 generated requests against the release build (CI runs 2,000 in `make unit`).

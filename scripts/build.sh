@@ -45,11 +45,19 @@ build_server() {
 }
 
 build_wasm() {
-  log "WASM (cargo build --target wasm32-unknown-unknown --profile wasm-release)"
-  local extra=()
-  # debian mode: std is rebuilt for wasm32 (see scripts/toolchain.sh)
-  [ -n "${ONRAMP_WASM_CARGO_ARGS:-}" ] && read -r -a extra <<<"$ONRAMP_WASM_CARGO_ARGS"
-  cargo build -p frontend --lib --target wasm32-unknown-unknown --profile wasm-release \
+  local extra=() small=()
+  if onramp_small_wasm; then
+    # std rebuilt with the island, aborting on a panic without formatting a message
+    # (scripts/toolchain.sh: onramp_small_wasm).
+    log "WASM (cargo build --target wasm32-unknown-unknown --profile wasm-release, Debian's rustc-web, std rebuilt, abort without messages)"
+    small=(RUSTUP_TOOLCHAIN=/usr RUSTC_BOOTSTRAP=1 "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS=$ONRAMP_SMALL_WASM_RUSTFLAGS")
+    extra=(-Zbuild-std=std,panic_abort)
+  else
+    log "WASM (cargo build --target wasm32-unknown-unknown --profile wasm-release)"
+    # debian mode: std is rebuilt for wasm32 (see scripts/toolchain.sh)
+    [ -n "${ONRAMP_WASM_CARGO_ARGS:-}" ] && read -r -a extra <<<"$ONRAMP_WASM_CARGO_ARGS"
+  fi
+  env "${small[@]}" cargo build -p frontend --lib --target wasm32-unknown-unknown --profile wasm-release \
     --target-dir "$FRONT_TARGET" "${extra[@]}"
 }
 

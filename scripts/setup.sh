@@ -9,7 +9,10 @@ export ONRAMP_ROOT
 . "$ONRAMP_ROOT/scripts/toolchain.sh"
 
 WANT_TEST=0
+WANT_BENCH=0
 [ "${1:-}" = "--test" ] && WANT_TEST=1
+# --bench: --test, and nginx-light, which `make bench` compares the server with.
+[ "${1:-}" = "--bench" ] && WANT_TEST=1 && WANT_BENCH=1
 
 log() { printf '[setup] %s\n' "$*" >&2; }
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
@@ -33,10 +36,14 @@ apt_ensure() {
 onramp_detect_toolchain
 log "toolchain mode: $ONRAMP_TOOLCHAIN_MODE"
 
-# Debian's rustc-web is needed only when rustup cannot provide the wasm32 std. cargo-leptos is not
-# installed at all (scripts/build.sh does its job; installing it took 31 minutes on 2 cores).
+# Debian's rustc-web builds the WASM when rustup cannot provide the wasm32 std, and in either mode
+# it builds the small WASM (std rebuilt, abort without messages: scripts/toolchain.sh). On a
+# machine without apt the ordinary WASM build is used. cargo-leptos is not installed at all
+# (scripts/build.sh does its job; installing it took 31 minutes on 2 cores).
 if [ "$ONRAMP_TOOLCHAIN_MODE" = debian ]; then
   apt_ensure rustc-web cargo-web rust-web-src rust-web-llvm lld-22 rustfmt-web rust-web-clippy
+elif command -v apt-get >/dev/null 2>&1; then
+  apt_ensure rustc-web cargo-web rust-web-src rust-web-llvm lld-22
 fi
 
 onramp_toolchain_env
@@ -57,10 +64,14 @@ fi
 
 if [ "$WANT_TEST" = 1 ]; then
   # Debian's Chromium for Playwright (no browser downloads), PostgreSQL for the second DB run,
-  # wrk for `make soak`.
+  # wrk for `make soak` and `make bench`.
   apt_ensure chromium postgresql wrk
   if [ "$ONRAMP_TOOLCHAIN_MODE" = rustup ]; then
     rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt
   fi
+fi
+if [ "$WANT_BENCH" = 1 ]; then
+  # Only for `make bench` (not CI): installing it may start the distribution's nginx service.
+  apt_ensure nginx-light
 fi
 log "ready"
