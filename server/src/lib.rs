@@ -354,6 +354,18 @@ pub async fn housekeeping_loop(state: AppState, mut stop: Stop) {
     }
 }
 
+/// Folds the request-latency samples into the Prometheus histograms every 5 s. The recorder
+/// keeps each sample until then: without this, a server nobody scraped grew by about 20 bytes a
+/// request (10 MB per half a million step pages, measured), for ever.
+pub async fn metrics_upkeep_loop(mut stop: Stop) {
+    loop {
+        if stop.sleep(Duration::from_secs(5)).await {
+            return;
+        }
+        ops::metrics_handle().run_upkeep();
+    }
+}
+
 /// Mails the connection events that wait for it, when a mail server is set up.
 pub async fn deliver_mail(state: &AppState) {
     if let Some(mailer) = &state.mailer {
