@@ -555,6 +555,10 @@ pub(crate) mod ssr {
         match saved {
             integrations::Saved::Saved(saved) => {
                 audit(state, workspace_id, viewer, audit::CONNECTION_SAVED, &named(&saved)).await;
+                // Its groups and projects are listed meanwhile, for the picker after step 13.
+                if let Err(e) = crate::discovery::start(state, workspace_id, &saved.id).await {
+                    tracing::error!(error = %e, "cannot start discovery");
+                }
                 if from_browser() {
                     let base = BaseUrl::parse(&saved.base_url).ok();
                     leptos_axum::redirect(&with_query(&step_href(13, base.as_ref()), "connection", &saved.id));

@@ -81,6 +81,10 @@ pub struct PageData {
     pub audit: Vec<AuditEvent>,
     /// On `/invite/{secret}`, `/signup?invite=` and `/login?invite=`: what the link offers.
     pub invitation: Option<InvitationInfo>,
+    /// With `connection`: what it covers (groups and projects, the saved selection).
+    pub scope: crate::integration::ScopeSummary,
+    /// On `…/connections/{id}/scope` and `…/scope/preview`: the picker.
+    pub picker: Option<crate::integration::Picker>,
 }
 
 /// The viewer of the current request (server side; always `None` in the browser).
@@ -429,9 +433,41 @@ pub mod ssr {
         if let Some(rest) = path.strip_prefix("/integrations/gitlab/connections/") {
             let id = rest.split('/').next().unwrap_or_default();
             page.connection = integrations::find_for_user(&app.db, user_id, id).await?;
-            if let Some((c, _)) = &page.connection {
+            if let Some((c, role)) = &page.connection {
                 page.rotation = crate::rotation::view(app, c).await?;
                 page.events = crate::store::events::list(&app.db, &c.workspace_id, &c.id, 20).await?;
+                let sub = rest.split_once('/').map_or("", |(_, sub)| sub);
+                if matches!(sub, "scope" | "scope/preview") {
+                    let number = |k: &str| param(k).and_then(|v| v.trim().parse::<usize>().ok()).unwrap_or(1);
+                    let flag = |k: &str| param(k).is_some_and(|v| matches!(v.as_str(), "1" | "true" | "on"));
+                    let filter = crate::gitlab::scope::Filter {
+                        search: param("q").unwrap_or_default(),
+                        role: crate::gitlab::scope::RoleFilter::parse(&param("role").unwrap_or_default()),
+                        show_archived: flag("archived"),
+                        group: param("group").filter(|g| !g.is_empty()),
+                        included_only: flag("included"),
+                    };
+                    let may_edit = role.may(Action::ManageConnections);
+                    let mut preview = sub == "scope/preview";
+                    // A preview asks GitLab a few hundred questions: it counts against the checks budget.
+                    let mut limited = None;
+                    if preview {
+                        if let Err(wait) = app.checks_per_user.check(&viewer.user.id) {
+                            (preview, limited) = (false, Some(wait));
+                        }
+                    }
+                    let mut picker =
+                        crate::discovery::picker(app, c, may_edit, filter, number("page"), number("gpage"), preview)
+                            .await?;
+                    if let Some(wait) = limited {
+                        picker.preview =
+                            Some(Err(format!("Too many requests to GitLab for you: preview again in {wait} seconds.")));
+                    }
+                    page.scope = picker.summary.clone();
+                    page.picker = Some(picker);
+                } else {
+                    page.scope = crate::discovery::summary(app, c).await?;
+                }
             }
         }
         let workspace = viewer.workspace.as_ref();

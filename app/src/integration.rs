@@ -187,3 +187,57 @@ mod tests {
         assert_eq!(integration(None, false).health(today), Health::CheckFailed);
     }
 }
+
+/// What the pages show of a connection's scope: where discovery stands, the saved selection and
+/// what it includes, the last preview of it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScopeSummary {
+    /// `discovering`, `ready` or `failed`; empty when discovery never ran.
+    pub state: String,
+    pub started_at: i64,
+    pub discovered_at: Option<i64>,
+    pub groups_found: i64,
+    pub projects_found: i64,
+    pub error: Option<String>,
+    pub selection: crate::gitlab::scope::Selection,
+    pub saved_at: Option<i64>,
+    /// Unsaved changes in the picker.
+    pub draft: Option<crate::gitlab::scope::Selection>,
+    /// Projects the saved selection includes, and of those the ones new since the list before.
+    pub included: usize,
+    pub included_new: usize,
+    /// Projects discovered, and how many the user cannot read (role too low).
+    pub projects: usize,
+    pub unreadable: usize,
+    pub preview: Option<crate::gitlab::scope::Preview>,
+}
+
+/// A group row of the picker.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupRow {
+    pub full_path: String,
+    pub name: String,
+    pub access_level: u8,
+    /// Included in the selection being edited.
+    pub included: bool,
+    /// Included through this ancestor (its checkbox decides).
+    pub through: Option<String>,
+    /// Projects under it (subgroups included).
+    pub projects: usize,
+}
+
+/// The picker page: the summary, the filters, one page of groups and one of projects, all with
+/// the selection being edited applied.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Picker {
+    pub summary: ScopeSummary,
+    pub filter: crate::gitlab::scope::Filter,
+    pub groups: crate::gitlab::scope::Page<GroupRow>,
+    pub projects: crate::gitlab::scope::Page<crate::gitlab::scope::ProjectView>,
+    /// Projects the edited selection includes.
+    pub editing_included: usize,
+    /// The preview of the edited selection (on the preview page), or why there is none.
+    pub preview: Option<Result<crate::gitlab::scope::Preview, String>>,
+    /// Whether the viewer may change the selection.
+    pub may_edit: bool,
+}

@@ -4,6 +4,9 @@
 //! Once hydrated, [`Enhancer`]
 //! - moves between Onramp's pages client-side: a same-origin link or a `form[data-enhance]` is
 //!   fetched, and the new page's `#page` and title replace the old (history and Back keep working);
+//! - sends the name and value of the button that submitted a form, as a browser does;
+//! - reloads `#page` quietly (no focus move, no scroll) every `data-refresh-ms` while the page
+//!   carries an element with that attribute (a discovery in progress);
 //! - shows a pending state on the submitted form (`data-pending-label`, `aria-busy`) and blocks a
 //!   second submit while the first is running;
 //! - moves focus to the error summary when there is one, else to the new page's heading, and
@@ -56,6 +59,55 @@ mod enhance {
         on_click.forget();
         on_submit.forget();
         on_popstate.forget();
+        refresh_later();
+    }
+
+    thread_local! {
+        static ARMED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
+
+    /// While the page has `#discovery[data-refresh-ms]`, fetches the page again after that many
+    /// milliseconds and replaces that element only (ticks in a form nearby stay as they are);
+    /// when it is done and the page has no form to keep, the whole `#page` is replaced. Focus and
+    /// scroll stay where they are.
+    fn refresh_later() {
+        let Some(ms) = document()
+            .query_selector("#page #discovery[data-refresh-ms]")
+            .ok()
+            .flatten()
+            .and_then(|el| el.get_attribute("data-refresh-ms"))
+            .and_then(|v| v.parse::<i32>().ok())
+        else {
+            return;
+        };
+        if ARMED.with(|a| a.replace(true)) {
+            return;
+        }
+        let tick = Closure::once_into_js(move || {
+            ARMED.with(|a| a.set(false));
+            leptos::task::spawn_local(async {
+                let href = window().location().href().unwrap_or_default();
+                let Ok(response) = Request::get(&href).header("accept", "text/html").send().await else { return };
+                let Ok(text) = response.text().await else { return };
+                let Ok(parser) = DomParser::new() else { return };
+                let Ok(new_doc) = parser.parse_from_string(&text, SupportedType::TextHtml) else { return };
+                let doc = document();
+                let (Some(old), Some(new)) =
+                    (doc.get_element_by_id("discovery"), new_doc.get_element_by_id("discovery"))
+                else {
+                    return;
+                };
+                let running = new.has_attribute("data-refresh-ms");
+                if !running && doc.get_element_by_id("picker").is_none() {
+                    swap(&text);
+                } else {
+                    old.set_outer_html(&new.outer_html());
+                }
+                refresh_later();
+            })
+        });
+        let _ =
+            window().set_timeout_with_callback_and_timeout_and_arguments_0(tick.unchecked_ref(), ms.clamp(500, 60_000));
     }
 
     fn same_origin(href: &str) -> Option<Url> {
@@ -118,6 +170,12 @@ mod enhance {
             let _ = form.submit();
             return;
         };
+        // The button that submitted the form says which action (a browser sends its name=value).
+        if let Some(button) = ev.dyn_ref::<web_sys::SubmitEvent>().and_then(|e| e.submitter()) {
+            if let (Some(name), Some(value)) = (button.get_attribute("name"), button.get_attribute("value")) {
+                let _ = data.append_with_str(&name, &value);
+            }
+        }
         let Ok(params) = UrlSearchParams::new_with_str_sequence_sequence(&data) else {
             let _ = form.submit();
             return;
@@ -197,6 +255,7 @@ mod enhance {
         }
         window().scroll_to_with_x_and_y(0.0, 0.0);
         focus_new_page();
+        refresh_later();
     }
 
     /// Replaces `#page` and the title with those of the new document. False when it has none.

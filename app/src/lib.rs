@@ -14,6 +14,8 @@ pub mod auth;
 pub mod client;
 #[cfg(feature = "ssr")]
 pub mod connections;
+#[cfg(feature = "ssr")]
+pub mod discovery;
 pub mod figures;
 pub mod gitlab;
 pub mod integration;
@@ -23,6 +25,8 @@ pub mod mail;
 pub mod pages;
 #[cfg(feature = "ssr")]
 pub mod rotation;
+#[cfg(feature = "ssr")]
+pub mod scope_http;
 #[cfg(feature = "ssr")]
 pub mod state;
 #[cfg(feature = "ssr")]
@@ -111,6 +115,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/integrations/gitlab/step/:n") view=pages::StepPage/>
                     <Route path=path!("/integrations/gitlab/connections/:id") view=pages::ConnectionPage/>
                     <Route path=path!("/integrations/gitlab/connections/:id/disconnect") view=pages::DisconnectPage/>
+                    <Route path=path!("/integrations/gitlab/connections/:id/scope") view=pages::ScopePage/>
+                    <Route path=path!("/integrations/gitlab/connections/:id/scope/preview") view=pages::ScopePreviewPage/>
                     <Route path=path!("/settings/workspace") view=pages::WorkspacePage/>
                     <Route path=path!("/settings/audit") view=pages::AuditPage/>
                     <Route path=path!("/invite/:secret") view=pages::InvitePage/>

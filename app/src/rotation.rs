@@ -353,7 +353,11 @@ fn nothing_sent(failure: &Failure) -> bool {
 }
 
 /// The connection's GitLab, resolved and admitted by the guard, with its CA.
-async fn target_for(state: &AppState, integration: &Integration, ca: &str) -> Result<(BaseUrl, Target), String> {
+pub(crate) async fn target_for(
+    state: &AppState,
+    integration: &Integration,
+    ca: &str,
+) -> Result<(BaseUrl, Target), String> {
     let base = BaseUrl::parse(&integration.base_url).map_err(|e| e.to_string())?;
     let addrs = state.outbound.resolve(&base).await.map_err(|e| match e {
         ResolveError::NotFound(host) => format!("{host} has no address in DNS"),

@@ -27,6 +27,8 @@ pub struct Settings {
     /// How long a process may wait for a rotation's answer before another one asks GitLab
     /// whether it happened. Longer than any request's timeout.
     pub rotation_lease_seconds: i64,
+    /// How hard discovery and previews press on a GitLab.
+    pub discovery: crate::gitlab::discover::Knobs,
 }
 
 impl Default for Settings {
@@ -38,6 +40,7 @@ impl Default for Settings {
             audit_days: crate::workspace::AUDIT_DAYS,
             rotate_days_before: crate::gitlab::rotation::DEFAULT_DAYS_BEFORE,
             rotation_lease_seconds: 300,
+            discovery: crate::gitlab::discover::Knobs::default(),
         }
     }
 }

@@ -235,6 +235,7 @@ pub mod audit {
     pub const CONNECTION_DISCONNECTED: &str = "connection.disconnected";
     pub const API_TOKEN_CREATED: &str = "api_token.created";
     pub const API_TOKEN_REVOKED: &str = "api_token.revoked";
+    pub const SCOPE_SAVED: &str = "connection.scope_saved";
 
     /// How the audit page says it.
     pub fn describe(action: &str) -> &'static str {
@@ -255,6 +256,7 @@ pub mod audit {
             CONNECTION_DISCONNECTED => "disconnected GitLab",
             API_TOKEN_CREATED => "created an API token",
             API_TOKEN_REVOKED => "revoked an API token",
+            SCOPE_SAVED => "chose the groups and projects a connection reads",
             _ => "changed something",
         }
     }

@@ -12,12 +12,12 @@ use app::gitlab::outbound::OutboundConfig;
 use app::state::{AppState, Settings};
 use app::store::crypto::{load_or_create_key, write_key_file, Cipher, Keyring};
 use app::store::{integrations, Db, StoreError};
-use app::{shell, App};
+use app::{scope_http, shell, App};
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderName, HeaderValue};
 use axum::response::IntoResponse;
 use axum::response::Redirect;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
@@ -90,6 +90,11 @@ impl Config {
                     .max(outbound.request_timeout.as_secs() * 2 + 1),
             )
             .unwrap_or(defaults.rotation_lease_seconds),
+            discovery: app::gitlab::discover::Knobs {
+                in_flight: usize::try_from(number("ONRAMP_DISCOVERY_IN_FLIGHT", 4)?.clamp(1, 32)).unwrap_or(4),
+                preview_in_flight: usize::try_from(number("ONRAMP_PREVIEW_IN_FLIGHT", 16)?.clamp(1, 64)).unwrap_or(16),
+                backoff_ms: number("ONRAMP_DISCOVERY_BACKOFF_MS", defaults.discovery.backoff_ms)?.clamp(1, 60_000),
+            },
         };
         Ok(Config {
             leptos,
@@ -211,6 +216,17 @@ pub fn router(config: Config, db: Db, keys: Keyring) -> (Router, AppState) {
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ops::readyz).with_state(state.clone()))
         .route("/metrics", get(ops::metrics_endpoint).with_state(state.clone()))
+        .route(
+            "/api/gitlab/connections/{id}/scope",
+            get(scope_http::get_scope).put(scope_http::put_scope).with_state(state.clone()),
+        )
+        .route("/api/gitlab/connections/{id}/scope/refresh", post(scope_http::refresh).with_state(state.clone()))
+        .route("/api/gitlab/connections/{id}/scope/preview", get(scope_http::preview).with_state(state.clone()))
+        .route("/integrations/gitlab/connections/{id}/scope", post(scope_http::picker_form).with_state(state.clone()))
+        .route(
+            "/integrations/gitlab/connections/{id}/scope/refresh",
+            post(scope_http::picker_refresh).with_state(state.clone()),
+        )
         .leptos_routes_with_context(&options, routes, context, {
             let options = options.clone();
             move || shell(options.clone())
@@ -298,6 +314,10 @@ async fn refuse_targets_without_a_path(
 pub fn body_limit(path: &str) -> usize {
     match path {
         "/api/gitlab/validate" => 256 * 1024,
+        // A selection names up to 20,000 paths per list.
+        p if p.starts_with("/api/gitlab/connections/") && p.ends_with("/scope") => 4 * 1024 * 1024,
+        // The picker's form: a page of groups and projects, three fields each.
+        p if p.starts_with("/integrations/gitlab/connections/") && p.ends_with("/scope") => 256 * 1024,
         _ => 16 * 1024,
     }
 }
@@ -423,7 +443,16 @@ pub async fn recheck_loop(state: AppState, interval: Duration, mut stop: Stop) {
                         Ok(Some(report)) => {
                             metrics::counter!("onramp_rechecks_total", "outcome" => if report.ok { "ok" } else { "failed" })
                                 .increment(1);
-                            tracing::info!(ok = report.ok, "scheduled re-check")
+                            tracing::info!(ok = report.ok, "scheduled re-check");
+                            // The list of groups and projects follows, once one was made: new
+                            // projects of included groups are picked up daily.
+                            if report.ok
+                                && matches!(app::store::scopes::known(&state.db, &workspace, &id).await, Ok(true))
+                            {
+                                if let Err(e) = app::discovery::refresh(&state, &workspace, &id).await {
+                                    tracing::error!(error = %e, "scheduled discovery failed");
+                                }
+                            }
                         }
                         Ok(None) => {}
                         Err(e) => tracing::error!(error = %e, "scheduled re-check failed"),

@@ -4,9 +4,12 @@ pub mod base_url;
 pub mod links;
 pub mod report;
 pub mod rotation;
+pub mod scope;
 
 #[cfg(feature = "ssr")]
 pub mod check;
+#[cfg(feature = "ssr")]
+pub mod discover;
 #[cfg(feature = "ssr")]
 pub mod guard;
 #[cfg(feature = "ssr")]

@@ -300,6 +300,7 @@ fn manage(saved: Integration, role: Role) -> impl IntoView {
         {status.map(|s| view! { <p class="callout" role="status" id="status">{s}</p> })}
         {health_notice(&saved, &page.rotation)}
         <IntegrationSummary integration=saved.clone()/>
+        {super::scope::scope_section(&saved, page.scope.clone(), may_manage)}
         {rotation_section(&saved, &page.rotation, may_manage)}
         {may_manage.then(|| view! {
             <form method="post" action="/api/gitlab/recheck" data-enhance="" data-pending-label="Checking…" id="recheck">

@@ -4,11 +4,13 @@
 mod account;
 mod integrations;
 mod report;
+mod scope;
 mod steps;
 mod workspaces;
 
 pub use account::{ApiTokensPage, LoginPage, SignupPage};
 pub use integrations::{ConnectionPage, DisconnectPage, GitlabIntegration, SettingsIntegrations};
+pub use scope::{ScopePage, ScopePreviewPage};
 pub use steps::StepPage;
 pub use workspaces::{AuditPage, InvitePage, WorkspacePage};
 

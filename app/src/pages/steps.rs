@@ -593,7 +593,12 @@ fn step_13(base: Option<&BaseUrl>) -> Content {
                 {has_warnings.then(|| view! { <h2>"Worth fixing soon"</h2> })}
                 <CheckList report=saved.last_report base=base.cloned() only_warnings=true/>
                 <p>"Onramp checks the connection every day and warns you 30 days before the token expires."</p>
-                <a class="button" href=format!("/integrations/gitlab/connections/{}", saved.id)>"Manage the connection"</a>
+                <h2>"Next: choose what Onramp reads"</h2>
+                <p>"Onramp is listing the groups and projects this token can reach. Pick whole groups or single projects, and see what they will bring before anything is synced."</p>
+                <div class="actions">
+                    <a class="button" href=format!("/integrations/gitlab/connections/{}/scope", saved.id)>"Choose groups and projects"</a>
+                    <a href=format!("/integrations/gitlab/connections/{}", saved.id)>"Manage the connection"</a>
+                </div>
             }
             .into_any()
         }

@@ -612,14 +612,14 @@ async fn reseal(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::gitlab::report::{GitlabUser, TokenInfo};
     use crate::store::accounts::{create_user, Email};
     use crate::store::test_db;
 
     /// A new account and its personal workspace's id.
-    async fn account(db: &Db, email: &str) -> (crate::store::accounts::User, String) {
+    pub(crate) async fn account(db: &Db, email: &str) -> (crate::store::accounts::User, String) {
         let user = create_user(db, &Email::parse(email).unwrap(), "correct horse battery").await.unwrap().unwrap();
         let ws = crate::store::workspaces::memberships(db, &user.id).await.unwrap().1.unwrap().id;
         (user, ws)
@@ -641,11 +641,11 @@ mod tests {
         )
     }
 
-    fn report(expiry: &str) -> Report {
+    pub(crate) fn report(expiry: &str) -> Report {
         report_as("https://gitlab.example.com", "jdoe", expiry)
     }
 
-    fn saved(s: Saved) -> Integration {
+    pub(crate) fn saved(s: Saved) -> Integration {
         match s {
             Saved::Saved(i) => i,
             other => panic!("not saved: {other:?}"),

@@ -10,6 +10,7 @@ pub mod crypto;
 pub mod events;
 pub mod integrations;
 pub mod rotations;
+pub mod scopes;
 pub mod workspaces;
 
 use sqlx::any::{AnyPoolOptions, AnyRow};

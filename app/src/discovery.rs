@@ -1,0 +1,354 @@
+//! What a saved connection covers, over time: discovery runs (in the background, one at a time per
+//! connection, on demand and after the daily re-check), the selection, and the preview. The
+//! requests and the rules are in `gitlab::discover` and `gitlab::scope`; the storage in
+//! `store::scopes`.
+
+use crate::connections::UNUSABLE_TOKEN;
+use crate::gitlab::discover::{self, Progress};
+use crate::gitlab::scope::{
+    Filter, GroupView, Page, Preview, ProjectView, Selection, Snapshot, PREVIEW_DAYS, PREVIEW_MAX_PROJECTS,
+};
+use crate::integration::{GroupRow, Integration, Picker, ScopeSummary};
+use crate::state::AppState;
+use crate::store::scopes::{self, Scope};
+use crate::store::{integrations, now, StoreError};
+use serde::Serialize;
+use std::time::Duration;
+
+/// A run that started longer ago than this is taken for dead (its process stopped): another may
+/// start.
+pub const STALE_AFTER_SECONDS: i64 = 15 * 60;
+
+/// The longest a discovery may take.
+pub const DISCOVERY_TIMEOUT: Duration = Duration::from_secs(10 * 60);
+
+/// Starts discovery in the background unless one is running. True when it started.
+pub async fn start(state: &AppState, workspace_id: &str, id: &str) -> Result<bool, StoreError> {
+    if !scopes::claim(&state.db, workspace_id, id, now() - STALE_AFTER_SECONDS).await? {
+        return Ok(false);
+    }
+    let (state, workspace_id, id) = (state.clone(), workspace_id.to_owned(), id.to_owned());
+    tokio::spawn(async move {
+        if let Err(e) = run_claimed(&state, &workspace_id, &id).await {
+            tracing::error!(error = %e, "cannot record a discovery");
+        }
+    });
+    Ok(true)
+}
+
+/// Runs discovery now and waits for it (the daily re-check). False when one was running already.
+pub async fn refresh(state: &AppState, workspace_id: &str, id: &str) -> Result<bool, StoreError> {
+    if !scopes::claim(&state.db, workspace_id, id, now() - STALE_AFTER_SECONDS).await? {
+        return Ok(false);
+    }
+    run_claimed(state, workspace_id, id).await?;
+    Ok(true)
+}
+
+async fn run_claimed(state: &AppState, workspace_id: &str, id: &str) -> Result<(), StoreError> {
+    let started = std::time::Instant::now();
+    let found = discover_with_token(state, workspace_id, id).await;
+    let outcome = if found.is_ok() { "ok" } else { "failed" };
+    metrics::counter!("onramp_discoveries_total", "outcome" => outcome).increment(1);
+    metrics::histogram!("onramp_discovery_duration_seconds").record(started.elapsed().as_secs_f64());
+    if let Err(why) = &found {
+        tracing::warn!(reason = %why, "discovery failed");
+    }
+    scopes::finish(&state.db, workspace_id, id, found).await
+}
+
+async fn discover_with_token(state: &AppState, workspace_id: &str, id: &str) -> Result<Snapshot, String> {
+    let (integration, token, ca) = match integrations::with_token(&state.db, &state.keys, workspace_id, id).await {
+        Ok(Some(saved)) => saved,
+        Ok(None) => return Err("The connection was removed meanwhile.".into()),
+        Err(StoreError::Crypto(_)) => return Err(UNUSABLE_TOKEN.into()),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read a connection for discovery");
+            return Err("Onramp could not read the connection: try again in a moment.".into());
+        }
+    };
+    let (base, target) = crate::rotation::target_for(state, &integration, &ca)
+        .await
+        .map_err(|why| format!("Onramp cannot reach {}: {why}.", integration.base_url))?;
+    let (progress, mut seen) = tokio::sync::watch::channel(Progress::default());
+    let db = state.db.clone();
+    let (ws, conn) = (workspace_id.to_owned(), id.to_owned());
+    // Found-so-far goes to the database at most five times a second, for the page to show.
+    let writer = tokio::spawn(async move {
+        while seen.changed().await.is_ok() {
+            let now = *seen.borrow_and_update();
+            if let Err(e) = scopes::progress(&db, &ws, &conn, now.groups, now.projects).await {
+                tracing::warn!(error = %e, "cannot record discovery progress");
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    });
+    let knobs = state.settings.discovery;
+    let found = tokio::time::timeout(DISCOVERY_TIMEOUT, discover::discover(&target, &base, &token, knobs, &progress))
+        .await
+        .unwrap_or_else(|_| {
+            Err("Discovery took longer than 10 minutes: GitLab is slow or rate-limits hard. Refresh later.".into())
+        });
+    drop(progress);
+    let _ = writer.await;
+    found
+}
+
+/// Counts what `selection` would bring over the last [`PREVIEW_DAYS`] days, and keeps the result.
+/// `Ok(Err(why))` when there is nothing to count yet or GitLab cannot be reached.
+pub async fn preview(
+    state: &AppState,
+    integration: &Integration,
+    selection: &Selection,
+) -> Result<Result<Preview, String>, StoreError> {
+    let (ws, id) = (integration.workspace_id.as_str(), integration.id.as_str());
+    let Some(snapshot) = scopes::snapshot(&state.db, ws, id).await? else {
+        return Ok(Err("Onramp has not listed this connection's groups and projects yet: wait for the list.".into()));
+    };
+    let included: Vec<_> = snapshot.projects.into_iter().filter(|p| selection.includes(p)).collect();
+    let (token, ca) = match integrations::with_token(&state.db, &state.keys, ws, id).await {
+        Ok(Some((_, token, ca))) => (token, ca),
+        Ok(None) => return Ok(Err("The connection was removed meanwhile.".into())),
+        Err(StoreError::Crypto(_)) => return Ok(Err(UNUSABLE_TOKEN.into())),
+        Err(e) => return Err(e),
+    };
+    let (base, target) = match crate::rotation::target_for(state, integration, &ca).await {
+        Ok(found) => found,
+        Err(why) => return Ok(Err(format!("Onramp cannot reach {}: {why}.", integration.base_url))),
+    };
+    let since = time::OffsetDateTime::now_utc() - time::Duration::days(i64::from(PREVIEW_DAYS));
+    let since = since.replace_nanosecond(0).unwrap_or(since);
+    let since = since.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
+    let counted: Vec<_> = included.iter().take(PREVIEW_MAX_PROJECTS).cloned().collect();
+    let rows = discover::preview(&target, &base, &token, state.settings.discovery, &counted, &since).await;
+    let preview = Preview::new(rows, included.len(), now());
+    scopes::save_preview(&state.db, ws, id, &preview, selection).await?;
+    Ok(Ok(preview))
+}
+
+/// Progress of a running discovery.
+#[derive(Clone, Debug, Serialize)]
+pub struct Found {
+    pub groups: i64,
+    pub projects: i64,
+}
+
+/// `GET …/scope`'s JSON: where discovery stands and, once a snapshot exists, its groups and
+/// projects with the selection applied.
+#[derive(Clone, Debug, Serialize)]
+pub struct ScopeAnswer {
+    pub state: &'static str,
+    /// Unix seconds of the snapshot shown, if any.
+    pub discovered_at: Option<i64>,
+    pub started_at: i64,
+    pub found: Found,
+    pub error: Option<String>,
+    pub selection: Selection,
+    pub saved_at: Option<i64>,
+    pub groups: Vec<GroupView>,
+    pub projects: Vec<ProjectView>,
+    /// Projects matching (all pages).
+    pub total_projects: usize,
+    pub page: usize,
+    pub per_page: usize,
+}
+
+/// The most projects one answer lists (a plain GET returns everything up to this many).
+pub const MAX_PER_PAGE: usize = 10_000;
+
+impl ScopeAnswer {
+    pub fn new(scope: &Scope, snapshot: Option<&Snapshot>, filter: &Filter, page: usize, per_page: usize) -> Self {
+        let selection = &scope.selection;
+        let (groups, projects) = match snapshot {
+            Some(s) => (
+                s.groups
+                    .iter()
+                    .filter(|g| filter.admits_group(g))
+                    .map(|g| GroupView {
+                        full_path: g.full_path.clone(),
+                        access_level: g.access_level,
+                        included: selection.includes_group(&g.full_path),
+                    })
+                    .collect(),
+                Page::of(
+                    s.projects.iter().filter(|p| filter.admits(p, selection)),
+                    page,
+                    per_page.clamp(1, MAX_PER_PAGE),
+                    |p| ProjectView::of(p, selection),
+                ),
+            ),
+            None => (Vec::new(), Page { items: Vec::new(), page: 1, per_page, total: 0 }),
+        };
+        ScopeAnswer {
+            state: scope.state.as_str(),
+            discovered_at: scope.discovered_at,
+            started_at: scope.started_at,
+            found: Found { groups: scope.groups_found, projects: scope.projects_found },
+            error: scope.error.clone(),
+            selection: selection.clone(),
+            saved_at: scope.saved_at,
+            groups,
+            total_projects: projects.total,
+            page: projects.page,
+            per_page: projects.per_page,
+            projects: projects.items,
+        }
+    }
+}
+
+/// Groups and projects per picker page.
+pub const PICKER_PER_PAGE: usize = 50;
+
+fn summary_of(scope: Option<&Scope>, snapshot: Option<&Snapshot>) -> ScopeSummary {
+    let Some(scope) = scope else { return ScopeSummary::default() };
+    let selection = &scope.selection;
+    let (mut included, mut included_new, mut projects, mut unreadable) = (0, 0, 0, 0);
+    if let Some(snapshot) = snapshot {
+        projects = snapshot.projects.len();
+        for p in &snapshot.projects {
+            if selection.includes(p) {
+                included += 1;
+                included_new += usize::from(p.new);
+            }
+            unreadable += usize::from(!p.readable());
+        }
+    }
+    ScopeSummary {
+        state: if scope.discovered_at.is_none() && scope.started_at == 0 {
+            String::new()
+        } else {
+            scope.state.as_str().to_owned()
+        },
+        started_at: scope.started_at,
+        discovered_at: scope.discovered_at,
+        groups_found: scope.groups_found,
+        projects_found: scope.projects_found,
+        error: scope.error.clone(),
+        selection: selection.clone(),
+        saved_at: scope.saved_at,
+        draft: scope.draft.clone(),
+        included,
+        included_new,
+        projects,
+        unreadable,
+        preview: scope.preview_of(selection).cloned(),
+    }
+}
+
+/// What the connection's page shows of its scope.
+pub async fn summary(state: &AppState, integration: &Integration) -> Result<ScopeSummary, StoreError> {
+    let (ws, id) = (integration.workspace_id.as_str(), integration.id.as_str());
+    let scope = scopes::find(&state.db, ws, id).await?;
+    let snapshot = match &scope {
+        Some(s) if s.discovered_at.is_some() => scopes::snapshot(&state.db, ws, id).await?,
+        _ => None,
+    };
+    Ok(summary_of(scope.as_ref(), snapshot.as_ref()))
+}
+
+/// The picker page's data. Starts the first discovery when none ever ran (and the viewer may).
+/// With `preview`, also counts what the edited selection brings.
+pub async fn picker(
+    state: &AppState,
+    integration: &Integration,
+    may_edit: bool,
+    filter: Filter,
+    page: usize,
+    group_page: usize,
+    preview: bool,
+) -> Result<Picker, StoreError> {
+    let (ws, id) = (integration.workspace_id.as_str(), integration.id.as_str());
+    let mut scope = scopes::find(&state.db, ws, id).await?;
+    let never = scope.as_ref().is_none_or(|s| s.discovered_at.is_none() && s.state != scopes::State::Discovering);
+    if never && may_edit && start(state, ws, id).await? {
+        scope = scopes::find(&state.db, ws, id).await?;
+    }
+    let snapshot = match &scope {
+        Some(s) if s.discovered_at.is_some() => scopes::snapshot(&state.db, ws, id).await?,
+        _ => None,
+    };
+    let summary = summary_of(scope.as_ref(), snapshot.as_ref());
+    let editing = scope.as_ref().map(|s| s.editing().clone()).unwrap_or_default();
+    let (groups, projects, editing_included) = match &snapshot {
+        Some(snap) => (
+            Page::of(snap.groups.iter().filter(|g| filter.admits_group(g)), group_page, PICKER_PER_PAGE, |g| {
+                let through = editing.covering_group(&g.full_path).filter(|c| *c != g.full_path).map(str::to_owned);
+                GroupRow {
+                    full_path: g.full_path.clone(),
+                    name: g.name.clone(),
+                    access_level: g.access_level,
+                    included: editing.includes_group(&g.full_path),
+                    through,
+                    projects: snap.projects_in(&g.full_path).count(),
+                }
+            }),
+            Page::of(snap.projects.iter().filter(|p| filter.admits(p, &editing)), page, PICKER_PER_PAGE, |p| {
+                ProjectView::of(p, &editing)
+            }),
+            snap.projects.iter().filter(|p| editing.includes(p)).count(),
+        ),
+        None => (
+            Page { items: Vec::new(), page: 1, per_page: PICKER_PER_PAGE, total: 0 },
+            Page { items: Vec::new(), page: 1, per_page: PICKER_PER_PAGE, total: 0 },
+            0,
+        ),
+    };
+    let preview = if preview && snapshot.is_some() {
+        let kept = scope.as_ref().and_then(|s| s.preview_of(&editing)).filter(|p| now() - p.computed_at < 300);
+        Some(match kept {
+            Some(p) => Ok(p.clone()),
+            None => preview_now(state, integration, &editing).await?,
+        })
+    } else {
+        None
+    };
+    Ok(Picker { summary, filter, groups, projects, editing_included, preview, may_edit })
+}
+
+async fn preview_now(
+    state: &AppState,
+    integration: &Integration,
+    selection: &Selection,
+) -> Result<Result<Preview, String>, StoreError> {
+    self::preview(state, integration, selection).await
+}
+
+/// What a submitted picker form changes. Only boxes whose state differs from what was shown are
+/// applied, so a group ticked on the same submit does not exclude its projects shown unticked.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PickerForm {
+    pub shown_groups: Vec<String>,
+    pub was_groups: Vec<String>,
+    pub groups: Vec<String>,
+    pub shown_projects: Vec<String>,
+    pub was_projects: Vec<String>,
+    pub projects: Vec<String>,
+    /// `apply`, `include_all`, `exclude_all`, `preview`, `save`, `discard`.
+    pub action: String,
+    pub filter: Filter,
+}
+
+/// Applies a picker form to the selection being edited (pure).
+pub fn apply_form(mut selection: Selection, form: &PickerForm, snapshot: &Snapshot) -> Selection {
+    let has = |list: &[String], path: &str| list.iter().any(|p| p == path);
+    for group in &form.shown_groups {
+        let (now, was) = (has(&form.groups, group), has(&form.was_groups, group));
+        if now != was && snapshot.group(group).is_some() {
+            selection.set_group(group, now);
+        }
+    }
+    for path in &form.shown_projects {
+        let (now, was) = (has(&form.projects, path), has(&form.was_projects, path));
+        if let (true, Some(project)) = (now != was, snapshot.project(path)) {
+            selection.set_project(project, now);
+        }
+    }
+    if matches!(form.action.as_str(), "include_all" | "exclude_all") {
+        let include = form.action == "include_all";
+        let chosen: Vec<_> = snapshot.projects.iter().filter(|p| form.filter.admits(p, &selection)).cloned().collect();
+        for project in &chosen {
+            selection.set_project(project, include);
+        }
+    }
+    selection.tidy()
+}

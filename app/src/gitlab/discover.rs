@@ -1,0 +1,298 @@
+//! Discovery and preview requests: the plans of requests sent through [`Target`], judged by the
+//! pure functions of [`super::scope`].
+//!
+//! Discovery asks `GET /personal_access_tokens/self/associations` (GitLab 17.4+, groups and
+//! projects with the user's levels in one listing); where GitLab does not have it, the user's groups
+//! from `GET /groups?min_access_level=N` for each level (the group list does not say the level) and
+//! their projects from `GET /projects?membership=true` (the level from `permissions`). Pages come
+//! concurrently where the total is known, by keyset (`Link: rel="next"`) where it is not; at most
+//! [`Knobs::in_flight`] requests at once; 429s back off and retry the same page, a low
+//! `RateLimit-Remaining` waits for the window's end.
+
+use super::base_url::BaseUrl;
+use super::check::describe_failure;
+use super::outbound::{Answer, Target};
+use super::scope::{self, CountAnswer, Group, Pace, Paging, PreviewRow, Project, Snapshot};
+use super::token::GitlabToken;
+use futures::StreamExt;
+use std::sync::Arc;
+use tokio::sync::{watch, Semaphore};
+
+/// How hard discovery and the preview press on a GitLab.
+#[derive(Clone, Copy, Debug)]
+pub struct Knobs {
+    /// Requests in flight at once for one connection's discovery.
+    pub in_flight: usize,
+    /// Requests in flight at once for a preview (four per project).
+    pub preview_in_flight: usize,
+    /// The first back-off after a 429 without `Retry-After`, doubled at each retry.
+    pub backoff_ms: u64,
+}
+
+impl Default for Knobs {
+    fn default() -> Self {
+        Knobs { in_flight: 4, preview_in_flight: 16, backoff_ms: 1000 }
+    }
+}
+
+/// Found so far, for the page that shows discovery running.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Progress {
+    pub groups: usize,
+    pub projects: usize,
+}
+
+const PER_PAGE: u32 = 100;
+/// Full project entities are a few KiB each: 50 keep a page under Onramp's answer size cap.
+const PROJECTS_PER_PAGE: u32 = 50;
+
+struct Client<'a> {
+    target: &'a Target,
+    base: &'a BaseUrl,
+    token: &'a GitlabToken,
+    permits: Arc<Semaphore>,
+    knobs: Knobs,
+}
+
+impl Client<'_> {
+    /// GET an API path (with its query), paced: waits for a permit, retries 429s after the wait
+    /// GitLab asks for (or an exponential back-off), slows down when the window runs low.
+    async fn get(&self, path_and_query: &str) -> Result<Answer, String> {
+        let url = self.base.api(path_and_query);
+        let mut attempt = 0;
+        loop {
+            let answer = {
+                let _permit = self.permits.acquire().await.map_err(|_| "discovery was stopped".to_owned())?;
+                self.target.get(&url, Some(self.token)).await.map_err(|f| describe_failure(&f, self.base))?
+            };
+            let now = time::OffsetDateTime::now_utc().unix_timestamp();
+            let pace = scope::pace(
+                answer.status.as_u16(),
+                answer.header("retry-after"),
+                answer.header("ratelimit-remaining"),
+                answer.header("ratelimit-reset"),
+                now,
+                attempt,
+                self.knobs.backoff_ms,
+            );
+            match pace {
+                Pace::Go => return Ok(answer),
+                Pace::WaitThenGo(ms) => {
+                    tracing::info!(wait_ms = ms, "GitLab's rate limit window is nearly used: waiting");
+                    tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+                    return Ok(answer);
+                }
+                Pace::Retry(ms) => {
+                    attempt += 1;
+                    metrics::counter!("onramp_gitlab_rate_limited_total").increment(1);
+                    if attempt > scope::MAX_RETRIES {
+                        return Err(format!(
+                            "GitLab kept refusing requests for its rate limit ({} tries): refresh again in a few \
+                             minutes.",
+                            scope::MAX_RETRIES + 1
+                        ));
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+                }
+            }
+        }
+    }
+}
+
+/// What a refused listing means, in words that say what to do.
+fn refused(answer: &Answer, what: &str) -> String {
+    match answer.status.as_u16() {
+        401 => "GitLab refused the token (expired or revoked): replace it on the connection's page.".into(),
+        403 if answer.str_field("error") == Some("insufficient_scope") => {
+            "The token lacks the `read_api` scope that listing groups and projects needs: create a token with the \
+             scopes of step 8."
+                .into()
+        }
+        200..=299 => format!("GitLab's answer to {what} could not be read (not JSON, or larger than Onramp reads)."),
+        status => format!("GitLab answered {status} to {what}: refresh again later."),
+    }
+}
+
+type Found = (Vec<Group>, Vec<Project>);
+
+/// Reads every page of a listing. `first` is the answer to `path?query` (page 1).
+async fn all_pages(
+    client: &Client<'_>,
+    path: &str,
+    query: &str,
+    first: Answer,
+    parse: &(dyn Fn(&serde_json::Value) -> Option<Found> + Sync),
+    progress: &(dyn Fn(&Found) + Sync),
+) -> Result<Found, String> {
+    let read = |answer: &Answer| -> Result<Found, String> {
+        if !answer.status.is_success() {
+            return Err(refused(answer, path));
+        }
+        answer.json.as_ref().and_then(parse).ok_or_else(|| refused(answer, path))
+    };
+    let found = read(&first)?;
+    progress(&found);
+    let (mut groups, mut projects) = found;
+    let mut paging =
+        scope::paging(first.header("x-total-pages"), first.header("link"), first.header("x-next-page"), query);
+    if let Paging::Known(pages) = paging {
+        let mut rest = futures::stream::iter(2..=pages)
+            .map(|page| async move {
+                let answer = client.get(&format!("{path}?{}", scope::with_page(query, page))).await?;
+                let found = read(&answer)?;
+                progress(&found);
+                Ok::<_, String>(found)
+            })
+            .buffer_unordered(client.knobs.in_flight);
+        while let Some(found) = rest.next().await {
+            let (g, p) = found?;
+            groups.extend(g);
+            projects.extend(p);
+        }
+        return Ok((groups, projects));
+    }
+    // One page after another: GitLab did not say how many there are.
+    let mut seen = 0usize;
+    while let Paging::Next(Some(next)) = paging {
+        seen += 1;
+        if seen > 10_000 {
+            return Err(format!("GitLab kept sending more pages of {path}: stopped after 10,000."));
+        }
+        let answer = client.get(&format!("{path}?{next}")).await?;
+        let found = read(&answer)?;
+        progress(&found);
+        groups.extend(found.0);
+        projects.extend(found.1);
+        paging = match scope::paging(None, answer.header("link"), answer.header("x-next-page"), &next) {
+            Paging::Known(_) => Paging::Next(None),
+            next => next,
+        };
+    }
+    Ok((groups, projects))
+}
+
+/// Discovers everything the token's user can reach. Progress goes to `progress` as pages come.
+pub async fn discover(
+    target: &Target,
+    base: &BaseUrl,
+    token: &GitlabToken,
+    knobs: Knobs,
+    progress: &watch::Sender<Progress>,
+) -> Result<Snapshot, String> {
+    let client = Client { target, base, token, permits: Arc::new(Semaphore::new(knobs.in_flight.max(1))), knobs };
+    let count = |found: &Found| {
+        progress.send_modify(|p| {
+            p.groups += found.0.len();
+            p.projects += found.1.len();
+        })
+    };
+    let query = format!("per_page={PER_PAGE}&page=1");
+    let path = "/personal_access_tokens/self/associations";
+    let first = client.get(&format!("{path}?{query}")).await?;
+    let (groups, projects) = if matches!(first.status.as_u16(), 404 | 405) {
+        listings(&client, progress).await?
+    } else {
+        all_pages(&client, path, &query, first, &scope::parse_associations, &count).await?
+    };
+    Ok(Snapshot { groups, projects }.normalise())
+}
+
+/// GitLab before 17.4: the group listings at each level and the project listing.
+async fn listings(client: &Client<'_>, progress: &watch::Sender<Progress>) -> Result<Found, String> {
+    let levels = [10u8, 15, 20, 30, 40, 50];
+    let groups = futures::future::try_join_all(levels.iter().map(|&level| async move {
+        let query = format!("min_access_level={level}&per_page={PER_PAGE}&page=1");
+        let first = client.get(&format!("/groups?{query}")).await?;
+        // Found-so-far counts groups once: from the lowest level's listing.
+        let count = |found: &Found| {
+            if level == 10 {
+                progress.send_modify(|p| p.groups += found.0.len());
+            }
+        };
+        let parse = move |v: &serde_json::Value| scope::parse_groups(v, level).map(|g| (g, Vec::new()));
+        all_pages(client, "/groups", &query, first, &parse, &count).await.map(|(g, _)| g)
+    }));
+    let projects = async {
+        let count = |found: &Found| progress.send_modify(|p| p.projects += found.1.len());
+        let parse = |v: &serde_json::Value| scope::parse_projects(v).map(|p| (Vec::new(), p));
+        let query = format!("membership=true&per_page={PROJECTS_PER_PAGE}&page=1");
+        let first = client.get(&format!("/projects?{query}")).await?;
+        if first.status.is_success() && first.header("x-total-pages").is_none() {
+            // More than 10,000: keyset pagination, the fast path GitLab offers for big lists.
+            let keyset = format!("membership=true&pagination=keyset&order_by=id&sort=asc&per_page={PROJECTS_PER_PAGE}");
+            let first = client.get(&format!("/projects?{keyset}")).await?;
+            return all_pages(client, "/projects", &keyset, first, &parse, &count).await;
+        }
+        all_pages(client, "/projects", &query, first, &parse, &count).await
+    };
+    let (groups, (_, projects)) = futures::try_join!(groups, projects)?;
+    Ok((scope::merge_levels(groups), projects))
+}
+
+/// Counts, for each project, merge requests opened and merged, pipelines and deployments since
+/// `since` (ISO 8601), at most [`Knobs::preview_in_flight`] requests at once. Projects the user
+/// cannot read are not asked about: their row says why.
+pub async fn preview(
+    target: &Target,
+    base: &BaseUrl,
+    token: &GitlabToken,
+    knobs: Knobs,
+    projects: &[Project],
+    since: &str,
+) -> Vec<PreviewRow> {
+    let client = Client {
+        target,
+        base,
+        token,
+        permits: Arc::new(Semaphore::new(knobs.preview_in_flight.max(1))),
+        knobs: Knobs { in_flight: knobs.preview_in_flight, ..knobs },
+    };
+    let since: String = url::form_urlencoded::byte_serialize(since.as_bytes()).collect();
+    let client = &client;
+    let since = since.as_str();
+    futures::future::join_all(projects.iter().map(|project| async move {
+        let mut row = PreviewRow { path_with_namespace: project.path_with_namespace.clone(), ..Default::default() };
+        if let Some(problem) = project.problem() {
+            row.problem = Some(problem);
+            return row;
+        }
+        let id = project.id;
+        let asks = [
+            format!("/projects/{id}/merge_requests?state=all&created_after={since}&per_page=1"),
+            format!("/projects/{id}/merge_requests?state=merged&created_after={since}&per_page=1"),
+            format!("/projects/{id}/pipelines?updated_after={since}&per_page=1"),
+            format!("/projects/{id}/deployments?updated_after={since}&order_by=updated_at&per_page=1"),
+        ];
+        let answers = futures::future::join_all(asks.iter().map(|ask| async move {
+            match client.get(ask).await {
+                Ok(answer) => scope::judge_count(
+                    answer.status.as_u16(),
+                    answer.header("x-total"),
+                    answer.str_field("error"),
+                    &project.path_with_namespace,
+                ),
+                Err(why) => CountAnswer::Refused(why, None),
+            }
+        }))
+        .await;
+        let mut counts = [scope::Count::default(); 4];
+        for (slot, answer) in counts.iter_mut().zip(answers) {
+            match answer {
+                CountAnswer::Counted(count) => *slot = count,
+                CountAnswer::Refused(why, step) => {
+                    if row.problem.is_none() {
+                        row.problem = Some(why);
+                        row.fix_step = step;
+                    }
+                }
+            }
+        }
+        [row.merge_requests_opened, row.merge_requests_merged, row.pipelines, row.deployments] = counts;
+        if row.problem.is_none() && project.archived {
+            row.problem =
+                Some("Archived: its history is read, nothing new will come until a maintainer unarchives it.".into());
+        }
+        row
+    }))
+    .await
+}
