@@ -1,0 +1,275 @@
+//! What a connection covers, end to end over HTTP against the fake GitLab: discovery (both of
+//! GitLab's routes, big instances, 429s), the selection (API and the picker's form without
+//! JavaScript), new projects of an included group after a refresh, the preview, and who may see
+//! and change it. Runs on SQLite and, in `make unit`, on PostgreSQL.
+
+mod support;
+
+use serde_json::Value;
+use server::fake_gitlab::FakeGitlab;
+use std::time::Duration;
+use support::*;
+
+const HTML: &str = "text/html";
+
+async fn get_json(client: &reqwest::Client, onramp: &Onramp, path: &str) -> (u16, Value) {
+    let r = client.get(onramp.server.url(path)).header("accept", "application/json").send().await.unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+async fn send_json(client: &reqwest::Client, onramp: &Onramp, method: &str, path: &str, body: &str) -> (u16, Value) {
+    let r = client
+        .request(method.parse().unwrap(), onramp.server.url(path))
+        .header("content-type", "application/json")
+        .header("accept", "application/json")
+        .body(body.to_owned())
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+fn scope_path(id: &str) -> String {
+    format!("/api/gitlab/connections/{id}/scope")
+}
+
+/// Waits until discovery is no longer running; the last answer.
+async fn ready(client: &reqwest::Client, onramp: &Onramp, id: &str) -> Value {
+    for _ in 0..600 {
+        let (status, answer) = get_json(client, onramp, &scope_path(id)).await;
+        assert_eq!(status, 200, "{answer}");
+        if answer["state"] != "discovering" {
+            return answer;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("discovery did not finish");
+}
+
+/// (path, access level, archived, readable) of every project, sorted.
+fn projects(answer: &Value) -> Vec<(String, u64, bool, bool)> {
+    let mut all: Vec<_> = answer["projects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["path_with_namespace"].as_str().unwrap().to_owned(),
+                p["access_level"].as_u64().unwrap(),
+                p["archived"].as_bool().unwrap(),
+                p["readable"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    all.sort();
+    all
+}
+
+fn project<'a>(answer: &'a Value, path: &str) -> &'a Value {
+    answer["projects"].as_array().unwrap().iter().find(|p| p["path_with_namespace"] == path).unwrap_or_else(|| {
+        panic!("no project {path} in {answer}");
+    })
+}
+
+async fn connected(fake: FakeGitlab) -> (Onramp, Running, String) {
+    let fake = spawn_fake(fake).await;
+    let onramp = spawn_onramp_with(|c| c.settings.discovery.backoff_ms = 10).await;
+    connect(&onramp, &onramp.client, &fake, "glpat-good").await;
+    let (_, id) = only_connection(&onramp).await;
+    (onramp, fake, id)
+}
+
+#[tokio::test]
+async fn discovery_lists_every_reachable_group_and_project_with_roles_the_same_on_old_and_new_gitlab() {
+    let (onramp, _fake, id) = connected(FakeGitlab::default()).await;
+    let answer = ready(&onramp.client, &onramp, &id).await;
+    assert_eq!(answer["state"], "ready", "{answer}");
+    assert!(answer["discovered_at"].as_i64().unwrap() > 0);
+    let groups: Vec<(String, u64)> = answer["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| (g["full_path"].as_str().unwrap().to_owned(), g["access_level"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(groups, [("acme".into(), 40), ("acme/platform".into(), 40), ("contractors".into(), 10)]);
+    let found = projects(&answer);
+    let paths: Vec<&str> = found.iter().map(|p| p.0.as_str()).collect();
+    // Personal, shared with a group, a direct membership outside the user's groups, archived: all there.
+    for expected in ["jdoe/dotfiles", "partner/sdk", "data-team/warehouse", "acme/legacy", "acme/platform/api"] {
+        assert!(paths.contains(&expected), "{expected} missing from {paths:?}");
+    }
+    let portal = project(&answer, "contractors/portal");
+    assert_eq!((portal["access_level"].as_u64(), portal["readable"].as_bool()), (Some(10), Some(false)));
+    assert!(portal["problem"].as_str().unwrap().contains("Reporter"), "{portal}");
+    assert_eq!(project(&answer, "acme/legacy")["archived"], true);
+    assert!(answer["projects"].as_array().unwrap().iter().all(|p| p["included"] == false && p["new"] == false));
+
+    // GitLab before 17.4 (no associations endpoint): the same answer from /groups and /projects.
+    let (old, _old_fake, old_id) = connected(FakeGitlab { no_associations: true, ..Default::default() }).await;
+    let old_answer = ready(&old.client, &old, &old_id).await;
+    assert_eq!(old_answer["state"], "ready", "{old_answer}");
+    assert_eq!(projects(&old_answer), found);
+    assert_eq!(old_answer["groups"], answer["groups"]);
+}
+
+#[tokio::test]
+async fn a_selection_includes_groups_minus_exclusions_and_picks_up_new_projects_after_a_refresh() {
+    let (onramp, fake_gitlab, id) = {
+        let fake = FakeGitlab::default();
+        let handle = fake.clone();
+        let (onramp, _running, id) = connected(fake).await;
+        (onramp, handle, id)
+    };
+    ready(&onramp.client, &onramp, &id).await;
+    let selection = r#"{"groups": ["acme/platform"], "projects": ["jdoe/dotfiles"], "exclude": ["acme/platform/worker"]}"#;
+    let (status, saved) = send_json(&onramp.client, &onramp, "PUT", &scope_path(&id), selection).await;
+    assert_eq!(status, 200, "{saved}");
+    let answer = ready(&onramp.client, &onramp, &id).await;
+    assert_eq!(project(&answer, "acme/platform/api")["included"], true);
+    assert_eq!(project(&answer, "acme/platform/worker")["included"], false, "excluded");
+    assert_eq!(project(&answer, "jdoe/dotfiles")["included"], true);
+    assert_eq!(project(&answer, "acme/website")["included"], false);
+    let platform = answer["groups"].as_array().unwrap().iter().find(|g| g["full_path"] == "acme/platform").unwrap();
+    assert_eq!(platform["included"], true);
+
+    // Wrong paths and shapes are refused with what to do; nothing changes.
+    for bad in [r#"{"groups": ["acme/plaform"]}"#, r#"{"projects": "jdoe/dotfiles"}"#, "not json"] {
+        let (status, error) = send_json(&onramp.client, &onramp, "PUT", &scope_path(&id), bad).await;
+        assert_eq!(status, 400, "{bad}: {error}");
+        assert!(error["message"].as_str().unwrap().len() > 20, "{error}");
+    }
+    assert_eq!(ready(&onramp.client, &onramp, &id).await["selection"], saved);
+
+    // A project created in the included group shows up after a refresh, new and included.
+    fake_gitlab.add_project("acme/platform/new-service").unwrap();
+    let r = onramp.client.post(onramp.server.url(&format!("{}/refresh", scope_path(&id)))).send().await.unwrap();
+    assert_eq!(r.status(), 202);
+    let answer = ready(&onramp.client, &onramp, &id).await;
+    let new = project(&answer, "acme/platform/new-service");
+    assert_eq!((new["new"].as_bool(), new["included"].as_bool()), (Some(true), Some(true)), "{new}");
+    assert_eq!(project(&answer, "acme/platform/api")["new"], false);
+}
+
+#[tokio::test]
+async fn the_preview_counts_the_last_90_days_per_project_and_flags_what_cannot_be_read() {
+    let (onramp, _fake, id) = connected(FakeGitlab::default()).await;
+    ready(&onramp.client, &onramp, &id).await;
+    let selection = r#"{"groups": ["acme/platform"], "projects": ["contractors/portal", "acme/legacy"]}"#;
+    let (status, _) = send_json(&onramp.client, &onramp, "PUT", &scope_path(&id), selection).await;
+    assert_eq!(status, 200);
+    let (status, preview) = get_json(&onramp.client, &onramp, &format!("{}/preview", scope_path(&id))).await;
+    assert_eq!(status, 200, "{preview}");
+    assert_eq!(preview["days"], 90);
+    let rows = preview["projects"].as_array().unwrap();
+    let row = |path: &str| rows.iter().find(|r| r["path_with_namespace"] == path).unwrap();
+    // Project 101 has more pipelines than GitLab counts.
+    assert_eq!(row("acme/platform/api")["pipelines"], "10000+");
+    assert!(row("acme/platform/worker")["merge_requests_opened"].as_u64().unwrap() > 0);
+    assert!(row("contractors/portal")["problem"].as_str().unwrap().contains("Reporter"));
+    assert!(row("acme/legacy")["problem"].as_str().unwrap().contains("Archived"));
+    assert!(row("acme/platform/worker")["problem"].is_null());
+    let sum = |key: &str| rows.iter().filter_map(|r| r[key].as_u64()).sum::<u64>();
+    assert_eq!(preview["totals"]["deployments"].as_u64(), Some(sum("deployments")));
+    assert!(preview["totals"]["pipelines"].as_str().unwrap().ends_with('+'), "a total over an uncounted one");
+}
+
+#[tokio::test]
+async fn a_big_instance_is_listed_whole_with_few_requests_in_flight_through_429s() {
+    // Older GitLab (no associations): keyset pages for more than 10,000 projects, bursts of 429
+    // without headers.
+    let fake = FakeGitlab { no_associations: true, burst_429_every: Some(9), ..FakeGitlab::big(500, 10_050) };
+    let handle = fake.clone();
+    let (onramp, _running, id) = connected(fake).await;
+    let answer = ready(&onramp.client, &onramp, &id).await;
+    assert_eq!(answer["state"], "ready", "{}", answer["error"]);
+    assert_eq!(answer["total_projects"].as_u64(), Some(answer["found"]["projects"].as_u64().unwrap()));
+    assert!(answer["found"]["projects"].as_u64().unwrap() >= 10_050, "{}", answer["found"]);
+    assert_eq!(answer["groups"].as_array().unwrap().len(), 500);
+    assert!(handle.most_at_once() <= 4 + 1, "{} requests at once (the check's own included)", handle.most_at_once());
+    // A plain GET returns everything; pages on request.
+    let (_, page) = get_json(&onramp.client, &onramp, &format!("{}?per_page=100&page=3", scope_path(&id))).await;
+    assert_eq!(page["projects"].as_array().unwrap().len(), 100);
+    assert_eq!(page["page"], 3);
+}
+
+#[tokio::test]
+async fn only_members_see_a_scope_and_only_owners_and_admins_change_it() {
+    let (onramp, _fake, id) = connected(FakeGitlab::default()).await;
+    ready(&onramp.client, &onramp, &id).await;
+    let (status, error) = get_json(&onramp.anon, &onramp, &scope_path(&id)).await;
+    assert_eq!(status, 401, "{error}");
+    let stranger = browser_client(&onramp.server);
+    onramp.sign_up(&stranger, "stranger@example.com").await;
+    for path in [scope_path(&id), format!("{}/preview", scope_path(&id))] {
+        let (status, _) = get_json(&stranger, &onramp, &path).await;
+        assert_eq!(status, 404, "{path}: another workspace's connection is no one's");
+    }
+    let (status, _) = send_json(&stranger, &onramp, "PUT", &scope_path(&id), r#"{"groups": ["acme"]}"#).await;
+    assert_eq!(status, 404);
+    // A viewer of the workspace sees, and may not change.
+    let r = post(&onramp.client, &onramp, "/api/invitations/create", "application/json", &[("role", "viewer")]).await;
+    let link: Value = r.json().await.unwrap();
+    let secret = link["link"].as_str().unwrap().rsplit_once("/invite/").unwrap().1.to_owned();
+    let viewer = browser_client(&onramp.server);
+    onramp.sign_up(&viewer, "viewer@example.com").await;
+    let r = post(&viewer, &onramp, "/api/invitations/accept", "application/json", &[("invite", &secret)]).await;
+    assert_eq!(r.status(), 200);
+    let (status, _) = get_json(&viewer, &onramp, &scope_path(&id)).await;
+    assert_eq!(status, 200);
+    let (status, error) = send_json(&viewer, &onramp, "PUT", &scope_path(&id), r#"{"groups": ["acme"]}"#).await;
+    assert_eq!(status, 403, "{error}");
+    let r = viewer.post(onramp.server.url(&format!("{}/refresh", scope_path(&id)))).send().await.unwrap();
+    assert_eq!(r.status(), 403);
+    // An API token works like the session.
+    let token = onramp.create_api_token("script").await;
+    let r = onramp.anon.get(onramp.server.url(&scope_path(&id))).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+#[tokio::test]
+async fn without_javascript_the_picker_searches_includes_a_group_excludes_a_project_previews_and_saves() {
+    let (onramp, _fake, id) = connected(FakeGitlab::default()).await;
+    ready(&onramp.client, &onramp, &id).await;
+    let picker = format!("/integrations/gitlab/connections/{id}/scope");
+    let (status, page) = onramp.get(&picker).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("acme/platform") && page.contains("Maintainer") && page.contains("Guest"), "{page}");
+    assert!(!page.contains("acme/legacy"), "archived projects are hidden by default");
+    let (_, found) = onramp.get(&format!("{picker}?q=WORKER")).await;
+    assert!(found.contains("acme/platform/worker") && !found.contains("acme/website"), "search ignores case");
+
+    // Tick the group acme/platform (the page showed it unticked).
+    let form = [("shown_group", "acme/platform"), ("group_in", "acme/platform"), ("action", "apply")];
+    let r = post(&onramp.client, &onramp, &picker, HTML, &form).await;
+    assert_eq!(r.status(), 303);
+    let (_, page) = onramp.get(&format!("{picker}?q=platform")).await;
+    assert!(page.contains("(not saved yet)"), "a draft until saved");
+    // Untick one project of it: left out; then preview.
+    let form = [
+        ("q", "platform"),
+        ("shown_project", "acme/platform/worker"),
+        ("was_project", "acme/platform/worker"),
+        ("shown_project", "acme/platform/api"),
+        ("was_project", "acme/platform/api"),
+        ("project_in", "acme/platform/api"),
+        ("action", "preview"),
+    ];
+    let r = post(&onramp.client, &onramp, &picker, HTML, &form).await;
+    assert_eq!(r.status(), 303);
+    let to = location(&r);
+    assert!(to.starts_with(&format!("{picker}/preview")), "{to}");
+    let (status, preview) = onramp.get(&to).await;
+    assert_eq!(status, 200);
+    assert!(preview.contains("acme/platform/api") && !preview.contains("acme/platform/worker</th>"), "{preview}");
+    assert!(preview.contains("preview-totals"));
+    // Save: the connection's page says what is included.
+    let r = post(&onramp.client, &onramp, &picker, HTML, &[("action", "save")]).await;
+    assert_eq!(location(&r), format!("/integrations/gitlab/connections/{id}?scope=saved#scope"));
+    let (_, connection) = onramp.get(&format!("/integrations/gitlab/connections/{id}")).await;
+    assert!(connection.contains("1 whole group") && connection.contains("1 left out"), "{connection}");
+    let (_, answer) = get_json(&onramp.client, &onramp, &scope_path(&id)).await;
+    assert_eq!(answer["selection"]["groups"], serde_json::json!(["acme/platform"]));
+    assert_eq!(answer["selection"]["exclude"], serde_json::json!(["acme/platform/worker"]));
+}
