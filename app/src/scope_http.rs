@@ -85,9 +85,10 @@ fn rate_limited(wait: u64) -> Response {
     answer
 }
 
-/// Work that sends requests to GitLab counts against the caller's connection-check budget.
-fn limit(state: &AppState, viewer: &Viewer) -> Result<(), Response> {
-    state.checks_per_user.check(&viewer.user.id).map_err(rate_limited)
+/// Work that sends requests to GitLab counts against the caller's connection-check budget: the
+/// refusal when it is spent.
+fn over_limit(state: &AppState, viewer: &Viewer) -> Option<Response> {
+    state.checks_per_user.check(&viewer.user.id).err().map(rate_limited)
 }
 
 /// The filter of a query: `search`, `role`, `archived` (`true` shows archived projects: the API
@@ -216,7 +217,7 @@ pub async fn refresh(
         Err(answer) => return answer,
     };
     if let Some(viewer) = &viewer {
-        if let Err(answer) = limit(&state, viewer) {
+        if let Some(answer) = over_limit(&state, viewer) {
             return answer;
         }
     }
@@ -240,7 +241,7 @@ pub async fn preview(
         Err(answer) => return answer,
     };
     if let Some(viewer) = &viewer {
-        if let Err(answer) = limit(&state, viewer) {
+        if let Some(answer) = over_limit(&state, viewer) {
             return answer;
         }
     }
