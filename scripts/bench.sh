@@ -6,6 +6,7 @@
 #  3. The drawings of steps 5-11 as served (inline SVG), raw / brotli q11 (target <= 6 KB each).
 #  4. Hydration of step 8 in Chromium after DOMContentLoaded (end2end/tests/hydration.spec.ts).
 #  5. Serving pages against nginx, and the server's memory (scripts/bench-serve.sh).
+#  6. Choosing groups and projects at 10,000 projects (scripts/bench-scope.py).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -114,4 +115,5 @@ check within 1.3 x one round trip.
 | $rtt ms | $check ms | $ratio x |
 MD
 scripts/bench-serve.sh
+scripts/bench-scope.py | scripts/bench-section.py scope
 cat BENCHMARKS.md

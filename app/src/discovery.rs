@@ -330,15 +330,18 @@ pub struct PickerForm {
 
 /// Applies a picker form to the selection being edited (pure).
 pub fn apply_form(mut selection: Selection, form: &PickerForm, snapshot: &Snapshot) -> Selection {
-    let has = |list: &[String], path: &str| list.iter().any(|p| p == path);
+    // Sets: a form's lists are as long as its body allows.
+    let set = |list: &[String]| list.iter().map(String::as_str).collect::<std::collections::HashSet<&str>>();
+    let (groups, was_groups) = (set(&form.groups), set(&form.was_groups));
+    let (projects, was_projects) = (set(&form.projects), set(&form.was_projects));
     for group in &form.shown_groups {
-        let (now, was) = (has(&form.groups, group), has(&form.was_groups, group));
+        let (now, was) = (groups.contains(group.as_str()), was_groups.contains(group.as_str()));
         if now != was && snapshot.group(group).is_some() {
             selection.set_group(group, now);
         }
     }
     for path in &form.shown_projects {
-        let (now, was) = (has(&form.projects, path), has(&form.was_projects, path));
+        let (now, was) = (projects.contains(path.as_str()), was_projects.contains(path.as_str()));
         if let (true, Some(project)) = (now != was, snapshot.project(path)) {
             selection.set_project(project, now);
         }
@@ -351,4 +354,79 @@ pub fn apply_form(mut selection: Selection, form: &PickerForm, snapshot: &Snapsh
         }
     }
     selection.tidy()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gitlab::scope::{Group, Project};
+
+    fn snapshot() -> Snapshot {
+        let project = |id, path: &str| Project {
+            id,
+            path_with_namespace: path.into(),
+            name: path.rsplit('/').next().unwrap_or_default().into(),
+            access_level: 40,
+            archived: false,
+            visibility: "private".into(),
+            new: false,
+        };
+        let group = |id, path: &str| Group { id, full_path: path.into(), name: path.into(), access_level: 40 };
+        Snapshot {
+            groups: vec![group(1, "acme"), group(2, "acme/platform")],
+            projects: vec![
+                project(1, "acme/platform/api"),
+                project(2, "acme/platform/worker"),
+                project(3, "acme/website"),
+                project(4, "jdoe/dotfiles"),
+            ],
+        }
+    }
+
+    fn strings(items: &[&str]) -> Vec<String> {
+        items.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn a_group_ticked_with_its_projects_shown_unticked_includes_them_all() {
+        let form = PickerForm {
+            shown_groups: strings(&["acme/platform"]),
+            groups: strings(&["acme/platform"]),
+            shown_projects: strings(&["acme/platform/api", "acme/platform/worker"]),
+            action: "apply".into(),
+            ..Default::default()
+        };
+        let s = apply_form(Selection::default(), &form, &snapshot());
+        assert!(s.groups.contains("acme/platform"));
+        assert!(s.exclude.is_empty(), "boxes that did not change change nothing: {s:?}");
+    }
+
+    #[test]
+    fn unticking_a_project_of_an_included_group_leaves_it_out_and_unknown_paths_are_ignored() {
+        let mut start = Selection::default();
+        start.groups.insert("acme/platform".into());
+        let form = PickerForm {
+            shown_projects: strings(&["acme/platform/api", "acme/platform/worker", "evil/injected"]),
+            was_projects: strings(&["acme/platform/api", "acme/platform/worker", "evil/injected"]),
+            projects: strings(&["acme/platform/api"]),
+            action: "apply".into(),
+            ..Default::default()
+        };
+        let s = apply_form(start, &form, &snapshot());
+        assert_eq!(s.exclude.iter().collect::<Vec<_>>(), ["acme/platform/worker"]);
+        assert!(!s.projects.contains("evil/injected"));
+    }
+
+    #[test]
+    fn include_all_takes_every_result_of_the_search() {
+        let form = PickerForm {
+            action: "include_all".into(),
+            filter: Filter { search: "WEB".into(), ..Default::default() },
+            ..Default::default()
+        };
+        let s = apply_form(Selection::default(), &form, &snapshot());
+        assert_eq!(s.projects.iter().collect::<Vec<_>>(), ["acme/website"]);
+        let form = PickerForm { action: "exclude_all".into(), ..form };
+        assert!(apply_form(s, &form, &snapshot()).is_empty());
+    }
 }

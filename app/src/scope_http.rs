@@ -316,7 +316,7 @@ pub async fn picker_form(
             "shown_project" => form.shown_projects.push(value),
             "was_project" => form.was_projects.push(value),
             "project_in" => form.projects.push(value),
-            "action" => form.action = value,
+            "intent" => form.action = value,
             "q" | "role" | "archived" | "group" | "included" | "page" => {
                 query.insert(key.into_owned(), value);
             }

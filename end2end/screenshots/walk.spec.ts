@@ -3,7 +3,8 @@ import { STEP, confirmedStep12, signUpNew } from "../helpers";
 import { FAKE_GITLAB } from "../playwright.config";
 
 // Drives Chromium through the wizard and writes what a newcomer sees to docs/screenshots/:
-// steps 1-13, a failed check with its report, a saved connection; light and dark; 1280 and 360 px.
+// steps 1-13, a failed check with its report, a saved connection, the picker of groups and
+// projects and its preview; light and dark; 1280 and 360 px.
 // The README shows a few of them (docs/screenshots/.gitignore keeps those and drops the rest).
 
 const OUT = "../docs/screenshots";
@@ -42,6 +43,13 @@ for (const colorScheme of ["light", "dark"] as const) {
       await page.locator(".connection a").first().click();
       await expect(page.locator("#rotation")).toBeVisible();
       await shoot(page, `connection-${suffix}`);
+      await page.getByRole("link", { name: "Choose groups and projects" }).click();
+      await expect(page.locator("#discovery")).toContainText("Listed");
+      await shoot(page, `scope-${suffix}`);
+      await page.locator('input[name="group_in"][value="acme/platform"]').check();
+      await page.getByRole("button", { name: "Preview what this brings" }).click();
+      await expect(page.locator("#preview-totals")).toBeVisible();
+      await shoot(page, `scope-preview-${suffix}`);
     });
   }
 }

@@ -242,7 +242,7 @@ async fn without_javascript_the_picker_searches_includes_a_group_excludes_a_proj
     assert!(found.contains("acme/platform/worker") && !found.contains("acme/website"), "search ignores case");
 
     // Tick the group acme/platform (the page showed it unticked).
-    let form = [("shown_group", "acme/platform"), ("group_in", "acme/platform"), ("action", "apply")];
+    let form = [("shown_group", "acme/platform"), ("group_in", "acme/platform"), ("intent", "apply")];
     let r = post(&onramp.client, &onramp, &picker, HTML, &form).await;
     assert_eq!(r.status(), 303);
     let (_, page) = onramp.get(&format!("{picker}?q=platform")).await;
@@ -255,7 +255,7 @@ async fn without_javascript_the_picker_searches_includes_a_group_excludes_a_proj
         ("shown_project", "acme/platform/api"),
         ("was_project", "acme/platform/api"),
         ("project_in", "acme/platform/api"),
-        ("action", "preview"),
+        ("intent", "preview"),
     ];
     let r = post(&onramp.client, &onramp, &picker, HTML, &form).await;
     assert_eq!(r.status(), 303);
@@ -266,7 +266,7 @@ async fn without_javascript_the_picker_searches_includes_a_group_excludes_a_proj
     assert!(preview.contains("acme/platform/api") && !preview.contains("acme/platform/worker"), "{preview}");
     assert!(preview.contains("preview-totals"));
     // Save: the connection's page says what is included.
-    let r = post(&onramp.client, &onramp, &picker, HTML, &[("action", "save")]).await;
+    let r = post(&onramp.client, &onramp, &picker, HTML, &[("intent", "save")]).await;
     assert_eq!(location(&r), format!("/integrations/gitlab/connections/{id}?scope=saved#scope"));
     let (_, connection) = onramp.get(&format!("/integrations/gitlab/connections/{id}")).await;
     assert!(connection.contains("1 whole group") && connection.contains("1 left out"), "{connection}");

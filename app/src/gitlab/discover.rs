@@ -135,7 +135,18 @@ async fn all_pages(
     let (mut groups, mut projects) = found;
     let mut paging =
         scope::paging(first.header("x-total-pages"), first.header("link"), first.header("x-next-page"), query);
+    let too_many = || {
+        format!(
+            "GitLab lists more than {} groups and projects for this token: Onramp stops there. Connect with the token \
+             of a user who belongs to fewer (a service account made for the analytics).",
+            scope::MAX_DISCOVERED
+        )
+    };
     if let Paging::Known(pages) = paging {
+        let per_page = groups.len().max(projects.len()).max(1);
+        if usize::try_from(pages).unwrap_or(usize::MAX).saturating_mul(per_page) > scope::MAX_DISCOVERED * 2 {
+            return Err(too_many());
+        }
         let mut rest = futures::stream::iter(2..=pages)
             .map(|page| async move {
                 let answer = client.get(&format!("{path}?{}", scope::with_page(query, page))).await?;
@@ -148,6 +159,9 @@ async fn all_pages(
             let (g, p) = found?;
             groups.extend(g);
             projects.extend(p);
+            if groups.len() + projects.len() > scope::MAX_DISCOVERED {
+                return Err(too_many());
+            }
         }
         return Ok((groups, projects));
     }
@@ -163,6 +177,9 @@ async fn all_pages(
         progress(&found);
         groups.extend(found.0);
         projects.extend(found.1);
+        if groups.len() + projects.len() > scope::MAX_DISCOVERED {
+            return Err(too_many());
+        }
         paging = match scope::paging(None, answer.header("link"), answer.header("x-next-page"), &next) {
             Paging::Known(_) => Paging::Next(None),
             next => next,

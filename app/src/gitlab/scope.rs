@@ -627,6 +627,10 @@ pub enum Pace {
     Retry(u64),
 }
 
+/// The most groups plus projects one discovery keeps: a GitLab that answers more (or never stops
+/// paging) fails the run rather than Onramp's memory.
+pub const MAX_DISCOVERED: usize = 100_000;
+
 /// Retries of one request refused with 429 before discovery gives up.
 pub const MAX_RETRIES: u32 = 6;
 

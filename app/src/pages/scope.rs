@@ -283,9 +283,11 @@ fn lists(id: &str, picker: &Picker) -> impl IntoView {
             {pager("Pages of projects", "projects", page, picker.projects.pages(), project_href)}
             {(may_edit && total > 0).then(|| view! {
                 <div class="actions">
-                    <button type="submit" name="action" value="include_all" class="button secondary small">
+                    // These belong to the form #bulk (after the picker): Enter in the picker's
+                    // boxes submits its first own button, "Apply ticks", never "Include all".
+                    <button type="submit" form="bulk" name="intent" value="include_all" class="button secondary small">
                         {format!("Include all {total} results")}</button>
-                    <button type="submit" name="action" value="exclude_all" class="button secondary small">
+                    <button type="submit" form="bulk" name="intent" value="exclude_all" class="button secondary small">
                         {format!("Leave out all {total} results")}</button>
                 </div>
             })}
@@ -304,15 +306,18 @@ fn lists(id: &str, picker: &Picker) -> impl IntoView {
                     {unsaved.then_some(" (not saved yet)")}
                 </p>
                 <div class="actions">
-                    <button type="submit" name="action" value="apply" class="button secondary">"Apply ticks"</button>
-                    <button type="submit" name="action" value="preview" class="button secondary">"Preview what this brings"</button>
-                    <button type="submit" name="action" value="save" class="button">"Save selection"</button>
+                    <button type="submit" name="intent" value="apply" class="button secondary">"Apply ticks"</button>
+                    <button type="submit" name="intent" value="preview" class="button secondary">"Preview what this brings"</button>
+                    <button type="submit" name="intent" value="save" class="button">"Save selection"</button>
                 </div>
             </div>
         </form>
+        <form method="post" action=format!("/integrations/gitlab/connections/{id}/scope") data-enhance="" data-pending-label="Saving…" id="bulk">
+            {carried(filter, page)}
+        </form>
         {unsaved.then(|| view! {
             <form method="post" action=format!("/integrations/gitlab/connections/{id}/scope") class="inline-form">
-                <input type="hidden" name="action" value="discard"/>
+                <input type="hidden" name="intent" value="discard"/>
                 <button type="submit" class="link-button">"Discard unsaved changes"</button>
             </form>
         })}
@@ -430,7 +435,7 @@ pub fn ScopePreviewPage() -> impl IntoView {
             {picker.may_edit.then(|| view! {
                 <div class="actions">
                     <form method="post" action=format!("/integrations/gitlab/connections/{id}/scope") data-enhance="" data-pending-label="Saving…">
-                        <input type="hidden" name="action" value="save"/>
+                        <input type="hidden" name="intent" value="save"/>
                         <button type="submit" class="button">"Save selection"</button>
                     </form>
                     <a href=back>"Change the selection"</a>
