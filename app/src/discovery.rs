@@ -331,7 +331,9 @@ pub struct PickerForm {
 /// Applies a picker form to the selection being edited (pure).
 pub fn apply_form(mut selection: Selection, form: &PickerForm, snapshot: &Snapshot) -> Selection {
     // Sets: a form's lists are as long as its body allows.
-    let set = |list: &[String]| list.iter().map(String::as_str).collect::<std::collections::HashSet<&str>>();
+    fn set(list: &[String]) -> std::collections::HashSet<&str> {
+        list.iter().map(String::as_str).collect()
+    }
     let (groups, was_groups) = (set(&form.groups), set(&form.was_groups));
     let (projects, was_projects) = (set(&form.projects), set(&form.was_projects));
     for group in &form.shown_groups {
