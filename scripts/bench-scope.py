@@ -73,9 +73,9 @@ class Client:
         request = urllib.request.Request(self.base + path, data=data, headers=headers, method=method)
         try:
             with self.opener.open(request, timeout=120) as r:
-                return r.status, dict(r.headers), r.read()
+                return r.status, {k.lower(): v for k, v in r.headers.items()}, r.read()
         except urllib.error.HTTPError as e:
-            return e.code, dict(e.headers), e.read()
+            return e.code, {k.lower(): v for k, v in e.headers.items()}, e.read()
 
 
 def rss_kib(pid):
@@ -130,9 +130,9 @@ def main():
                 rss_before = rss_kib(onramp.pid)
             status, headers, _ = c.call("POST", "/api/gitlab/validate", accept="text/html",
                                         form={"base_url": fake, "token": "glpat-good"})
-            check = headers["Location"].split("check=")[1].split("&")[0]
+            check = headers["location"].split("check=")[1].split("&")[0]
             status, headers, _ = c.call("POST", "/api/gitlab/accept", accept="text/html", form={"check": check})
-            assert "step/13" in headers["Location"], headers
+            assert "step/13" in headers["location"], headers
             status, _, body = c.call("GET", "/api/integrations")
             cid = json.loads(body)[0]["id"]
             scope = f"/api/gitlab/connections/{cid}/scope"

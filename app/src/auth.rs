@@ -439,14 +439,7 @@ pub mod ssr {
                 let sub = rest.split_once('/').map_or("", |(_, sub)| sub);
                 if matches!(sub, "scope" | "scope/preview") {
                     let number = |k: &str| param(k).and_then(|v| v.trim().parse::<usize>().ok()).unwrap_or(1);
-                    let flag = |k: &str| param(k).is_some_and(|v| matches!(v.as_str(), "1" | "true" | "on"));
-                    let filter = crate::gitlab::scope::Filter {
-                        search: param("q").unwrap_or_default(),
-                        role: crate::gitlab::scope::RoleFilter::parse(&param("role").unwrap_or_default()),
-                        show_archived: flag("archived"),
-                        group: param("group").filter(|g| !g.is_empty()),
-                        included_only: flag("included"),
-                    };
+                    let filter = crate::gitlab::scope::Filter::from_query(param, false);
                     let may_edit = role.may(Action::ManageConnections);
                     let mut preview = sub == "scope/preview";
                     // A preview asks GitLab a few hundred questions: it counts against the checks budget.

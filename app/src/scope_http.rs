@@ -7,7 +7,7 @@
 
 use crate::auth::Viewer;
 use crate::discovery::{self, PickerForm, ScopeAnswer};
-use crate::gitlab::scope::{Filter, RoleFilter, Selection};
+use crate::gitlab::scope::{Filter, Selection};
 use crate::integration::Integration;
 use crate::state::AppState;
 use crate::store::{integrations, scopes, workspaces, StoreError};
@@ -91,17 +91,10 @@ fn over_limit(state: &AppState, viewer: &Viewer) -> Option<Response> {
     state.checks_per_user.check(&viewer.user.id).err().map(rate_limited)
 }
 
-/// The filter of a query: `search`, `role`, `archived` (`true` shows archived projects: the API
-/// shows them unless `archived=false`, the picker hides them unless asked), `group`, `included`.
+/// The filter of a query (see [`Filter::from_query`]): the API shows archived projects unless
+/// `archived=false`, the picker hides them unless asked.
 fn filter_of(query: &HashMap<String, String>, archived_by_default: bool) -> Filter {
-    let flag = |k: &str| query.get(k).map(|v| matches!(v.as_str(), "1" | "true" | "on"));
-    Filter {
-        search: query.get("search").or_else(|| query.get("q")).cloned().unwrap_or_default(),
-        role: RoleFilter::parse(query.get("role").map_or("", String::as_str)),
-        show_archived: flag("archived").unwrap_or(archived_by_default),
-        group: query.get("group").filter(|g| !g.is_empty()).cloned(),
-        included_only: flag("included").unwrap_or(false),
-    }
+    Filter::from_query(|k| query.get(k).cloned(), archived_by_default)
 }
 
 fn number(query: &HashMap<String, String>, key: &str, default: usize) -> usize {
@@ -257,35 +250,8 @@ pub async fn preview(
     }
 }
 
-/// The picker's address, keeping its filters and page.
-pub fn picker_href(id: &str, filter: &Filter, page: usize, suffix: &str) -> String {
-    let mut query = url::form_urlencoded::Serializer::new(String::new());
-    if !filter.search.is_empty() {
-        query.append_pair("q", &filter.search);
-    }
-    let role = filter.role.as_query();
-    if !role.is_empty() {
-        query.append_pair("role", &role);
-    }
-    if filter.show_archived {
-        query.append_pair("archived", "1");
-    }
-    if let Some(group) = &filter.group {
-        query.append_pair("group", group);
-    }
-    if filter.included_only {
-        query.append_pair("included", "1");
-    }
-    if page > 1 {
-        query.append_pair("page", &page.to_string());
-    }
-    let query = query.finish();
-    let path = format!("/integrations/gitlab/connections/{id}/scope{suffix}");
-    if query.is_empty() {
-        path
-    } else {
-        format!("{path}?{query}")
-    }
+fn picker_href(id: &str, filter: &Filter, page: usize, suffix: &str) -> String {
+    crate::pages::scope_href(id, filter, page, 1, suffix)
 }
 
 /// `POST /integrations/gitlab/connections/{id}/scope`: the picker's form (with or without

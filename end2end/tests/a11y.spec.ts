@@ -96,6 +96,13 @@ for (const colorScheme of ["light", "dark"] as const) {
       for (const path of ACCOUNT_PAGES) {
         await page.goto(path.replace("{id}", id));
         await audit(page, path);
+        if (width === 360) {
+          // The signed-in pages do not scroll sideways on a phone either.
+          const overflow = await page.evaluate(
+            () => document.documentElement.scrollWidth - document.documentElement.clientWidth,
+          );
+          expect(overflow, `${path} at 360 px`).toBeLessThanOrEqual(0);
+        }
       }
     });
   }

@@ -344,6 +344,20 @@ fn folded(text: &str) -> String {
 }
 
 impl Filter {
+    /// From a query's parameters: `q` (or `search`), `role`, `archived` (`1`/`true`/`on` shows
+    /// archived projects, anything else hides them; absent: `archived_by_default`), `group`,
+    /// `included`.
+    pub fn from_query(param: impl Fn(&str) -> Option<String>, archived_by_default: bool) -> Self {
+        let flag = |k: &str| param(k).map(|v| matches!(v.as_str(), "1" | "true" | "on"));
+        Filter {
+            search: param("q").or_else(|| param("search")).unwrap_or_default(),
+            role: RoleFilter::parse(&param("role").unwrap_or_default()),
+            show_archived: flag("archived").unwrap_or(archived_by_default),
+            group: param("group").filter(|g| !g.is_empty()),
+            included_only: flag("included").unwrap_or(false),
+        }
+    }
+
     pub fn admits(&self, project: &Project, selection: &Selection) -> bool {
         (self.show_archived || !project.archived)
             && self.role.admits_level(project.access_level, project.readable())

@@ -10,7 +10,8 @@ use crate::integration::{GroupRow, Integration, Picker, ScopeSummary};
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-fn picker_href(id: &str, filter: &Filter, page: usize, group_page: usize, suffix: &str) -> String {
+/// The picker's address (or `suffix`'s, e.g. `/preview`) with its filters and pages.
+pub fn scope_href(id: &str, filter: &Filter, page: usize, group_page: usize, suffix: &str) -> String {
     let mut query = url::form_urlencoded::Serializer::new(String::new());
     if !filter.search.is_empty() {
         query.append_pair("q", &filter.search);
@@ -157,7 +158,7 @@ fn group_rows(groups: &Page<GroupRow>, id: &str, filter: &Filter, may_edit: bool
                         <span class="path">{g.full_path.clone()}</span>" "{role_tag(g.access_level)}
                         {through.map(|t| view! { <span class="hint">{format!(" included with {t}")}</span> })}
                     </label>
-                    <a class="choice-link" href=picker_href(id, &in_group, 1, 1, "")>
+                    <a class="choice-link" href=scope_href(id, &in_group, 1, 1, "")>
                         {plural(g.projects, "project", "projects")}
                         <span class="visually-hidden">{format!(" in {}", g.full_path)}</span>
                     </a>
@@ -218,8 +219,8 @@ fn filters(id: &str, filter: &Filter) -> impl IntoView {
                 <label for="role">"Your role"</label>
                 <select id="role" name="role">
                     {option("", "Any role")}
-                    {option("readable", "Roles that can be read (Reporter or above)")}
-                    {option("unreadable", "Too low to read")}
+                    {option("readable", "Reporter or above (readable)")}
+                    {option("unreadable", "Too low to read (Guest)")}
                     {option("30", "Developer or above")}
                     {option("40", "Maintainer or above")}
                     {option("50", "Owner")}
@@ -258,11 +259,11 @@ fn lists(id: &str, picker: &Picker) -> impl IntoView {
     let unsaved = picker.summary.draft.is_some();
     let group_href = {
         let (id, filter) = (id.to_owned(), filter.clone());
-        move |n: usize| picker_href(&id, &filter, page, n, "")
+        move |n: usize| scope_href(&id, &filter, page, n, "")
     };
     let project_href = {
         let (id, filter) = (id.to_owned(), filter.clone());
-        move |n: usize| picker_href(&id, &filter, n, gpage, "")
+        move |n: usize| scope_href(&id, &filter, n, gpage, "")
     };
     let total = picker.projects.total;
     let body = view! {
@@ -271,7 +272,7 @@ fn lists(id: &str, picker: &Picker) -> impl IntoView {
             <p class="hint">"Including a group includes its projects now and in the future, subgroups included. Untick a project below to leave it out."</p>
             {filter.group.clone().map(|g| view! {
                 <p>{format!("Showing {g} and what is under it. ")}
-                    <a href=picker_href(id, &Filter { group: None, ..filter.clone() }, 1, 1, "")>"Show every group"</a></p>
+                    <a href=scope_href(id, &Filter { group: None, ..filter.clone() }, 1, 1, "")>"Show every group"</a></p>
             })}
             {group_rows(&picker.groups, id, filter, may_edit)}
             {pager("Pages of groups", "groups-title", gpage, picker.groups.pages(), group_href)}
@@ -389,12 +390,13 @@ pub fn PreviewTable(preview: Preview) -> impl IntoView {
         {(preview.included > counted).then(|| view! {
             <p class="callout">{format!("The selection includes {} projects: the preview counts the first {counted}.", preview.included)}</p>
         })}
+        <p id="preview-caption" class="hint">{format!("The last {} days, counted {}.", preview.days, when(preview.computed_at))}</p>
         <div class="table-scroll" tabindex="0" role="region" aria-labelledby="preview-caption">
             <table class="preview" id="preview">
-                <caption id="preview-caption">{format!("Last {} days, computed {}", preview.days, when(preview.computed_at))}</caption>
+                <caption class="visually-hidden">{format!("What the selection brings over the last {} days", preview.days)}</caption>
                 <thead><tr>
-                    <th scope="col">"Project"</th><th scope="col">"Merge requests opened"</th>
-                    <th scope="col">"Merged"</th><th scope="col">"Pipelines"</th><th scope="col">"Deployments"</th>
+                    <th scope="col">"Project"</th><th scope="col">"MRs opened"</th>
+                    <th scope="col">"MRs merged"</th><th scope="col">"Pipelines"</th><th scope="col">"Deployments"</th>
                 </tr></thead>
                 <tbody>{rows}</tbody>
                 <tfoot><tr id="preview-totals">
@@ -412,7 +414,7 @@ pub fn ScopePreviewPage() -> impl IntoView {
     let data = use_page_data();
     let (Some((saved, _)), Some(picker)) = (data.connection, data.picker) else { return missing().into_any() };
     let id = saved.id.clone();
-    let back = picker_href(&id, &picker.filter, picker.projects.page, 1, "");
+    let back = scope_href(&id, &picker.filter, picker.projects.page, 1, "");
     let unsaved = picker.summary.draft.is_some();
     let result = match picker.preview.clone() {
         Some(Ok(preview)) => view! { <PreviewTable preview/> }.into_any(),
