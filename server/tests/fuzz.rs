@@ -128,6 +128,9 @@ async fn fuzz_every_route() {
         to = location(r.headers());
     }
     assert!(to.starts_with("/integrations/gitlab/step/13"), "user A connected to the https fake: {to}");
+    let connection =
+        to.split("connection=").nth(1).unwrap_or_default().split('&').next().unwrap_or_default().to_owned();
+    assert!(!connection.is_empty(), "step 13 names the saved connection: {to}");
 
     // User B: an Onramp API token for scripts.
     let b = browser_client(server);
@@ -159,6 +162,7 @@ async fn fuzz_every_route() {
         api_token,
         markers,
         checks: Mutex::new(Vec::new()),
+        connection,
     });
     let stats = Arc::new(Mutex::new(Stats::default()));
     let next = Arc::new(AtomicUsize::new(0));
@@ -311,6 +315,9 @@ struct Ctx {
     markers: Markers,
     /// Ids of kept checks seen in `Location` headers, offered back in `check` fields and queries.
     checks: Mutex<Vec<String>>,
+    /// User A's saved connection: `{id}` in a path is this one in a third of the requests, so the
+    /// deep paths of a connection's pages and scope run.
+    connection: String,
 }
 
 /// Two markers, random per run (from the seed), one per promise Onramp makes:
@@ -426,6 +433,14 @@ const ROUTES: &[Route] = &[
     route("GET", "/integrations/gitlab", &[], 3),
     route("GET", "/integrations/gitlab/connections/{id}", &[], 2),
     route("GET", "/integrations/gitlab/connections/{id}/disconnect", &[], 1),
+    route("GET", "/integrations/gitlab/connections/{id}/scope", &["q", "role", "archived", "group", "page"], 2),
+    route("POST", "/integrations/gitlab/connections/{id}/scope", &["intent", "shown_project", "project_in"], 2),
+    route("GET", "/integrations/gitlab/connections/{id}/scope/preview", &[], 1),
+    route("POST", "/integrations/gitlab/connections/{id}/scope/refresh", &[], 1),
+    route("GET", "/api/gitlab/connections/{id}/scope", &["search", "role", "per_page", "page"], 2),
+    route("PUT", "/api/gitlab/connections/{id}/scope", &["groups", "projects", "exclude"], 2),
+    route("POST", "/api/gitlab/connections/{id}/scope/refresh", &[], 1),
+    route("GET", "/api/gitlab/connections/{id}/scope/preview", &[], 1),
     route("GET", "/settings/workspace", &[], 2),
     route("GET", "/settings/audit", &[], 1),
     route("GET", "/invite/{id}", &[], 2),
@@ -486,6 +501,15 @@ const ALL_FIELDS: &[&str] = &[
     "invite",
     "replace",
     "before",
+    "q",
+    "intent",
+    "shown_project",
+    "project_in",
+    "per_page",
+    "page",
+    "groups",
+    "projects",
+    "exclude",
 ];
 
 /// Methods: HTTP's, WebDAV's, nonsense tokens. `reqwest` sends any valid token.
@@ -888,6 +912,7 @@ fn generate(ctx: &Ctx, seed: u64, index: usize) -> Req {
 
     let mut path = match route.path {
         "/integrations/gitlab/step/{n}" => format!("/integrations/gitlab/step/{}", step_segment(&mut rng)),
+        p if p.contains("{id}") && p.contains("/connections/") && rng.percent(33) => p.replace("{id}", &ctx.connection),
         p if p.contains("{id}") => {
             let n = rng.range(1, 70);
             p.replace("{id}", &rng.alnum(n))
