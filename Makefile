@@ -28,7 +28,7 @@ build:
 FUZZ_BINARY := $(wildcard $(CURDIR)/target/release/onramp)
 unit:
 	ONRAMP_FUZZ_BINARY=$(FUZZ_BINARY) $(IN) cargo test -p app --features ssr -p server
-	scripts/with-postgres.sh $(IN) cargo test -p server --test integration --test accounts --test hardening --test two_servers --test workspaces --test crash --test rotation
+	scripts/with-postgres.sh $(IN) cargo test -p server --test integration --test accounts --test hardening --test two_servers --test workspaces --test crash --test rotation --test scope
 
 lint:
 	$(IN) cargo fmt --all --check

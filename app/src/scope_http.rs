@@ -13,7 +13,7 @@ use crate::state::AppState;
 use crate::store::{integrations, scopes, workspaces, StoreError};
 use crate::workspace::{audit, Action};
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Extension;
 use std::collections::HashMap;
@@ -43,15 +43,15 @@ fn json<T: serde::Serialize>(status: StatusCode, body: &T) -> Response {
     }
 }
 
-/// The connection, when the caller is a member of its workspace and their role allows `action`.
-/// Another workspace's connection is answered like one that does not exist.
+/// The caller and the connection, when the caller is a member of its workspace and their role
+/// allows `action`. Another workspace's connection is answered like one that does not exist.
 async fn connection(
     state: &AppState,
-    viewer: Option<&Viewer>,
+    viewer: Option<Extension<Viewer>>,
     id: &str,
     action: Action,
-) -> Result<Integration, Response> {
-    let Some(viewer) = viewer else {
+) -> Result<(Viewer, Integration), Response> {
+    let Some(Extension(viewer)) = viewer else {
         return Err(error(StatusCode::UNAUTHORIZED, "unauthorized", "Log in to Onramp, or send an Onramp API token."));
     };
     let found = integrations::find_for_user(&state.db, &viewer.user.id, id).await.map_err(stored)?;
@@ -72,7 +72,20 @@ async fn connection(
             ),
         ));
     }
-    Ok(integration)
+    Ok((viewer, integration))
+}
+
+/// [`connection`] for work that sends requests to GitLab: it also counts against the caller's
+/// connection-check budget.
+async fn connection_limited(
+    state: &AppState,
+    viewer: Option<Extension<Viewer>>,
+    id: &str,
+    action: Action,
+) -> Result<(Viewer, Integration), Response> {
+    let (viewer, integration) = connection(state, viewer, id, action).await?;
+    state.checks_per_user.check(&viewer.user.id).map_err(rate_limited)?;
+    Ok((viewer, integration))
 }
 
 fn rate_limited(wait: u64) -> Response {
@@ -83,12 +96,6 @@ fn rate_limited(wait: u64) -> Response {
     );
     answer.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(wait));
     answer
-}
-
-/// Work that sends requests to GitLab counts against the caller's connection-check budget: the
-/// refusal when it is spent.
-fn over_limit(state: &AppState, viewer: &Viewer) -> Option<Response> {
-    state.checks_per_user.check(&viewer.user.id).err().map(rate_limited)
 }
 
 /// The filter of a query (see [`Filter::from_query`]): the API shows archived projects unless
@@ -110,9 +117,8 @@ pub async fn get_scope(
     Path(id): Path<String>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
-    let viewer = viewer.map(|Extension(v)| v);
-    let integration = match connection(&state, viewer.as_ref(), &id, Action::ViewConnections).await {
-        Ok(i) => i,
+    let integration = match connection(&state, viewer, &id, Action::ViewConnections).await {
+        Ok((_, i)) => i,
         Err(answer) => return answer,
     };
     let (ws, id) = (integration.workspace_id.as_str(), integration.id.as_str());
@@ -152,9 +158,8 @@ pub async fn put_scope(
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> Response {
-    let viewer = viewer.map(|Extension(v)| v);
-    let integration = match connection(&state, viewer.as_ref(), &id, Action::ManageConnections).await {
-        Ok(i) => i,
+    let (viewer, integration) = match connection(&state, viewer, &id, Action::ManageConnections).await {
+        Ok(found) => found,
         Err(answer) => return answer,
     };
     let selection: Selection = match serde_json::from_slice(&body) {
@@ -182,9 +187,7 @@ pub async fn put_scope(
     if let Err(e) = scopes::save_selection(&state.db, ws, id, &selection).await {
         return stored(e);
     }
-    if let Some(viewer) = &viewer {
-        record(&state, viewer, &integration).await;
-    }
+    record(&state, &viewer, &integration).await;
     json(StatusCode::OK, &selection)
 }
 
@@ -204,16 +207,10 @@ pub async fn refresh(
     viewer: Option<Extension<Viewer>>,
     Path(id): Path<String>,
 ) -> Response {
-    let viewer = viewer.map(|Extension(v)| v);
-    let integration = match connection(&state, viewer.as_ref(), &id, Action::ManageConnections).await {
-        Ok(i) => i,
+    let integration = match connection_limited(&state, viewer, &id, Action::ManageConnections).await {
+        Ok((_, i)) => i,
         Err(answer) => return answer,
     };
-    if let Some(viewer) = &viewer {
-        if let Some(answer) = over_limit(&state, viewer) {
-            return answer;
-        }
-    }
     match discovery::start(&state, &integration.workspace_id, &integration.id).await {
         Ok(true) => json(StatusCode::ACCEPTED, &serde_json::json!({"started": true, "state": "discovering"})),
         Ok(false) => json(StatusCode::OK, &serde_json::json!({"started": false, "state": "discovering"})),
@@ -228,16 +225,10 @@ pub async fn preview(
     viewer: Option<Extension<Viewer>>,
     Path(id): Path<String>,
 ) -> Response {
-    let viewer = viewer.map(|Extension(v)| v);
-    let integration = match connection(&state, viewer.as_ref(), &id, Action::ViewConnections).await {
-        Ok(i) => i,
+    let integration = match connection_limited(&state, viewer, &id, Action::ViewConnections).await {
+        Ok((_, i)) => i,
         Err(answer) => return answer,
     };
-    if let Some(viewer) = &viewer {
-        if let Some(answer) = over_limit(&state, viewer) {
-            return answer;
-        }
-    }
     let scope = match scopes::find(&state.db, &integration.workspace_id, &integration.id).await {
         Ok(s) => s,
         Err(e) => return stored(e),
@@ -261,14 +252,13 @@ pub async fn picker_form(
     State(state): State<AppState>,
     viewer: Option<Extension<Viewer>>,
     Path(id): Path<String>,
-    headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    let _ = headers;
-    let viewer = viewer.map(|Extension(v)| v);
-    let Some(viewer_ref) = viewer.as_ref() else { return Redirect::to("/login").into_response() };
-    let integration = match connection(&state, Some(viewer_ref), &id, Action::ManageConnections).await {
-        Ok(i) => i,
+    if viewer.is_none() {
+        return Redirect::to("/login").into_response();
+    }
+    let (viewer, integration) = match connection(&state, viewer, &id, Action::ManageConnections).await {
+        Ok(found) => found,
         Err(answer) => return answer,
     };
     let mut form = PickerForm::default();
@@ -311,7 +301,7 @@ pub async fn picker_form(
     let result = if form.action == "save" {
         let done = scopes::save_selection(&state.db, ws, cid, &edited).await;
         if done.is_ok() {
-            record(&state, viewer_ref, &integration).await;
+            record(&state, &viewer, &integration).await;
         }
         done
     } else {
@@ -334,14 +324,15 @@ pub async fn picker_refresh(
     viewer: Option<Extension<Viewer>>,
     Path(id): Path<String>,
 ) -> Response {
-    let viewer = viewer.map(|Extension(v)| v);
-    let Some(viewer_ref) = viewer.as_ref() else { return Redirect::to("/login").into_response() };
-    let integration = match connection(&state, Some(viewer_ref), &id, Action::ManageConnections).await {
-        Ok(i) => i,
+    if viewer.is_none() {
+        return Redirect::to("/login").into_response();
+    }
+    let (viewer, integration) = match connection(&state, viewer, &id, Action::ManageConnections).await {
+        Ok(found) => found,
         Err(answer) => return answer,
     };
     let href = picker_href(&integration.id, &Filter::default(), 1, "");
-    if let Err(wait) = state.checks_per_user.check(&viewer_ref.user.id) {
+    if let Err(wait) = state.checks_per_user.check(&viewer.user.id) {
         return Redirect::to(&format!("{href}?limited={wait}")).into_response();
     }
     match discovery::start(&state, &integration.workspace_id, &integration.id).await {

@@ -244,7 +244,7 @@ pub fn ConnectionPage() -> impl IntoView {
     .into_any()
 }
 
-fn missing_connection() -> impl IntoView {
+pub(crate) fn missing_connection() -> impl IntoView {
     super::set_status(404);
     view! {
         <Title text="Connection not found · Onramp"/>

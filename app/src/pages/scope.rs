@@ -2,7 +2,7 @@
 //! (`…/scope/preview`) and the summary on the connection's page. The pages render what
 //! `discovery` prepared; the forms post to `scope_http`.
 
-use super::integrations::when;
+use super::integrations::{missing_connection as missing, when};
 use super::query_seconds;
 use crate::auth::use_page_data;
 use crate::gitlab::scope::{role_name, Filter, Page, Preview, ProjectView, RoleFilter};
@@ -324,18 +324,6 @@ fn lists(id: &str, picker: &Picker) -> impl IntoView {
         })}
     }
     .into_any()
-}
-
-fn missing() -> impl IntoView {
-    super::set_status(404);
-    view! {
-        <Title text="Connection not found · Onramp"/>
-        <main id="main" tabindex="-1" class="narrow">
-            <h1 tabindex="-1">"Connection not found"</h1>
-            <p>"None of your workspaces has a connection with this address."</p>
-            <p><a href="/integrations/gitlab">"Your workspace's GitLab connections"</a></p>
-        </main>
-    }
 }
 
 /// `/integrations/gitlab/connections/{id}/scope`: choose groups and projects.
