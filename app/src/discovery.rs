@@ -45,7 +45,15 @@ pub async fn refresh(state: &AppState, workspace_id: &str, id: &str) -> Result<b
     Ok(true)
 }
 
+/// Discoveries one Onramp process runs at once (each holds a list of up to
+/// [`crate::gitlab::scope::MAX_DISCOVERED`] entries while it runs); more wait their turn, shown as
+/// running.
+pub const RUNS_AT_ONCE: usize = 4;
+
+static RUNS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(RUNS_AT_ONCE);
+
 async fn run_claimed(state: &AppState, workspace_id: &str, id: &str) -> Result<(), StoreError> {
+    let _turn = RUNS.acquire().await.ok();
     let started = std::time::Instant::now();
     let found = discover_with_token(state, workspace_id, id).await;
     let outcome = if found.is_ok() { "ok" } else { "failed" };

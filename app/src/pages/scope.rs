@@ -464,7 +464,12 @@ pub fn scope_section(saved: &Integration, summary: ScopeSummary, may_edit: bool)
             {saved_note}
             <p id="scope-chosen">{chosen}</p>
             {(summary.unreadable > 0).then(|| view! {
-                <p class="hint">{format!("{} of the token's user's projects cannot be read with their role (Guest): the picker marks them.", summary.unreadable)}</p>
+                <p class="hint">{format!(
+                    "@{} cannot read {} of the {} they can reach (Guest on a private project): the picker marks them.",
+                    saved.username,
+                    plural(summary.unreadable, "project", "projects"),
+                    plural(summary.projects, "project", "projects"),
+                )}</p>
             })}
             {summary.draft.is_some().then(|| view! { <p class="hint">"There are unsaved changes in the picker."</p> })}
             {summary.preview.clone().map(|preview| view! { <PreviewTable preview/> })}
