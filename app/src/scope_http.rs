@@ -302,6 +302,17 @@ pub async fn picker_form(
         let done = scopes::save_selection(&state.db, ws, cid, &edited).await;
         if done.is_ok() {
             record(&state, &viewer, &integration).await;
+            // The connection's page shows what the saved selection brings: counted now unless
+            // the preview before saving counted this very selection.
+            let counted = scope.as_ref().and_then(|s| s.preview_of(&edited)).is_some();
+            if !counted && !edited.is_empty() && state.checks_per_user.check(&viewer.user.id).is_ok() {
+                let (state, integration, edited) = (state.clone(), integration.clone(), edited.clone());
+                tokio::spawn(async move {
+                    if let Err(e) = discovery::preview(&state, &integration, &edited).await {
+                        tracing::error!(error = %e, "cannot keep a preview");
+                    }
+                });
+            }
         }
         done
     } else {

@@ -303,3 +303,22 @@ async fn the_daily_recheck_refreshes_the_list_and_picks_up_new_projects() {
     let nightly = seen.expect("the re-check loop listed the groups and projects again");
     assert_eq!((nightly["new"].as_bool(), nightly["included"].as_bool()), (Some(true), Some(true)));
 }
+
+#[tokio::test]
+async fn a_selection_saved_without_a_preview_gets_one_on_the_connections_page() {
+    let (onramp, _fake, id) = connected(FakeGitlab::default()).await;
+    ready(&onramp.client, &onramp, &id).await;
+    let picker = format!("/integrations/gitlab/connections/{id}/scope");
+    let form = [("shown_group", "acme/platform"), ("group_in", "acme/platform"), ("intent", "save")];
+    let r = post(&onramp.client, &onramp, &picker, HTML, &form).await;
+    assert_eq!(location(&r), format!("/integrations/gitlab/connections/{id}?scope=saved#scope"));
+    let mut page = String::new();
+    for _ in 0..100 {
+        page = onramp.get(&format!("/integrations/gitlab/connections/{id}")).await.1;
+        if page.contains("preview-totals") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(page.contains("preview-totals") && page.contains("acme/platform/api"), "{page}");
+}
