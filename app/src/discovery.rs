@@ -231,6 +231,7 @@ fn summary_of(scope: Option<&Scope>, snapshot: Option<&Snapshot>) -> ScopeSummar
         discovered_at: scope.discovered_at,
         groups_found: scope.groups_found,
         projects_found: scope.projects_found,
+        stalled: scope.state == scopes::State::Discovering && scope.started_at < now() - STALE_AFTER_SECONDS,
         error: scope.error.clone(),
         selection: selection.clone(),
         saved_at: scope.saved_at,
@@ -267,7 +268,7 @@ pub async fn picker(
 ) -> Result<Picker, StoreError> {
     let (ws, id) = (integration.workspace_id.as_str(), integration.id.as_str());
     let mut scope = scopes::find(&state.db, ws, id).await?;
-    let never = scope.as_ref().is_none_or(|s| s.discovered_at.is_none() && s.state != scopes::State::Discovering);
+    let never = scope.as_ref().is_none_or(Scope::never_ran);
     if never && may_edit && start(state, ws, id).await? {
         scope = scopes::find(&state.db, ws, id).await?;
     }

@@ -198,6 +198,8 @@ pub struct ScopeSummary {
     pub discovered_at: Option<i64>,
     pub groups_found: i64,
     pub projects_found: i64,
+    /// Running for longer than a run may take (its process stopped): it can be started again.
+    pub stalled: bool,
     pub error: Option<String>,
     pub selection: crate::gitlab::scope::Selection,
     pub saved_at: Option<i64>,

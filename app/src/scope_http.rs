@@ -10,7 +10,8 @@ use crate::discovery::{self, PickerForm, ScopeAnswer};
 use crate::gitlab::scope::{Filter, Selection};
 use crate::integration::Integration;
 use crate::state::AppState;
-use crate::store::{integrations, scopes, workspaces, StoreError};
+use crate::store::scopes::{self, Scope};
+use crate::store::{integrations, workspaces, StoreError};
 use crate::workspace::{audit, Action};
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderValue, StatusCode};
@@ -126,7 +127,7 @@ pub async fn get_scope(
         Ok(s) => s,
         Err(e) => return stored(e),
     };
-    let never = scope.as_ref().is_none_or(|s| s.discovered_at.is_none() && s.state != scopes::State::Discovering);
+    let never = scope.as_ref().is_none_or(Scope::never_ran);
     if never {
         if let Err(e) = discovery::start(&state, ws, id).await {
             return stored(e);

@@ -322,3 +322,22 @@ async fn a_selection_saved_without_a_preview_gets_one_on_the_connections_page() 
     }
     assert!(page.contains("preview-totals") && page.contains("acme/platform/api"), "{page}");
 }
+
+#[tokio::test]
+async fn a_list_left_running_by_a_stopped_process_can_be_started_again_from_the_page() {
+    let (onramp, _fake, id) = connected(FakeGitlab::default()).await;
+    ready(&onramp.client, &onramp, &id).await;
+    // As if the process making the list had died an hour ago.
+    sqlx::query("UPDATE connection_scopes SET state = 'discovering', started_at = $1 WHERE integration_id = $2")
+        .bind(app::store::now() - 3600)
+        .bind(&id)
+        .execute(onramp.state.db.pool())
+        .await
+        .unwrap();
+    let picker = format!("/integrations/gitlab/connections/{id}/scope");
+    let (_, page) = onramp.get(&picker).await;
+    assert!(page.contains("running for more than 15 minutes") && page.contains("Refresh the list"), "{page}");
+    let r = post(&onramp.client, &onramp, &format!("{picker}/refresh"), HTML, &[]).await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(ready(&onramp.client, &onramp, &id).await["state"], "ready");
+}

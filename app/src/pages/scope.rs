@@ -60,6 +60,14 @@ fn DiscoveryStatus(id: String, summary: ScopeSummary, may_edit: bool) -> impl In
         }
     });
     let status = match summary.state.as_str() {
+        "discovering" if summary.stalled => view! {
+            <div class="callout warning" role="alert" id="discovery">
+                <p><strong>"The list has been running for more than 15 minutes"</strong></p>
+                <p>"Onramp may have restarted meanwhile. Start it again."</p>
+                {refresh}
+            </div>
+        }
+        .into_any(),
         "discovering" => view! {
             <div class="callout" role="status" id="discovery" data-refresh-ms="1500">
                 <p><strong>"Listing your groups and projects in GitLab…"</strong></p>

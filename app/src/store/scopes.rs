@@ -43,6 +43,12 @@ pub struct Scope {
 }
 
 impl Scope {
+    /// No discovery was ever started (a row made by saving a selection first): the first look
+    /// starts one. A run that failed is not started again by looking; "Refresh" does that.
+    pub fn never_ran(&self) -> bool {
+        self.started_at == 0 && self.discovered_at.is_none() && self.state != State::Discovering
+    }
+
     /// The selection the picker shows: the draft where there is one.
     pub fn editing(&self) -> &Selection {
         self.draft.as_ref().unwrap_or(&self.selection)
@@ -297,6 +303,8 @@ mod tests {
         let (w1, c1) = connection(&db).await;
         let (w1, c1) = (w1.as_str(), c1.as_str());
         assert!(find(&db, w1, c1).await.unwrap().is_none());
+        assert!(save_draft(&db, w1, c1, None).await.unwrap());
+        assert!(find(&db, w1, c1).await.unwrap().unwrap().never_ran(), "a row, no run");
         assert!(claim(&db, w1, c1, now() - 600).await.unwrap());
         assert!(!claim(&db, w1, c1, now() - 600).await.unwrap(), "a second run waits");
         assert!(!claim(&db, "w2", c1, now() + 10).await.unwrap(), "another workspace cannot start it");
@@ -316,6 +324,7 @@ mod tests {
         finish(&db, w1, c1, Err("GitLab said no".into())).await.unwrap();
         let failed = find(&db, w1, c1).await.unwrap().unwrap();
         assert_eq!((failed.state, failed.error.as_deref()), (State::Failed, Some("GitLab said no")));
+        assert!(!failed.never_ran(), "a failed run is not started again by looking");
         assert_eq!(snapshot(&db, w1, c1).await.unwrap().unwrap().projects.len(), 2, "kept");
         assert!(snapshot(&db, "w2", c1).await.unwrap().is_none());
         assert!(find(&db, "w2", c1).await.unwrap().is_none());
