@@ -306,20 +306,12 @@ pub async fn picker(
         let kept = scope.as_ref().and_then(|s| s.preview_of(&editing)).filter(|p| now() - p.computed_at < 300);
         Some(match kept {
             Some(p) => Ok(p.clone()),
-            None => preview_now(state, integration, &editing).await?,
+            None => self::preview(state, integration, &editing).await?,
         })
     } else {
         None
     };
     Ok(Picker { summary, filter, groups, projects, editing_included, preview, may_edit })
-}
-
-async fn preview_now(
-    state: &AppState,
-    integration: &Integration,
-    selection: &Selection,
-) -> Result<Result<Preview, String>, StoreError> {
-    self::preview(state, integration, selection).await
 }
 
 /// What a submitted picker form changes. Only boxes whose state differs from what was shown are
