@@ -3,7 +3,7 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
-// Onramp and a fake GitLab (server/src/fake_gitlab.rs), both from the release build, on loopback.
+// Onramp and a fake GitLab (crates/fake-gitlab), both from the release build, on loopback.
 const PORT = process.env.ONRAMP_E2E_PORT ?? "3917";
 const FAKE_PORT = process.env.ONRAMP_E2E_FAKE_PORT ?? "3918";
 const FAKE_PORT_2 = process.env.ONRAMP_E2E_FAKE_PORT_2 ?? "3919";

@@ -41,7 +41,7 @@ log() { printf '[build] %s\n' "$*" >&2; }
 
 build_server() {
   log "server and fake GitLab (cargo build --release)"
-  cargo build --release -p server --bins
+  cargo build --release -p server -p fake-gitlab --bins
 }
 
 build_wasm() {

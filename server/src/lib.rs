@@ -2,7 +2,6 @@
 //! background re-check. No business logic lives here (see the `app` crate).
 
 pub mod cli;
-pub mod fake_gitlab;
 pub mod lock;
 pub mod ops;
 pub mod page_cache;

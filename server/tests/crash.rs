@@ -4,7 +4,7 @@
 
 mod support;
 
-use server::fake_gitlab::FakeGitlab;
+use fake_gitlab::FakeGitlab;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -49,7 +49,7 @@
 
 mod support;
 
-use server::fake_gitlab::FakeGitlab;
+use fake_gitlab::FakeGitlab;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};

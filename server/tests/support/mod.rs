@@ -5,7 +5,7 @@
 use app::gitlab::guard::OutboundGuard;
 use app::gitlab::outbound::OutboundConfig;
 use leptos::config::LeptosOptions;
-use server::fake_gitlab::FakeGitlab;
+use fake_gitlab::FakeGitlab;
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex, OnceLock};

@@ -1,7 +1,7 @@
-//! Runs the fake GitLab (see `server::fake_gitlab`) for end-to-end tests and benchmarks.
+//! Runs the fake GitLab (see the `fake_gitlab` library) for end-to-end tests and benchmarks.
 //! Usage: see `USAGE`. Prints `listening on http://127.0.0.1:PORT` once ready.
 
-use server::fake_gitlab::FakeGitlab;
+use fake_gitlab::FakeGitlab;
 use std::time::Duration;
 
 const USAGE: &str = "usage: fake-gitlab [--port N] [--prefix /gitlab] [--latency-ms N] [--legacy] [--no-associations]
@@ -16,7 +16,7 @@ const USAGE: &str = "usage: fake-gitlab [--port N] [--prefix /gitlab] [--latency
   --burst-429 N             every Nth request to /groups, /projects or the associations answers 429
   --retry-after-429 S       those 429s say Retry-After: S
   --rate-limit-remaining N  RateLimit-Remaining is always N
-Tokens and the world: see server/src/fake_gitlab.rs. POST /_fake/projects {\"path_with_namespace\": \"acme/x\"}
+Tokens and the world: see crates/fake-gitlab/src/lib.rs. POST /_fake/projects {\"path_with_namespace\": \"acme/x\"}
 adds a project.";
 
 #[tokio::main]

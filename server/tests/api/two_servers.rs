@@ -2,10 +2,9 @@
 //! `make unit`, on PostgreSQL): sessions and kept checks work on either, and the daily re-check
 //! checks each connection once, whichever process gets there first.
 
-mod support;
 
-use server::fake_gitlab::FakeGitlab;
-use support::*;
+use fake_gitlab::FakeGitlab;
+use crate::support::*;
 
 #[tokio::test]
 async fn either_server_continues_what_the_other_started() {

@@ -3,10 +3,9 @@
 //! every route tried by whoever may not use it (a viewer, a member of another workspace, a removed
 //! member, an expired invitation). Runs on SQLite and, in `make unit`, on PostgreSQL.
 
-mod support;
 
-use server::fake_gitlab::FakeGitlab;
-use support::*;
+use fake_gitlab::FakeGitlab;
+use crate::support::*;
 
 const HTML: &str = "text/html";
 const JSON: &str = "application/json";

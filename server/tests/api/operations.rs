@@ -1,12 +1,11 @@
 //! What an operator relies on: health and readiness, metrics for the right callers only, a
 //! request id in answers and logs, JSON logs, and a SIGTERM that lets a running check finish.
 
-mod support;
 
-use server::fake_gitlab::FakeGitlab;
+use fake_gitlab::FakeGitlab;
 use std::process::Stdio;
 use std::time::Duration;
-use support::*;
+use crate::support::*;
 use tokio::io::AsyncBufReadExt;
 
 #[tokio::test]

@@ -1,9 +1,9 @@
-//! The fake GitLab's world (server/src/fake_gitlab.rs): what discovery lists (associations,
+//! The fake GitLab's world (crates/fake-gitlab/src/lib.rs): what discovery lists (associations,
 //! groups, projects) and preview counts, pagination at 10,000 projects, rate limits and the
 //! control route that adds a project.
 
 use serde_json::{json, Value};
-use server::fake_gitlab::{Endpoint, FakeGitlab, World};
+use fake_gitlab::{Endpoint, FakeGitlab, World};
 use std::collections::{BTreeMap, BTreeSet};
 
 async fn spawn(fake: FakeGitlab) -> String {

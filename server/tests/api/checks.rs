@@ -1,10 +1,9 @@
 //! Black-box tests: Onramp on a random port, fake GitLabs on others, over real HTTP.
 
-mod support;
 
-use server::fake_gitlab::FakeGitlab;
+use fake_gitlab::FakeGitlab;
 use std::time::Duration;
-use support::*;
+use crate::support::*;
 
 // ---------------------------------------------------------------- pages
 

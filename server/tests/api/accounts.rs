@@ -1,10 +1,9 @@
 //! Accounts, saved integrations and their protection, black-box over HTTP. Runs against SQLite,
 //! and against PostgreSQL when `ONRAMP_TEST_DATABASE_URL` is set (`make unit` does both).
 
-mod support;
 
-use server::fake_gitlab::FakeGitlab;
-use support::*;
+use fake_gitlab::FakeGitlab;
+use crate::support::*;
 
 const HTML: &str = "text/html";
 

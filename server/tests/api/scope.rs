@@ -3,12 +3,11 @@
 //! JavaScript), new projects of an included group after a refresh, the preview, and who may see
 //! and change it. Runs on SQLite and, in `make unit`, on PostgreSQL.
 
-mod support;
 
 use serde_json::Value;
-use server::fake_gitlab::FakeGitlab;
+use fake_gitlab::FakeGitlab;
 use std::time::Duration;
-use support::*;
+use crate::support::*;
 
 const HTML: &str = "text/html";
 

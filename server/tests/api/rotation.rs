@@ -4,13 +4,12 @@
 //! at the same moment, a crash between request and commit, reminders and mail. Runs on SQLite
 //! and, in `make unit`, on PostgreSQL.
 
-mod support;
 
 use app::rotation::{self, Outcome, Trigger};
 use app::store::{events, integrations, rotations};
-use server::fake_gitlab::{FakeGitlab, RotationMode};
+use fake_gitlab::{FakeGitlab, RotationMode};
 use std::time::Duration;
-use support::*;
+use crate::support::*;
 
 fn today() -> time::Date {
     time::OffsetDateTime::now_utc().date()
