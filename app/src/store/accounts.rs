@@ -152,7 +152,7 @@ pub async fn create_user(db: &Db, email: &Email, password: &str) -> Result<Resul
     let hash = hash_password(password.to_owned()).await?;
     let id = new_id();
     // The account and its personal workspace come into being together.
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin_write().await?;
     let inserted = sqlx::query("INSERT INTO users (id, email, password_hash, created_at) VALUES ($1, $2, $3, $4)")
         .bind(&id)
         .bind(email.as_str())

@@ -505,7 +505,7 @@ pub async fn delete_check(db: &Db, user_id: &str, id: &str) -> Result<(), StoreE
 /// bound the old way (version 1) are re-bound too, so `rotate_key(db, keys, &keys.current)` at
 /// start upgrades them. Returns how many secrets were re-encrypted.
 pub async fn rotate_key(db: &Db, keys: &Keyring, new: &Cipher) -> Result<usize, StoreError> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin_write().await?;
     let mut count = 0;
     let rows = sqlx::query(
         "SELECT id, workspace_id, base_url, extra_ca_pem, aad_version, key_id, token_nonce, token_ciphertext \

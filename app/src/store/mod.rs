@@ -131,7 +131,11 @@ async fn repair_edited_migrations(
         if applied != Some(checksum(earlier.sql)) {
             continue;
         }
-        let mut tx = pool.begin().await?;
+        // Read, then written: the write lock first on SQLite (see `Db::begin_write`).
+        let mut tx = match kind {
+            DbKind::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await?,
+            DbKind::Postgres => pool.begin().await?,
+        };
         for statement in earlier.repair {
             sqlx::query(statement).execute(&mut *tx).await?;
         }
@@ -197,6 +201,19 @@ impl Db {
 
     pub fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// A transaction that may read and then write. On SQLite it starts with `BEGIN IMMEDIATE`,
+    /// taking the write lock before the first read: a deferred `BEGIN` that has read cannot
+    /// upgrade once another connection committed meanwhile, and fails at once with "database is
+    /// locked" whatever the busy timeout (this lost rotated tokens). Waiting for the lock is what
+    /// the busy timeout is for. On PostgreSQL an ordinary `BEGIN`: its row locks and the queries'
+    /// own `WHERE` conditions serialise the writers.
+    pub async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
+        Ok(match self.kind {
+            DbKind::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            DbKind::Postgres => self.pool.begin().await?,
+        })
     }
 
     pub fn kind(&self) -> DbKind {

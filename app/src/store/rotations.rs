@@ -109,7 +109,7 @@ pub async fn rotated(
     old_token_id: i64,
     new: &NewToken<'_>,
 ) -> Result<bool, StoreError> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin_write().await?;
     let row = sqlx::query(
         "SELECT base_url, extra_ca_pem FROM integrations WHERE id = $1 AND workspace_id = $2 AND token_id = $3",
     )
@@ -154,7 +154,7 @@ pub async fn rotated(
 
 /// Closes a rotation as `lost`, `refused` or `kept`, with what to tell people.
 pub async fn finish(db: &Db, rotation_id: &str, state: &str, message: &str) -> Result<(), StoreError> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin_write().await?;
     finish_in(&mut tx, rotation_id, state, message, None).await?;
     tx.commit().await?;
     Ok(())
@@ -231,4 +231,58 @@ pub async fn all(db: &Db, workspace_id: &str, integration_id: &str) -> Result<Ve
     .fetch_all(db.pool())
     .await?;
     rows.iter().map(rotation).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::crypto::Cipher;
+    use crate::store::integrations::tests::{account, report, saved};
+    use crate::store::integrations::{save, with_token};
+    use crate::store::test_db;
+
+    /// GitLab has issued a new token; storing it must not fail because another connection of the
+    /// pool committed a write meanwhile (an audit insert, a discovery write, the losing "Rotate
+    /// now" of a double click). With a deferred `BEGIN`, `rotated` read first and could then not
+    /// upgrade: "database is locked" at once, and the new token was dropped.
+    #[tokio::test]
+    async fn a_rotated_token_is_kept_while_another_connection_writes() {
+        let (db, _dir) = test_db::sqlite().await;
+        let keys = Keyring::new(Cipher::generate().1);
+        let (jane, ws) = account(&db, "jane@example.com").await;
+        let mut checked = report("2027-01-01");
+        checked.token.as_mut().unwrap().id = Some(7);
+        let old = GitlabToken::parse("glpat-old-token-0007").unwrap();
+        let conn = saved(save(&db, &keys, &ws, &jane.id, &checked, &old, "").await.unwrap());
+        let rotation = begin(&db, &ws, &conn.id, 7, "manual", 300).await.unwrap().unwrap();
+
+        // Another pooled connection holds the write lock across GitLab's answer.
+        let mut other = db.begin_write().await.unwrap();
+        sqlx::query("UPDATE integrations SET updated_at = updated_at + 1 WHERE id = $1")
+            .bind(&conn.id)
+            .execute(&mut *other)
+            .await
+            .unwrap();
+        let store = {
+            let (db, keys, ws, id, rotation) =
+                (db.clone(), keys.clone(), ws.clone(), conn.id.clone(), rotation.clone());
+            tokio::spawn(async move {
+                let new = GitlabToken::parse("glpat-new-token-0008").unwrap();
+                let answer = NewToken {
+                    token: &new,
+                    id: Some(8),
+                    expires_at: Some("2027-04-01".into()),
+                    created_on: "2027-01-01".into(),
+                };
+                rotated(&db, &keys, &rotation, &ws, &id, 7, &answer).await
+            })
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        other.commit().await.unwrap();
+
+        assert!(store.await.unwrap().expect("stored, not 'database is locked'"), "the connection took the new token");
+        let (_, token, _) = with_token(&db, &keys, &ws, &conn.id).await.unwrap().unwrap();
+        assert_eq!(token.expose(), "glpat-new-token-0008");
+        assert_eq!(all(&db, &ws, &conn.id).await.unwrap()[0].state, "rotated");
+    }
 }

@@ -113,7 +113,7 @@ pub async fn create(db: &Db, user_id: &str, name: &str) -> Result<Result<Members
         Ok(name) => name,
         Err(e) => return Ok(Err(e)),
     };
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin_write().await?;
     // Serialise this account's creations: the cap cannot be raced past.
     sqlx::query("UPDATE users SET current_workspace_id = current_workspace_id WHERE id = $1")
         .bind(user_id)
@@ -158,7 +158,7 @@ pub async fn members(db: &Db, workspace_id: &str) -> Result<Vec<Member>, StoreEr
 /// Starts a transaction that holds the workspace's row: member changes of one workspace run one
 /// after the other.
 async fn lock_workspace(db: &Db, workspace_id: &str) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin_write().await?;
     sqlx::query("UPDATE workspaces SET name = name WHERE id = $1").bind(workspace_id).execute(&mut *tx).await?;
     Ok(tx)
 }
@@ -372,7 +372,7 @@ pub async fn decline(db: &Db, secret: &str, user: &User) -> Result<Result<Answer
 }
 
 async fn answer(db: &Db, secret: &str, user: &User, accept: bool) -> Result<Result<Answered, MemberError>, StoreError> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin_write().await?;
     let Some(row) = invitation_row(&mut *tx, secret).await? else {
         return Ok(Err(MemberError::NotPending(InvitationState::Revoked)));
     };
