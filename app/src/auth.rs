@@ -2,26 +2,17 @@
 //!
 //! On the server, [`ssr::middleware`] runs before every route: it finds the user (session cookie
 //! or `Authorization: Bearer onr_…` API token), refuses cross-site state changes (CSRF), sends
-//! logged-out visitors of protected pages to `/login?next=…` and protected API calls a 401, and
-//! loads what the page needs ([`PageData`]) so that pages stay synchronous and thin.
+//! logged-out visitors of protected pages to `/login?next=…` and protected API calls a 401. It
+//! only identifies: what a page shows is loaded by the page loader (`pages::load`), which
+//! runs after it.
 
-use crate::gitlab::report::StoredCheck;
 use crate::integration::Integration;
-use crate::workspace::{Action, AuditEvent, Invitation, InvitationInfo, Member, Membership, Role};
+use crate::workspace::{Action, Membership, Role};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UserView {
     pub id: String,
     pub email: String,
-}
-
-/// An Onramp API token as listed: never its secret.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ApiTokenView {
-    pub id: String,
-    pub name: String,
-    pub created_at: i64,
-    pub last_used_at: Option<i64>,
 }
 
 /// The signed-in user, the workspace they work in, and its connections.
@@ -56,37 +47,6 @@ impl Viewer {
     }
 }
 
-/// What a page shows besides the URL: loaded by the middleware for the request at hand.
-#[derive(Clone, Debug, Default)]
-pub struct PageData {
-    /// The kept check named by `?check=`, when it is the viewer's.
-    pub check: Option<StoredCheck>,
-    /// Whether that check kept a token that can still be saved ("Integrate anyway").
-    pub check_has_token: bool,
-    /// On `/settings/api-tokens`: the viewer's tokens, and a new token's secret, shown once.
-    pub api_tokens: Vec<ApiTokenView>,
-    pub new_api_token: Option<String>,
-    /// On `/integrations/gitlab/connections/{id}`: that connection, when the viewer is a member of
-    /// its workspace, with their role there.
-    pub connection: Option<(Integration, Role)>,
-    /// With `connection`: what Onramp does about its expiry, and its latest events.
-    pub rotation: crate::integration::RotationView,
-    pub events: Vec<crate::integration::ConnectionEvent>,
-    /// On `/settings/workspace`: the current workspace's members and open invitations.
-    pub members: Vec<Member>,
-    pub invitations: Vec<Invitation>,
-    /// A new invitation's link, shown once (`?invited=` names it).
-    pub new_invitation_link: Option<String>,
-    /// On `/settings/audit`: a page of the audit log.
-    pub audit: Vec<AuditEvent>,
-    /// On `/invite/{secret}`, `/signup?invite=` and `/login?invite=`: what the link offers.
-    pub invitation: Option<InvitationInfo>,
-    /// With `connection`: what it covers (groups and projects, the saved selection).
-    pub scope: crate::integration::ScopeSummary,
-    /// On `…/connections/{id}/scope` and `…/scope/preview`: the picker.
-    pub picker: Option<crate::integration::Picker>,
-}
-
 /// The viewer of the current request (server side; always `None` in the browser).
 pub fn use_viewer() -> Option<Viewer> {
     #[cfg(feature = "ssr")]
@@ -96,19 +56,6 @@ pub fn use_viewer() -> Option<Viewer> {
     #[cfg(not(feature = "ssr"))]
     {
         None
-    }
-}
-
-pub fn use_page_data() -> PageData {
-    #[cfg(feature = "ssr")]
-    {
-        leptos::prelude::use_context::<http::request::Parts>()
-            .and_then(|p| p.extensions.get::<PageData>().cloned())
-            .unwrap_or_default()
-    }
-    #[cfg(not(feature = "ssr"))]
-    {
-        PageData::default()
     }
 }
 
@@ -142,25 +89,10 @@ pub fn safe_next(next: Option<&str>, fallback: &str) -> String {
 /// Events on one page of the audit log.
 pub const AUDIT_PAGE: i64 = 100;
 
-/// Pages that need a signed-in user (steps 1–11 stay public: people share them).
-pub fn page_needs_login(path: &str) -> bool {
-    path == "/integrations/gitlab"
-        || path.starts_with("/integrations/gitlab/connections/")
-        || path == "/integrations/gitlab/step/12"
-        || path == "/integrations/gitlab/step/13"
-        || path.starts_with("/settings/")
-        || path == "/settings"
-}
-
-/// API routes anyone may call (logging in needs no session; the public wizard steps confirm an
-/// instance).
-pub fn api_is_public(path: &str) -> bool {
-    path.starts_with("/api/auth/") || path.starts_with("/api/wizard/")
-}
-
 #[cfg(feature = "ssr")]
 pub mod ssr {
     use super::*;
+    use crate::routes::{api_is_public, Page};
     use crate::state::AppState;
     use crate::store::{accounts, integrations, workspaces};
     use axum::body::Body;
@@ -310,11 +242,6 @@ pub mod ssr {
         }
 
         let Some(user) = user else {
-            if !is_api && req.method() == Method::GET {
-                if let Some(info) = invitation_for_page(&app, req.uri()).await {
-                    req.extensions_mut().insert(PageData { invitation: Some(info), ..PageData::default() });
-                }
-            }
             if is_api && !api_is_public(&path) {
                 return json_error(
                     StatusCode::UNAUTHORIZED,
@@ -322,7 +249,7 @@ pub mod ssr {
                     "Log in to Onramp, or send an Onramp API token (Authorization: Bearer onr_…).",
                 );
             }
-            if !is_api && page_needs_login(&path) {
+            if !is_api && Page::parse(&path).needs_login() {
                 let here = req.uri().path_and_query().map(|pq| pq.as_str().to_owned()).unwrap_or(path);
                 let next: String = url::form_urlencoded::byte_serialize(here.as_bytes()).collect();
                 return Redirect::to(&format!("/login?next={next}")).into_response();
@@ -348,46 +275,8 @@ pub mod ssr {
             integrations,
             via_api_token,
         };
-        let page = if !is_api && req.method() == Method::GET {
-            match load_page_data(&app, &viewer, req.uri(), &headers, https).await {
-                Ok(p) => p,
-                Err(e) => return internal(e),
-            }
-        } else {
-            PageData::default()
-        };
         req.extensions_mut().insert(viewer);
-        req.extensions_mut().insert(page);
         next.run(req).await
-    }
-
-    /// The invitation a page is about: `/invite/{secret}`, or `?invite=` on the sign-up and log-in
-    /// pages. `None` for any other page, or a link that never existed.
-    async fn invitation_for_page(app: &AppState, uri: &http::Uri) -> Option<InvitationInfo> {
-        let secret = invitation_secret(uri)?;
-        match workspaces::invitation(&app.db, &secret).await {
-            Ok(info) => info,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot read an invitation");
-                None
-            }
-        }
-    }
-
-    /// The invitation secret of `/invite/{secret}`, `/signup?invite=…` or `/login?invite=…`.
-    pub fn invitation_secret(uri: &http::Uri) -> Option<String> {
-        let secret = match uri.path().strip_prefix("/invite/") {
-            Some(secret) => secret.to_owned(),
-            None if matches!(uri.path(), "/signup" | "/login") => url::form_urlencoded::parse(uri.query()?.as_bytes())
-                .find(|(k, _)| k == "invite")
-                .map(|(_, v)| v.into_owned())?,
-            None => return None,
-        };
-        // A secret is 43 characters of URL-safe base64; anything else is not worth a query.
-        (secret.len() <= 64
-            && !secret.is_empty()
-            && secret.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
-        .then_some(secret)
     }
 
     /// The address this Onramp is reached at, for links people copy: `ONRAMP_PUBLIC_URL`, else
@@ -401,101 +290,6 @@ pub mod ssr {
         }
         let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("localhost");
         format!("{}://{host}", if https { "https" } else { "http" })
-    }
-
-    async fn load_page_data(
-        app: &AppState,
-        viewer: &Viewer,
-        uri: &http::Uri,
-        headers: &HeaderMap,
-        https: bool,
-    ) -> Result<PageData, crate::store::StoreError> {
-        let user_id = viewer.user.id.as_str();
-        let query: Vec<(String, String)> =
-            uri.query().map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default();
-        let param = |k: &str| query.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
-        let mut page = PageData::default();
-        if let Some(id) = param("check") {
-            if let Some((check, token)) = integrations::get_check(&app.db, &app.keys, user_id, &id).await? {
-                page.check = Some(check);
-                page.check_has_token = token.is_some();
-            }
-        }
-        // A link to an invitation made on this page (shown once).
-        if let Some(id) = param("invited") {
-            use secrecy::ExposeSecret;
-            if let Some(secret) = accounts::take_flash(&app.db, &app.keys, user_id, &id).await? {
-                page.new_invitation_link =
-                    Some(format!("{}/invite/{}", public_origin(headers, https), secret.expose_secret()));
-            }
-        }
-        let path = uri.path();
-        if let Some(rest) = path.strip_prefix("/integrations/gitlab/connections/") {
-            let id = rest.split('/').next().unwrap_or_default();
-            page.connection = integrations::find_for_user(&app.db, user_id, id).await?;
-            if let Some((c, role)) = &page.connection {
-                page.rotation = crate::rotation::view(app, c).await?;
-                page.events = crate::store::events::list(&app.db, &c.workspace_id, &c.id, 20).await?;
-                let sub = rest.split_once('/').map_or("", |(_, sub)| sub);
-                if matches!(sub, "scope" | "scope/preview") {
-                    let number = |k: &str| param(k).and_then(|v| v.trim().parse::<usize>().ok()).unwrap_or(1);
-                    let filter = crate::gitlab::scope::Filter::from_query(param, false);
-                    let may_edit = role.may(Action::ManageConnections);
-                    let mut preview = sub == "scope/preview";
-                    // A preview asks GitLab a few hundred questions: it counts against the checks budget.
-                    let mut limited = None;
-                    if preview {
-                        if let Err(wait) = app.checks_per_user.check(&viewer.user.id) {
-                            (preview, limited) = (false, Some(wait));
-                        }
-                    }
-                    let mut picker =
-                        crate::discovery::picker(app, c, may_edit, filter, number("page"), number("gpage"), preview)
-                            .await?;
-                    if let Some(wait) = limited {
-                        picker.preview =
-                            Some(Err(format!("Too many requests to GitLab for you: preview again in {wait} seconds.")));
-                    }
-                    page.scope = picker.summary.clone();
-                    page.picker = Some(picker);
-                } else {
-                    page.scope = crate::discovery::summary(app, c).await?;
-                }
-            }
-        }
-        let workspace = viewer.workspace.as_ref();
-        match (path, workspace) {
-            ("/settings/workspace", Some(w)) => {
-                page.members = workspaces::members(&app.db, &w.id).await?;
-                if w.role.may(Action::Invite) {
-                    page.invitations = workspaces::open_invitations(&app.db, &w.id).await?;
-                }
-            }
-            ("/settings/audit", Some(w)) if w.role.may(Action::ViewAudit) => {
-                let before = param("before").and_then(|b| b.parse::<i64>().ok());
-                page.audit = workspaces::audit_log(&app.db, &w.id, before, AUDIT_PAGE).await?;
-            }
-            _ => {}
-        }
-        page.invitation = invitation_for_page(app, uri).await;
-        if path == "/settings/api-tokens" {
-            page.api_tokens = accounts::list_api_tokens(&app.db, user_id)
-                .await?
-                .into_iter()
-                .map(|t| ApiTokenView {
-                    id: t.id,
-                    name: t.name,
-                    created_at: t.created_at,
-                    last_used_at: t.last_used_at,
-                })
-                .collect();
-            if let Some(id) = param("created") {
-                use secrecy::ExposeSecret;
-                page.new_api_token =
-                    accounts::take_flash(&app.db, &app.keys, user_id, &id).await?.map(|s| s.expose_secret().to_owned());
-            }
-        }
-        Ok(page)
     }
 
     /// Logged once, with the detail; the person sees only that something went wrong.
@@ -516,33 +310,5 @@ mod tests {
             assert_eq!(safe_next(Some(bad), "/home"), "/home", "{bad:?}");
         }
         assert_eq!(safe_next(None, "/home"), "/home");
-    }
-
-    #[test]
-    fn which_pages_need_login() {
-        for p in [
-            "/integrations/gitlab",
-            "/integrations/gitlab/step/12",
-            "/integrations/gitlab/step/13",
-            "/settings/integrations",
-            "/settings/api-tokens",
-            "/integrations/gitlab/connections/abc",
-            "/integrations/gitlab/connections/abc/disconnect",
-            "/settings/workspace",
-            "/settings/audit",
-        ] {
-            assert!(page_needs_login(p), "{p}");
-        }
-        for p in [
-            "/",
-            "/login",
-            "/signup",
-            "/integrations/gitlab/step/1",
-            "/integrations/gitlab/step/11",
-            "/integrations/gitlab/step/120",
-            "/invite/abc",
-        ] {
-            assert!(!page_needs_login(p), "{p}");
-        }
     }
 }

@@ -25,6 +25,7 @@ pub mod mail;
 pub mod pages;
 #[cfg(feature = "ssr")]
 pub mod rotation;
+pub mod routes;
 #[cfg(feature = "ssr")]
 pub mod scope_http;
 #[cfg(feature = "ssr")]

@@ -275,6 +275,8 @@ pub fn router(config: Config, db: Db, keys: Keyring) -> (Router, AppState) {
             page_cache::PageCache::middleware,
         ))
         .layer(axum::middleware::from_fn_with_state(state.clone(), app::auth::ssr::middleware))
+        // After the caller is known: the data of the page a GET asks for (app::pages::load).
+        .layer(axum::middleware::from_fn_with_state(state.clone(), app::pages::load::middleware))
         .service(routes);
     let router = Router::new().fallback_service(stack);
     ops::metrics_handle();

@@ -1,8 +1,10 @@
 //! Log in, sign up, and Onramp API tokens for scripts.
 
+use super::common::InvitationOffer;
+use super::loaded;
 use super::report::{ErrorLink, ErrorSummary};
 use super::{query, seconds};
-use crate::auth::{safe_next, use_page_data};
+use crate::auth::safe_next;
 use leptos::prelude::*;
 use leptos_meta::Title;
 
@@ -53,7 +55,7 @@ fn AccountForm(
     let email = query("email").unwrap_or_default();
     let next = safe_next(query("next").as_deref(), "");
     // Opened from an invitation: the account joins its workspace as soon as it exists.
-    let invitation = use_page_data().invitation;
+    let invitation = loaded::<InvitationOffer>().0;
     let invite = invitation.as_ref().and_then(|_| query("invite"));
     let page_title = if error.is_some() { format!("Error: {title} · Onramp") } else { format!("{title} · Onramp") };
     let email_error = error.clone().filter(|(_, field)| *field == "#email").map(|(m, _)| m);
@@ -91,7 +93,7 @@ fn AccountForm(
 fn other_form_link(page: &str) -> String {
     let encode = |v: String| -> String { url::form_urlencoded::byte_serialize(v.as_bytes()).collect() };
     let mut href = format!("{page}?next={}", encode(query("next").unwrap_or_default()));
-    if let Some(invite) = query("invite").filter(|_| use_page_data().invitation.is_some()) {
+    if let Some(invite) = query("invite").filter(|_| loaded::<InvitationOffer>().0.is_some()) {
         href.push_str(&format!("&invite={}", encode(invite)));
     }
     href
@@ -125,9 +127,49 @@ pub fn SignupPage() -> impl IntoView {
     }
 }
 
+/// An Onramp API token as listed: never its secret.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiTokenView {
+    pub id: String,
+    pub name: String,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+}
+
+/// On `/settings/api-tokens`: the viewer's tokens, and a new token's secret, shown once
+/// (`?created=` names it).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct ApiTokens {
+    pub tokens: Vec<ApiTokenView>,
+    pub new_token: Option<String>,
+}
+
+#[cfg(feature = "ssr")]
+impl ApiTokens {
+    pub(crate) async fn load(
+        app: &crate::state::AppState,
+        user_id: &str,
+        created: Option<&str>,
+    ) -> Result<ApiTokens, crate::store::StoreError> {
+        use secrecy::ExposeSecret;
+        let tokens = crate::store::accounts::list_api_tokens(&app.db, user_id)
+            .await?
+            .into_iter()
+            .map(|t| ApiTokenView { id: t.id, name: t.name, created_at: t.created_at, last_used_at: t.last_used_at })
+            .collect();
+        let new_token = match created {
+            Some(id) => crate::store::accounts::take_flash(&app.db, &app.keys, user_id, id)
+                .await?
+                .map(|s| s.expose_secret().to_owned()),
+            None => None,
+        };
+        Ok(ApiTokens { tokens, new_token })
+    }
+}
+
 #[component]
 pub fn ApiTokensPage() -> impl IntoView {
-    let page = use_page_data();
+    let page = loaded::<ApiTokens>();
     let name_error = query("error").map(|_| "Give the token a name, so you know later what uses it".to_owned());
     let title = if name_error.is_some() { "Error: Onramp API tokens · Onramp" } else { "Onramp API tokens · Onramp" };
     view! {
@@ -137,7 +179,7 @@ pub fn ApiTokensPage() -> impl IntoView {
             <span class="caption">"Settings"</span>
             <h1 tabindex="-1">"Onramp API tokens"</h1>
             {name_error.clone().map(|m| view! { <ErrorSummary links=vec![ErrorLink { href: "#token-name".into(), text: m }]/> })}
-            {page.new_api_token.map(|secret| view! {
+            {page.new_token.map(|secret| view! {
                 <div class="panel success" role="status">
                     <p class="panel-title">"Your new API token"</p>
                     <p>"Copy it now: it is shown only once."</p>
@@ -155,12 +197,12 @@ pub fn ApiTokensPage() -> impl IntoView {
                 <button type="submit" class="button">"Create token"</button>
             </form>
             <h2>"Your tokens"</h2>
-            {if page.api_tokens.is_empty() {
+            {if page.tokens.is_empty() {
                 view! { <p>"You have no API tokens."</p> }.into_any()
             } else {
                 view! {
                     <ul class="token-list">
-                        {page.api_tokens.into_iter().map(|t| view! {
+                        {page.tokens.into_iter().map(|t| view! {
                             <li>
                                 <strong>{t.name.clone()}</strong>
                                 <span class="hint">{if t.last_used_at.is_some() { " — used" } else { " — never used" }}</span>

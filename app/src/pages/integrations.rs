@@ -1,9 +1,12 @@
 //! Settings › Integrations, the GitLab integration page (connect, or manage a saved connection)
 //! and the disconnect confirmation.
 
+use super::common::{missing_connection, when, ConnectionData};
+use super::loaded;
 use super::report::{CheckList, ErrorLink, ErrorSummary};
+use super::steps::KeptCheck;
 use super::{base_param, query, query_seconds, with_base};
-use crate::auth::{use_page_data, use_viewer};
+use crate::auth::use_viewer;
 use crate::integration::{ConnectionEvent, Health, Integration, RotationView};
 use crate::wizard::step_href;
 use crate::workspace::{Action, Role};
@@ -19,19 +22,6 @@ pub(crate) fn today() -> String {
     #[cfg(not(feature = "ssr"))]
     {
         String::new()
-    }
-}
-
-pub(crate) fn when(unix: i64) -> String {
-    #[cfg(feature = "ssr")]
-    {
-        time::OffsetDateTime::from_unix_timestamp(unix)
-            .map(|t| format!("{} {:02}:{:02} UTC", t.date(), t.hour(), t.minute()))
-            .unwrap_or_default()
-    }
-    #[cfg(not(feature = "ssr"))]
-    {
-        unix.to_string()
     }
 }
 
@@ -224,11 +214,30 @@ pub fn GitlabIntegration() -> impl IntoView {
     }
 }
 
+/// Loads [`ConnectionData`] for `/integrations/gitlab/connections/{id}…`, found through the
+/// viewer's membership (another workspace's connection is as missing as one that never was).
+#[cfg(feature = "ssr")]
+pub(crate) async fn load(
+    app: &crate::state::AppState,
+    user_id: &str,
+    id: &str,
+) -> Result<ConnectionData, crate::store::StoreError> {
+    let Some((connection, role)) = crate::store::integrations::find_for_user(&app.db, user_id, id).await? else {
+        return Ok(ConnectionData::default());
+    };
+    Ok(ConnectionData {
+        rotation: crate::rotation::view(app, &connection).await?,
+        events: crate::store::events::list(&app.db, &connection.workspace_id, &connection.id, 20).await?,
+        scope: Default::default(),
+        connection: Some((connection, role)),
+    })
+}
+
 /// `/integrations/gitlab/connections/{id}`: one connection, managed by owners and admins, seen by
 /// viewers.
 #[component]
 pub fn ConnectionPage() -> impl IntoView {
-    let Some((saved, role)) = use_page_data().connection else {
+    let Some((saved, role)) = loaded::<ConnectionData>().connection else {
         return missing_connection().into_any();
     };
     let title = format!("{} · GitLab · Onramp", saved.base_url);
@@ -244,22 +253,10 @@ pub fn ConnectionPage() -> impl IntoView {
     .into_any()
 }
 
-pub(crate) fn missing_connection() -> impl IntoView {
-    super::set_status(404);
-    view! {
-        <Title text="Connection not found · Onramp"/>
-        <main id="main" tabindex="-1" class="narrow">
-            <h1 tabindex="-1">"Connection not found"</h1>
-            <p>"None of your workspaces has a connection with this address. It may have been disconnected, or you may have been removed from its workspace."</p>
-            <p><a href="/integrations/gitlab">"Your workspace's GitLab connections"</a></p>
-        </main>
-    }
-}
-
 fn manage(saved: Integration, role: Role) -> impl IntoView {
-    let page = use_page_data();
+    let page = loaded::<ConnectionData>();
     let may_manage = role.may(Action::ManageConnections);
-    let failed_replacement = page.check.map(|c| c.report).filter(|r| !r.ok);
+    let failed_replacement = loaded::<KeptCheck>().check.map(|c| c.report).filter(|r| !r.ok);
     let limited = query_seconds("limited");
     let status = if query("rechecked").is_some() {
         Some(if saved.last_check_ok {
@@ -403,7 +400,8 @@ fn events_section(events: Vec<ConnectionEvent>, base: Option<crate::gitlab::base
 /// Asks before deleting a connection.
 #[component]
 pub fn DisconnectPage() -> impl IntoView {
-    let Some((saved, role)) = use_page_data().connection.filter(|(_, r)| r.may(Action::ManageConnections)) else {
+    let Some((saved, role)) = loaded::<ConnectionData>().connection.filter(|(_, r)| r.may(Action::ManageConnections))
+    else {
         return missing_connection().into_any();
     };
     let _ = role;

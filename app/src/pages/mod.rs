@@ -2,11 +2,15 @@
 //! build GitLab URLs (see `gitlab::links`) or read HTTP answers (see `gitlab::check`).
 
 mod account;
+mod common;
 mod integrations;
 mod report;
 mod scope;
 mod steps;
 mod workspaces;
+
+#[cfg(feature = "ssr")]
+pub mod load;
 
 pub use account::{ApiTokensPage, LoginPage, SignupPage};
 pub use integrations::{ConnectionPage, DisconnectPage, GitlabIntegration, SettingsIntegrations};
@@ -19,6 +23,20 @@ use crate::wizard::step_href;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
+
+/// What the page loader ([`load::middleware`]) put in the request for the page at hand:
+/// `T::default()` when it loaded nothing of that kind, and always in the browser (pages render on
+/// the server; the island never reads page data).
+pub(crate) fn loaded<T: Clone + Default + Send + Sync + 'static>() -> T {
+    #[cfg(feature = "ssr")]
+    {
+        use_context::<http::request::Parts>().and_then(|p| p.extensions.get::<T>().cloned()).unwrap_or_default()
+    }
+    #[cfg(not(feature = "ssr"))]
+    {
+        T::default()
+    }
+}
 
 /// A query parameter of the current request.
 pub(crate) fn query(key: &str) -> Option<String> {

@@ -2,9 +2,9 @@
 //! (`…/scope/preview`) and the summary on the connection's page. The pages render what
 //! `discovery` prepared; the forms post to `scope_http`.
 
-use super::integrations::{missing_connection as missing, when};
+use super::common::{missing_connection as missing, when, ConnectionData};
+use super::loaded;
 use super::query_seconds;
-use crate::auth::use_page_data;
 use crate::gitlab::scope::{role_name, Filter, Page, Preview, ProjectView, RoleFilter};
 use crate::integration::{GroupRow, Integration, Picker, ScopeSummary};
 use leptos::prelude::*;
@@ -334,11 +334,46 @@ fn lists(id: &str, picker: &Picker) -> impl IntoView {
     .into_any()
 }
 
+/// The picker of `…/connections/{id}/scope` and `…/scope/preview`, loaded beside [`ConnectionData`].
+#[derive(Clone, Debug, Default)]
+pub(crate) struct PickerData(pub Option<Picker>);
+
+/// Loads the picker of `connection` for the viewer: the filter and pages from the query; with
+/// `preview`, the counts of what the selection brings (a preview asks GitLab a few hundred
+/// questions: it counts against the viewer's checks budget, and says when to try again).
+#[cfg(feature = "ssr")]
+pub(crate) async fn load(
+    app: &crate::state::AppState,
+    user_id: &str,
+    connection: &Integration,
+    role: crate::workspace::Role,
+    mut preview: bool,
+    param: impl Fn(&str) -> Option<String>,
+) -> Result<Picker, crate::store::StoreError> {
+    let number = |k: &str| param(k).and_then(|v| v.trim().parse::<usize>().ok()).unwrap_or(1);
+    let filter = Filter::from_query(&param, false);
+    let may_edit = role.may(crate::workspace::Action::ManageConnections);
+    let mut limited = None;
+    if preview {
+        if let Err(wait) = app.checks_per_user.check(&user_id.to_owned()) {
+            (preview, limited) = (false, Some(wait));
+        }
+    }
+    let mut picker =
+        crate::discovery::picker(app, connection, may_edit, filter, number("page"), number("gpage"), preview).await?;
+    if let Some(wait) = limited {
+        picker.preview = Some(Err(format!("Too many requests to GitLab for you: preview again in {wait} seconds.")));
+    }
+    Ok(picker)
+}
+
 /// `/integrations/gitlab/connections/{id}/scope`: choose groups and projects.
 #[component]
 pub fn ScopePage() -> impl IntoView {
-    let data = use_page_data();
-    let (Some((saved, _)), Some(picker)) = (data.connection, data.picker) else { return missing().into_any() };
+    let (Some((saved, _)), PickerData(Some(picker))) = (loaded::<ConnectionData>().connection, loaded::<PickerData>())
+    else {
+        return missing().into_any();
+    };
     let id = saved.id.clone();
     view! {
         <Title text=format!("Choose groups and projects · {} · Onramp", saved.base_url)/>
@@ -407,8 +442,10 @@ pub fn PreviewTable(preview: Preview) -> impl IntoView {
 /// `/integrations/gitlab/connections/{id}/scope/preview`: what the selection being edited brings.
 #[component]
 pub fn ScopePreviewPage() -> impl IntoView {
-    let data = use_page_data();
-    let (Some((saved, _)), Some(picker)) = (data.connection, data.picker) else { return missing().into_any() };
+    let (Some((saved, _)), PickerData(Some(picker))) = (loaded::<ConnectionData>().connection, loaded::<PickerData>())
+    else {
+        return missing().into_any();
+    };
     let id = saved.id.clone();
     let back = scope_href(&id, &picker.filter, picker.projects.page, 1, "");
     let unsaved = picker.summary.draft.is_some();

@@ -1,12 +1,14 @@
 //! The wizard's step pages: `/integrations/gitlab/step/{n}`, each complete on the server.
 
+use super::loaded;
 use super::report::{CheckList, ErrorLink, ErrorSummary};
 use super::workspaces::ShareStep;
 use super::{base_param, query, query_seconds, NotFound};
-use crate::auth::{use_confirmed_hosts, use_page_data, use_viewer};
+use crate::auth::{use_confirmed_hosts, use_viewer};
 use crate::gitlab::base_url::BaseUrl;
 use crate::gitlab::links;
 use crate::gitlab::report::CheckId;
+use crate::gitlab::report::StoredCheck;
 use crate::trust::InstanceTrust;
 use crate::wizard::{step_href, Actor, Step, STEPS};
 use crate::workspace::Action;
@@ -436,9 +438,30 @@ fn step_11(step: &Step, base: Option<&BaseUrl>) -> Content {
     Content { view: view.into_any(), error: error.is_some(), next: continue_to }
 }
 
+/// The kept check named by `?check=` (step 12's report, a connection page's failed replacement),
+/// when it is the viewer's.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct KeptCheck {
+    pub check: Option<StoredCheck>,
+    /// Whether that check kept a token that can still be saved ("Integrate anyway").
+    pub has_token: bool,
+}
+
+#[cfg(feature = "ssr")]
+pub(crate) async fn load_check(
+    app: &crate::state::AppState,
+    user_id: &str,
+    id: &str,
+) -> Result<KeptCheck, crate::store::StoreError> {
+    Ok(match crate::store::integrations::get_check(&app.db, &app.keys, user_id, id).await? {
+        Some((check, token)) => KeptCheck { check: Some(check), has_token: token.is_some() },
+        None => KeptCheck::default(),
+    })
+}
+
 /// Step 12: the connect form, and the report of the last check when there is one.
 fn step_12(step: &Step, base: Option<&BaseUrl>, trust: Option<InstanceTrust>) -> Content {
-    let page = use_page_data();
+    let page = loaded::<KeptCheck>();
     let viewer = use_viewer();
     let workspace = viewer.as_ref().and_then(|v| v.workspace.clone());
     let may_connect = viewer.as_ref().is_some_and(|v| v.may(Action::ManageConnections));
@@ -474,7 +497,7 @@ fn step_12(step: &Step, base: Option<&BaseUrl>, trust: Option<InstanceTrust>) ->
         .filter(|_| report.as_ref().is_some_and(|r| r.check(CheckId::Token).is_some_and(|c| c.fix_step == Some(9))));
     let tls_problem = failed(CheckId::Reachable).is_some() || !ca_pem.is_empty();
     let error = report.as_ref().is_some_and(|r| !r.ok) || limited.is_some();
-    let only_warnings = report.as_ref().is_some_and(|r| r.ok) && page.check_has_token && exists.is_none();
+    let only_warnings = report.as_ref().is_some_and(|r| r.ok) && page.has_token && exists.is_none();
     let mut links: Vec<ErrorLink> = report
         .as_ref()
         .map(|r| {
@@ -514,7 +537,7 @@ fn step_12(step: &Step, base: Option<&BaseUrl>, trust: Option<InstanceTrust>) ->
                 <h2>"This GitLab is connected already"</h2>
                 <p>"The workspace has a connection to " <strong>{e.base_url.clone()}</strong> {format!(" as @{}. ", e.username)}
                     "The token you checked works: use it for that connection, or keep the old one."</p>
-                {page.check_has_token.then(|| view! {
+                {page.has_token.then(|| view! {
                     <form method="post" action="/api/gitlab/accept" data-enhance="" data-pending-label="Replacing…">
                         <input type="hidden" name="check" value=check_id.clone()/>
                         <input type="hidden" name="replace" value=e.id.clone()/>

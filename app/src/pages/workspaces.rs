@@ -2,12 +2,15 @@
 //! (`/settings/audit`), an invitation link (`/invite/{secret}`), and the "send this step to a
 //! colleague" box of the wizard's GitLab steps.
 
-use super::integrations::when;
+use super::common::{when, InvitationOffer};
+use super::loaded;
 use super::report::{ErrorLink, ErrorSummary};
 use super::{query, set_status};
-use crate::auth::{use_page_data, use_viewer, AUDIT_PAGE};
+use crate::auth::{use_viewer, AUDIT_PAGE};
 use crate::gitlab::base_url::BaseUrl;
-use crate::workspace::{audit, Action, InvitationInfo, InvitationState, MemberError, Membership, Role};
+use crate::workspace::{
+    audit, Action, AuditEvent, Invitation, InvitationInfo, InvitationState, Member, MemberError, Membership, Role,
+};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
@@ -42,11 +45,43 @@ fn done_notice() -> Option<&'static str> {
     .map(|(_, text)| text)
 }
 
+/// On `/settings/workspace`: the current workspace's members, and its open invitations for those
+/// who may invite.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Team {
+    pub members: Vec<Member>,
+    pub invitations: Vec<Invitation>,
+}
+
+#[cfg(feature = "ssr")]
+impl Team {
+    pub(crate) async fn load(
+        app: &crate::state::AppState,
+        workspace: &Membership,
+    ) -> Result<Team, crate::store::StoreError> {
+        let members = crate::store::workspaces::members(&app.db, &workspace.id).await?;
+        let invitations = if workspace.role.may(Action::Invite) {
+            crate::store::workspaces::open_invitations(&app.db, &workspace.id).await?
+        } else {
+            Vec::new()
+        };
+        Ok(Team { members, invitations })
+    }
+}
+
+/// A new invitation's link, shown once on the page it was made on (`?invited=` names it).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct NewInvitationLink(pub Option<String>);
+
+/// On `/settings/audit`: one page of the current workspace's audit log (`?before=` a time).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct AuditEvents(pub Vec<AuditEvent>);
+
 /// `/settings/workspace`: the current workspace, its members and invitations, and the others.
 #[component]
 pub fn WorkspacePage() -> impl IntoView {
     let Some(viewer) = use_viewer() else { return ().into_any() };
-    let page = use_page_data();
+    let team = loaded::<Team>();
     let error = query("error").and_then(|c| member_error(&c));
     let body = match viewer.workspace.clone() {
         None => view! {
@@ -56,7 +91,7 @@ pub fn WorkspacePage() -> impl IntoView {
         Some(current) => {
             let owner = current.role.may(Action::ManageMembers);
             let me = viewer.user.id.clone();
-            let members = page.members.clone();
+            let members = team.members.clone();
             let owners = members.iter().filter(|m| m.role == Role::Owner).count();
             let last_owner = current.role == Role::Owner && owners <= 1;
             view! {
@@ -74,7 +109,7 @@ pub fn WorkspacePage() -> impl IntoView {
                     })}
                 </section>
                 {members_section(&current, &me, members)}
-                {current.role.may(Action::Invite).then(|| invite_section(&current, page.new_invitation_link.clone(), page.invitations.clone()).into_any())}
+                {current.role.may(Action::Invite).then(|| invite_section(&current, loaded::<NewInvitationLink>().0, team.invitations.clone()).into_any())}
                 {current.role.may(Action::ViewAudit).then(|| view! {
                     <p><a href="/settings/audit">"Audit log: who changed what in this workspace"</a></p>
                 })}
@@ -270,7 +305,7 @@ fn NewLink(link: String, label: &'static str) -> impl IntoView {
 pub(crate) fn ShareStep(step: u8, base: Option<BaseUrl>) -> impl IntoView {
     let viewer = use_viewer().filter(|v| v.may(Action::Invite));
     viewer.and_then(|viewer| viewer.workspace).map(|workspace| {
-        let link = use_page_data().new_invitation_link;
+        let link = loaded::<NewInvitationLink>().0;
         view! {
             <section class="share" aria-labelledby="share-title">
                 <h2 id="share-title">"Someone else creates the token?"</h2>
@@ -314,7 +349,7 @@ pub(crate) fn InvitationNotice(info: InvitationInfo) -> impl IntoView {
 #[component]
 pub fn InvitePage() -> impl IntoView {
     let secret = use_params_map().with_untracked(|p| p.get("secret")).unwrap_or_default();
-    let info = use_page_data().invitation;
+    let info = loaded::<InvitationOffer>().0;
     let viewer = use_viewer();
     let body = match info {
         None => {
@@ -396,7 +431,7 @@ pub fn AuditPage() -> impl IntoView {
     let viewer = use_viewer();
     let allowed = viewer.as_ref().is_some_and(|v| v.may(Action::ViewAudit));
     let name = viewer.and_then(|v| v.workspace).map(|w| w.name).unwrap_or_default();
-    let events = use_page_data().audit;
+    let events = loaded::<AuditEvents>().0;
     let older = (events.len() as i64 == AUDIT_PAGE)
         .then(|| events.last().map(|e| format!("/settings/audit?before={}", e.at)))
         .flatten();

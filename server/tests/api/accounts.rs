@@ -1,9 +1,8 @@
 //! Accounts, saved integrations and their protection, black-box over HTTP. Runs against SQLite,
 //! and against PostgreSQL when `ONRAMP_TEST_DATABASE_URL` is set (`make unit` does both).
 
-
-use fake_gitlab::FakeGitlab;
 use crate::support::*;
+use fake_gitlab::FakeGitlab;
 
 const HTML: &str = "text/html";
 

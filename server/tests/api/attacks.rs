@@ -3,10 +3,9 @@
 //! from anyone, oversized bodies and kept junk, text reflected from links, shared links that point
 //! at a look-alike GitLab, secrets in logs. Black-box over HTTP, like a browser or a script.
 
-
+use crate::support::*;
 use fake_gitlab::FakeGitlab;
 use std::net::IpAddr;
-use crate::support::*;
 
 const HTML: &str = "text/html";
 const JSON: &str = "application/json";

@@ -1,9 +1,8 @@
 //! Black-box tests: Onramp on a random port, fake GitLabs on others, over real HTTP.
 
-
+use crate::support::*;
 use fake_gitlab::FakeGitlab;
 use std::time::Duration;
-use crate::support::*;
 
 // ---------------------------------------------------------------- pages
 

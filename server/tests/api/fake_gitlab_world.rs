@@ -2,8 +2,8 @@
 //! groups, projects) and preview counts, pagination at 10,000 projects, rate limits and the
 //! control route that adds a project.
 
-use serde_json::{json, Value};
 use fake_gitlab::{Endpoint, FakeGitlab, World};
+use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 
 async fn spawn(fake: FakeGitlab) -> String {

@@ -1,11 +1,10 @@
 //! What an operator relies on: health and readiness, metrics for the right callers only, a
 //! request id in answers and logs, JSON logs, and a SIGTERM that lets a running check finish.
 
-
+use crate::support::*;
 use fake_gitlab::FakeGitlab;
 use std::process::Stdio;
 use std::time::Duration;
-use crate::support::*;
 use tokio::io::AsyncBufReadExt;
 
 #[tokio::test]

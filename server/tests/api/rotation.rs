@@ -4,12 +4,11 @@
 //! at the same moment, a crash between request and commit, reminders and mail. Runs on SQLite
 //! and, in `make unit`, on PostgreSQL.
 
-
+use crate::support::*;
 use app::rotation::{self, Outcome, Trigger};
 use app::store::{events, integrations, rotations};
 use fake_gitlab::{FakeGitlab, RotationMode};
 use std::time::Duration;
-use crate::support::*;
 
 fn today() -> time::Date {
     time::OffsetDateTime::now_utc().date()

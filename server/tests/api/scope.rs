@@ -3,11 +3,10 @@
 //! JavaScript), new projects of an included group after a refresh, the preview, and who may see
 //! and change it. Runs on SQLite and, in `make unit`, on PostgreSQL.
 
-
-use serde_json::Value;
-use fake_gitlab::FakeGitlab;
-use std::time::Duration;
 use crate::support::*;
+use fake_gitlab::FakeGitlab;
+use serde_json::Value;
+use std::time::Duration;
 
 const HTML: &str = "text/html";
 

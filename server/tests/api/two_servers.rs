@@ -2,9 +2,8 @@
 //! `make unit`, on PostgreSQL): sessions and kept checks work on either, and the daily re-check
 //! checks each connection once, whichever process gets there first.
 
-
-use fake_gitlab::FakeGitlab;
 use crate::support::*;
+use fake_gitlab::FakeGitlab;
 
 #[tokio::test]
 async fn either_server_continues_what_the_other_started() {

@@ -3,9 +3,8 @@
 //! every route tried by whoever may not use it (a viewer, a member of another workspace, a removed
 //! member, an expired invitation). Runs on SQLite and, in `make unit`, on PostgreSQL.
 
-
-use fake_gitlab::FakeGitlab;
 use crate::support::*;
+use fake_gitlab::FakeGitlab;
 
 const HTML: &str = "text/html";
 const JSON: &str = "application/json";

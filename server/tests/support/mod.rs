@@ -4,8 +4,8 @@
 
 use app::gitlab::guard::OutboundGuard;
 use app::gitlab::outbound::OutboundConfig;
-use leptos::config::LeptosOptions;
 use fake_gitlab::FakeGitlab;
+use leptos::config::LeptosOptions;
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex, OnceLock};
