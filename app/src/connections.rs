@@ -1,10 +1,14 @@
-//! Saved connections over time: re-checking them with the stored token (on demand and daily).
+//! Saved connections over time: re-checking them with the stored token (on demand and by the
+//! re-check job, `jobs::recheck`), reaching their GitLab, and recording their events. Below
+//! `rotation` and `discovery`, which use it; it uses neither.
 
+use crate::gitlab::base_url::BaseUrl;
 use crate::gitlab::check::{self, CheckInput};
+use crate::gitlab::outbound::{parse_ca, ResolveError, Target};
 use crate::gitlab::report::{CheckId, CheckResult, Report};
-use crate::integration::event;
+use crate::integration::{event, Integration};
 use crate::state::AppState;
-use crate::store::{integrations, StoreError};
+use crate::store::{events, integrations, StoreError};
 
 /// What a page and the API say when a stored token cannot be opened.
 pub const UNUSABLE_TOKEN: &str = "Onramp cannot use the stored token: the saved connection was changed outside \
@@ -44,7 +48,39 @@ pub async fn recheck(state: &AppState, workspace_id: &str, id: &str) -> Result<O
         let detail = first.map_or_else(|| "The re-check failed.".to_owned(), |c| c.message.clone());
         let once = format!("check_failed:{}", crate::store::now());
         let fix = first.and_then(|c| c.fix_step);
-        crate::rotation::note(state, &integration, event::CHECK_FAILED, &detail, fix, &once).await?;
+        note(state, &integration, event::CHECK_FAILED, &detail, fix, &once).await?;
     }
     Ok(Some(report))
+}
+
+/// Records an event of the connection (mailed when a mail server is set up).
+pub async fn note(
+    state: &AppState,
+    integration: &Integration,
+    kind: &str,
+    detail: &str,
+    fix_step: Option<u8>,
+    once_key: &str,
+) -> Result<bool, StoreError> {
+    let once = format!("{}:{once_key}", integration.id);
+    let event = events::NewEvent { kind, detail, fix_step, once_key: &once };
+    events::record(&state.db, &integration.workspace_id, &integration.id, &event, state.mailer.is_some()).await
+}
+
+/// The connection's GitLab, resolved and admitted by the guard, with its CA.
+pub(crate) async fn target_for(
+    state: &AppState,
+    integration: &Integration,
+    ca: &str,
+) -> Result<(BaseUrl, Target), String> {
+    let base = BaseUrl::parse(&integration.base_url).map_err(|e| e.to_string())?;
+    let addrs = state.outbound.resolve(&base).await.map_err(|e| match e {
+        ResolveError::NotFound(host) => format!("{host} has no address in DNS"),
+        ResolveError::Blocked(_) => {
+            "its address is not one Onramp may connect to (see ONRAMP_OUTBOUND_ALLOW)".to_owned()
+        }
+    })?;
+    let cas = if ca.is_empty() { Vec::new() } else { parse_ca(ca)? };
+    let target = state.outbound.target(&base, addrs, &cas)?;
+    Ok((base, target))
 }

@@ -75,7 +75,7 @@ async fn discover_with_token(state: &AppState, workspace_id: &str, id: &str) -> 
             return Err("Onramp could not read the connection: try again in a moment.".into());
         }
     };
-    let (base, target) = crate::rotation::target_for(state, &integration, &ca)
+    let (base, target) = crate::connections::target_for(state, &integration, &ca)
         .await
         .map_err(|why| format!("Onramp cannot reach {}: {why}.", integration.base_url))?;
     let (progress, mut seen) = tokio::sync::watch::channel(Progress::default());
@@ -120,7 +120,7 @@ pub async fn preview(
         Err(StoreError::Crypto(_)) => return Ok(Err(UNUSABLE_TOKEN.into())),
         Err(e) => return Err(e),
     };
-    let (base, target) = match crate::rotation::target_for(state, integration, &ca).await {
+    let (base, target) = match crate::connections::target_for(state, integration, &ca).await {
         Ok(found) => found,
         Err(why) => return Ok(Err(format!("Onramp cannot reach {}: {why}.", integration.base_url))),
     };

@@ -21,6 +21,8 @@ pub mod gitlab;
 pub mod integration;
 pub mod islands;
 #[cfg(feature = "ssr")]
+pub mod jobs;
+#[cfg(feature = "ssr")]
 pub mod mail;
 pub mod pages;
 #[cfg(feature = "ssr")]

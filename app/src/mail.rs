@@ -2,18 +2,14 @@
 //! Optional: with `ONRAMP_SMTP_URL` and `ONRAMP_MAIL_FROM` set, each connection event goes once to
 //! the workspace's owners and admins; without them, events show on the pages and in the API only.
 //! A mail names the connection and links to its page and to the step that fixes it; it never
-//! holds the token (events never do).
+//! holds the token (events never do). The job that sends what waits is `jobs::mail`; this module
+//! knows mail only, not the application's state.
 
 use crate::integration::event;
-use crate::state::AppState;
-use crate::store::events::{self, Outgoing};
-use crate::store::StoreError;
+use crate::store::events::Outgoing;
 use lettre::message::{header::ContentType, Mailbox};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use std::time::Duration;
-
-/// Events mailed per pass of the background loop.
-const PER_PASS: i64 = 50;
 
 pub struct Mailer {
     transport: AsyncSmtpTransport<Tokio1Executor>,
@@ -79,6 +75,12 @@ impl Mailer {
         Ok(Mailer { transport, from, origin: settings.origin.trim().trim_end_matches('/').to_owned() })
     }
 
+    /// Mails an event to its recipients (see [`compose`]).
+    pub async fn send_event(&self, out: &Outgoing) -> Result<(), String> {
+        let (subject, body) = compose(out, &self.origin);
+        self.send(&out.to, &subject, body).await
+    }
+
     async fn send(&self, to: &[String], subject: &str, body: String) -> Result<(), String> {
         let mut message = Message::builder().from(self.from.clone()).subject(subject);
         for address in to {
@@ -106,35 +108,6 @@ pub fn compose(out: &Outgoing, origin: &str) -> (String, String) {
          belongs to.\n",
     );
     (subject, body)
-}
-
-/// Sends the mails of pending events (each at most once, even with several processes). Returns
-/// how many went out.
-pub async fn deliver(state: &AppState, mailer: &Mailer) -> Result<usize, StoreError> {
-    let mut sent = 0;
-    for out in events::outbox(&state.db, PER_PASS).await? {
-        if !events::claim_mail(&state.db, &out.event.id).await? {
-            continue;
-        }
-        if out.to.is_empty() {
-            events::mailed(&state.db, &out.event.id, "none").await?;
-            continue;
-        }
-        let (subject, body) = compose(&out, &mailer.origin);
-        match mailer.send(&out.to, &subject, body).await {
-            Ok(()) => {
-                events::mailed(&state.db, &out.event.id, "sent").await?;
-                metrics::counter!("onramp_mails_total", "outcome" => "sent").increment(1);
-                sent += 1;
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, kind = %out.event.kind, "a connection mail was not sent; trying again later");
-                metrics::counter!("onramp_mails_total", "outcome" => "failed").increment(1);
-                events::mail_failed(&state.db, &out.event.id).await?;
-            }
-        }
-    }
-    Ok(sent)
 }
 
 #[cfg(test)]

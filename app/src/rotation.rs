@@ -14,15 +14,15 @@
 //!    connection needs a new token, step 7). No answer to that either: the rotation stays
 //!    `sending`, and when its lease runs out the next pass asks again.
 
-use crate::connections;
+use crate::connections::{self, note, target_for};
 use crate::gitlab::base_url::BaseUrl;
-use crate::gitlab::outbound::{parse_ca, Failure, ResolveError, Target};
+use crate::gitlab::outbound::{Failure, Target};
 use crate::gitlab::report::{CheckId, CheckResult, Report, TokenInfo};
 use crate::gitlab::rotation::{self as rules, Alive, CannotRotate, Rotated};
 use crate::gitlab::token::GitlabToken;
 use crate::integration::{event, Integration, Rotation, RotationView};
 use crate::state::AppState;
-use crate::store::{events, integrations, rotations, StoreError};
+use crate::store::{integrations, rotations, StoreError};
 
 /// Who asked for the rotation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -333,90 +333,7 @@ async fn lose(state: &AppState, integration: &Integration, rotation_id: &str) ->
     Ok(Outcome::Lost)
 }
 
-/// Records an event of the connection (mailed when a mail server is set up).
-pub async fn note(
-    state: &AppState,
-    integration: &Integration,
-    kind: &str,
-    detail: &str,
-    fix_step: Option<u8>,
-    once_key: &str,
-) -> Result<bool, StoreError> {
-    let once = format!("{}:{once_key}", integration.id);
-    let event = events::NewEvent { kind, detail, fix_step, once_key: &once };
-    events::record(&state.db, &integration.workspace_id, &integration.id, &event, state.mailer.is_some()).await
-}
-
 /// Failures where the request cannot have reached GitLab: safe to try again later.
 fn nothing_sent(failure: &Failure) -> bool {
     matches!(failure, Failure::Refused | Failure::Tls(_) | Failure::PlainHttp | Failure::Proxy(_))
-}
-
-/// The connection's GitLab, resolved and admitted by the guard, with its CA.
-pub(crate) async fn target_for(
-    state: &AppState,
-    integration: &Integration,
-    ca: &str,
-) -> Result<(BaseUrl, Target), String> {
-    let base = BaseUrl::parse(&integration.base_url).map_err(|e| e.to_string())?;
-    let addrs = state.outbound.resolve(&base).await.map_err(|e| match e {
-        ResolveError::NotFound(host) => format!("{host} has no address in DNS"),
-        ResolveError::Blocked(_) => {
-            "its address is not one Onramp may connect to (see ONRAMP_OUTBOUND_ALLOW)".to_owned()
-        }
-    })?;
-    let cas = if ca.is_empty() { Vec::new() } else { parse_ca(ca)? };
-    let target = state.outbound.target(&base, addrs, &cas)?;
-    Ok((base, target))
-}
-
-/// The scheduled pass: settles rotations left without an answer, rotates every token that is due,
-/// and records a reminder 30 and 7 days before an expiry that will not be rotated. Returns how
-/// many tokens were rotated.
-pub async fn scheduled(state: &AppState, today: time::Date) -> Result<usize, StoreError> {
-    settle_stale(state).await?;
-    let horizon = today + time::Duration::days(state.settings.rotate_days_before.max(REMIND_DAYS[0]));
-    let mut rotated = 0;
-    for (workspace, id) in integrations::expiring(&state.db, &horizon.to_string()).await? {
-        match rotate(state, &workspace, &id, Trigger::Schedule, today).await {
-            Ok(Outcome::Rotated(_)) => rotated += 1,
-            Ok(_) => remind(state, &workspace, &id, today).await?,
-            Err(e) => tracing::error!(error = %e, "a scheduled rotation failed"),
-        }
-    }
-    Ok(rotated)
-}
-
-/// Days before expiry at which people are reminded of a token Onramp will not rotate.
-pub const REMIND_DAYS: [i64; 2] = [30, 7];
-
-/// Records a reminder when the connection's token expires within [`REMIND_DAYS`] and Onramp will
-/// not rotate it (it cannot, or its rotation was refused or lost). Once per threshold and expiry.
-async fn remind(state: &AppState, workspace_id: &str, id: &str, today: time::Date) -> Result<(), StoreError> {
-    let Some(integration) = integrations::find(&state.db, workspace_id, id).await? else { return Ok(()) };
-    let Some(expires) = integration.expires_at.as_deref().and_then(rules::parse_date) else { return Ok(()) };
-    let days = (expires - today).whole_days();
-    let why = match eligible(&integration) {
-        Err(why) => why.explain(),
-        Ok(()) => match rotations::latest(&state.db, workspace_id, id).await? {
-            Some(r) if Some(r.token_id) == integration.token_id && matches!(r.state.as_str(), "refused" | "lost") => {
-                r.message
-            }
-            // Onramp rotates it before then.
-            _ if days > 0 => return Ok(()),
-            _ => String::new(),
-        },
-    };
-    let Some(threshold) = REMIND_DAYS.iter().rev().find(|t| days <= **t) else { return Ok(()) };
-    let when = match days {
-        d if d <= 0 => format!("expired on {expires}"),
-        1 => format!("expires tomorrow ({expires})"),
-        d => format!("expires on {expires}, in {d} days"),
-    };
-    let detail = format!(
-        "The token {when}. {why} Create a new token (step 7) and replace this connection's token with it before then."
-    );
-    let once = format!("expires:{expires}:{threshold}");
-    note(state, &integration, event::EXPIRES_SOON, detail.trim(), Some(7), &once).await?;
-    Ok(())
 }

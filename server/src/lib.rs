@@ -1,5 +1,6 @@
 //! Process wiring: configuration, database and keys, the axum router around Leptos' routes, the
-//! background re-check. No business logic lives here (see the `app` crate).
+//! background loops, which only schedule the passes of `app::jobs`. No business logic lives here
+//! (see the `app` crate).
 
 pub mod cli;
 pub mod lock;
@@ -8,6 +9,7 @@ pub mod page_cache;
 
 use app::client::TrustedProxies;
 use app::gitlab::outbound::OutboundConfig;
+use app::jobs::{self, Job};
 use app::state::{AppState, Settings};
 use app::store::crypto::{load_or_create_key, write_key_file, Cipher, Keyring};
 use app::store::{integrations, Db, StoreError};
@@ -357,8 +359,8 @@ async fn first_step(Query(query): Query<HashMap<String, String>>) -> Redirect {
     Redirect::to(&app::wizard::step_href(1, base.as_ref()))
 }
 
-/// Every minute: forgets idle rate-limit windows; every hour: deletes expired sessions, flashes
-/// and old kept checks. Until `stop` turns true.
+/// Every minute: forgets idle rate-limit windows (this process's) and runs the mail job; every
+/// hour: the purge job. Until `stop` turns true.
 pub async fn housekeeping_loop(state: AppState, mut stop: Stop) {
     let mut minutes = 0u64;
     loop {
@@ -367,9 +369,22 @@ pub async fn housekeeping_loop(state: AppState, mut stop: Stop) {
         }
         let keys = state.forget_idle_limits();
         tracing::debug!(keys, "rate-limit windows kept");
-        deliver_mail(&state).await;
+        match jobs::leased(&state, Job::Mail, now(), Duration::from_secs(60), jobs::mail::run(&state)).await {
+            Ok(Some(done)) if done.sent > 0 => tracing::info!(sent = done.sent, "mailed connection events"),
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "cannot mail connection events"),
+        }
         if minutes.is_multiple_of(60) {
-            purge(&state).await;
+            match jobs::leased(&state, Job::Purge, now(), Duration::from_secs(3600), jobs::purge::run(&state)).await {
+                Ok(Some(done)) => tracing::info!(
+                    sessions_and_flashes = done.sessions_and_flashes,
+                    checks = done.checks,
+                    audit_and_invitations = done.audit_and_invitations,
+                    "purged expired rows"
+                ),
+                Ok(None) => {}
+                Err(e) => tracing::error!(error = %e, "purge failed"),
+            }
         }
         minutes += 1;
     }
@@ -387,85 +402,34 @@ pub async fn metrics_upkeep_loop(mut stop: Stop) {
     }
 }
 
-/// Mails the connection events that wait for it, when a mail server is set up.
-pub async fn deliver_mail(state: &AppState) {
-    if let Some(mailer) = &state.mailer {
-        match app::mail::deliver(state, mailer).await {
-            Ok(0) => {}
-            Ok(sent) => tracing::info!(sent, "mailed connection events"),
-            Err(e) => tracing::error!(error = %e, "cannot mail connection events"),
-        }
-    }
-}
-
-/// Deletes expired sessions, unclaimed flashes, kept checks past their time, audit events past
-/// `ONRAMP_AUDIT_DAYS` (365 by default) and invitations that ended a month ago.
-pub async fn purge(state: &AppState) {
-    let sessions = app::store::accounts::purge_expired(&state.db).await;
-    let checks = integrations::purge_old_checks(&state.db).await;
-    let audit = app::store::workspaces::purge(&state.db, state.settings.audit_days).await;
-    match (sessions, checks, audit) {
-        (Ok(s), Ok(c), Ok(a)) => {
-            tracing::info!(sessions_and_flashes = s, checks = c, audit_and_invitations = a, "purged expired rows")
-        }
-        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => tracing::error!(error = %e, "purge failed"),
-    }
-}
-
-/// Re-checks every saved connection whose last check is older than `interval`, then sleeps;
-/// until `stop` turns true, which it heeds between connections (a check under way finishes).
-/// Each result is recorded; the pages warn when one failed or a token expires soon.
+/// At start and then every `interval` (at most an hour): the rotation job, then the re-check job
+/// (a token rotated now is re-checked with the new one). Until `stop` turns true, which the
+/// re-check heeds between connections (a check under way finishes).
 pub async fn recheck_loop(state: AppState, interval: Duration, mut stop: Stop) {
     let pause = interval.min(Duration::from_secs(3600));
+    // A pass left by a dead process is taken over when its rotations' leases would be.
+    let rotation_lease = Duration::from_secs(state.settings.rotation_lease_seconds.unsigned_abs());
     loop {
-        // Rotations first: a token rotated now is re-checked with the new one.
-        match app::rotation::scheduled(&state, time::OffsetDateTime::now_utc().date()).await {
-            Ok(0) => {}
-            Ok(rotated) => tracing::info!(rotated, "rotated tokens before they expire"),
+        match jobs::leased(&state, Job::Rotate, now(), rotation_lease, jobs::rotate::run(&state, now())).await {
+            Ok(Some(done)) if done.rotated > 0 => {
+                tracing::info!(rotated = done.rotated, "rotated tokens before they expire")
+            }
+            Ok(_) => {}
             Err(e) => tracing::error!(error = %e, "scheduled rotations failed"),
         }
-        let before = app::store::now() - i64::try_from(interval.as_secs()).unwrap_or(i64::MAX);
-        match integrations::due(&state.db, before).await {
-            Ok(due) => {
-                for (workspace, id) in due {
-                    if stop.stopped() {
-                        return;
-                    }
-                    // Another Onramp process on the same database may have taken it meanwhile.
-                    match integrations::claim_due(&state.db, &id, before).await {
-                        Ok(true) => {}
-                        Ok(false) => continue,
-                        Err(e) => {
-                            tracing::error!(error = %e, "cannot claim a connection to re-check");
-                            continue;
-                        }
-                    }
-                    match app::connections::recheck(&state, &workspace, &id).await {
-                        Ok(Some(report)) => {
-                            metrics::counter!("onramp_rechecks_total", "outcome" => if report.ok { "ok" } else { "failed" })
-                                .increment(1);
-                            tracing::info!(ok = report.ok, "scheduled re-check");
-                            // The list of groups and projects follows, once one was made: new
-                            // projects of included groups are picked up daily.
-                            if report.ok
-                                && matches!(app::store::scopes::known(&state.db, &workspace, &id).await, Ok(true))
-                            {
-                                if let Err(e) = app::discovery::refresh(&state, &workspace, &id).await {
-                                    tracing::error!(error = %e, "scheduled discovery failed");
-                                }
-                            }
-                        }
-                        Ok(None) => {}
-                        Err(e) => tracing::error!(error = %e, "scheduled re-check failed"),
-                    }
-                }
-            }
+        let pass = jobs::recheck::run_until(&state, now(), interval, || stop.stopped());
+        match jobs::leased(&state, Job::Recheck, now(), pause, pass).await {
+            Ok(_) => {}
             Err(e) => tracing::error!(error = %e, "cannot list connections to re-check"),
         }
-        if stop.sleep(pause).await {
+        if stop.stopped() || stop.sleep(pause).await {
             return;
         }
     }
+}
+
+fn now() -> time::OffsetDateTime {
+    time::OffsetDateTime::now_utc()
 }
 
 /// The shutdown signal, as background tasks see it.

@@ -9,6 +9,7 @@ pub mod accounts;
 pub mod crypto;
 pub mod events;
 pub mod integrations;
+pub mod leases;
 pub mod rotations;
 pub mod scopes;
 pub mod workspaces;

@@ -13,6 +13,7 @@ mod accounts;
 mod attacks;
 mod checks;
 mod fake_gitlab_world;
+mod jobs;
 mod operations;
 mod rotation;
 mod scope;

@@ -14,6 +14,11 @@ fn today() -> time::Date {
     time::OffsetDateTime::now_utc().date()
 }
 
+/// The rotation job's pass on `day`: how many tokens it rotated.
+async fn scheduled(state: &app::state::AppState, day: time::Date) -> usize {
+    app::jobs::rotate::run(state, day.midnight().assume_utc()).await.unwrap().rotated
+}
+
 /// Onramp with a connection made with `token` (by jane, owner of her workspace) to `fake`.
 async fn connected(fake: &FakeGitlab, token: &str) -> (Onramp, Running, String, String) {
     let onramp = spawn_onramp().await;
@@ -53,7 +58,7 @@ async fn a_due_token_is_rotated_once_and_the_connection_keeps_working() {
     assert_eq!(early.unwrap(), Outcome::NotDue);
     assert_eq!(fake.rotations(), 0);
 
-    assert_eq!(rotation::scheduled(&onramp.state, today()).await.unwrap(), 1);
+    assert_eq!(scheduled(&onramp.state, today()).await, 1);
     assert_eq!(fake.rotations(), 1);
     let new = stored_token(&onramp, &ws, &id).await;
     {
@@ -84,7 +89,7 @@ async fn a_due_token_is_rotated_once_and_the_connection_keeps_working() {
     assert_eq!(kinds, ["rotated"]);
 
     // The new token is not due: nothing more is sent, not even by a second pass.
-    assert_eq!(rotation::scheduled(&onramp.state, today()).await.unwrap(), 0);
+    assert_eq!(scheduled(&onramp.state, today()).await, 0);
     assert_eq!(fake.rotations(), 1);
 
     // The page says so, and never shows the token.
@@ -113,7 +118,7 @@ async fn a_rotation_whose_answer_is_lost_is_never_sent_again() {
     assert_eq!(events[0].kind, "rotation_lost");
 
     // Neither a scheduled pass nor "Rotate now" sends it again: that would revoke the family.
-    assert_eq!(rotation::scheduled(&onramp.state, today()).await.unwrap(), 0);
+    assert_eq!(scheduled(&onramp.state, today()).await, 0);
     let again = rotation::rotate(&onramp.state, &ws, &id, Trigger::Manual, today()).await.unwrap();
     assert_eq!(again, Outcome::Taken);
     assert_eq!(fake.rotations(), 1);
@@ -189,7 +194,7 @@ async fn tokens_that_cannot_rotate_get_one_reminder_per_threshold() {
     // A read-only token (as made before the api scope was asked for): GitLab would refuse.
     change_connection(&onramp, &id, "scopes = 'read_api,read_user,read_repository'").await;
     for _ in 0..2 {
-        assert_eq!(rotation::scheduled(&onramp.state, today()).await.unwrap(), 0);
+        assert_eq!(scheduled(&onramp.state, today()).await, 0);
     }
     let found = events::list(&onramp.state.db, &ws, &id, 10).await.unwrap();
     assert_eq!(found.len(), 1, "one reminder, not one per pass: {found:?}");
@@ -201,8 +206,8 @@ async fn tokens_that_cannot_rotate_get_one_reminder_per_threshold() {
     assert!(page.contains("api or self_rotate"), "{page}");
     assert!(!page.contains("Rotate now"));
     // Four days on: 6 days left, past the 7-day threshold.
-    rotation::scheduled(&onramp.state, today() + time::Duration::days(4)).await.unwrap();
-    rotation::scheduled(&onramp.state, today() + time::Duration::days(4)).await.unwrap();
+    scheduled(&onramp.state, today() + time::Duration::days(4)).await;
+    scheduled(&onramp.state, today() + time::Duration::days(4)).await;
     let found = events::list(&onramp.state.db, &ws, &id, 10).await.unwrap();
     assert_eq!(found.len(), 2, "{found:?}");
     assert!(found.iter().any(|e| e.detail.contains("in 6 days")), "{found:?}");
@@ -225,11 +230,11 @@ async fn events_are_mailed_once_to_owners_and_admins_and_never_hold_the_token() 
     let gitlab = spawn_fake(fake.clone()).await;
     connect(&onramp, &onramp.client, &gitlab, "glpat-soon").await;
     let (ws, id) = only_connection(&onramp).await;
-    rotation::scheduled(&onramp.state, today()).await.unwrap();
+    scheduled(&onramp.state, today()).await;
     let new = stored_token(&onramp, &ws, &id).await;
 
-    server::deliver_mail(&onramp.state).await;
-    server::deliver_mail(&onramp.state).await;
+    app::jobs::mail::run(&onramp.state).await.unwrap();
+    app::jobs::mail::run(&onramp.state).await.unwrap();
     let mails = sink.mails();
     assert_eq!(mails.len(), 1, "one mail per event: {mails:?}");
     let mail = &mails[0];
@@ -260,9 +265,9 @@ async fn a_failed_mail_is_tried_again_then_given_up() {
     let gitlab = spawn_fake(FakeGitlab::default()).await;
     connect(&onramp, &onramp.client, &gitlab, "glpat-soon").await;
     let (ws, id) = only_connection(&onramp).await;
-    rotation::scheduled(&onramp.state, today()).await.unwrap();
+    scheduled(&onramp.state, today()).await;
     for attempt in 1..=events::MAIL_ATTEMPTS {
-        server::deliver_mail(&onramp.state).await;
+        app::jobs::mail::run(&onramp.state).await.unwrap();
         let state = events::list(&onramp.state.db, &ws, &id, 1).await.unwrap()[0].mail_state.clone();
         let expected = if attempt < events::MAIL_ATTEMPTS { "pending" } else { "failed" };
         assert_eq!(state, expected, "after attempt {attempt}");
@@ -476,7 +481,7 @@ async fn a_rotation_that_could_not_be_sent_is_tried_again() {
     assert!(fake.hits().iter().all(|h| !h.path.ends_with("/rotate")), "nothing was sent");
     assert_eq!(rotations::all(&onramp.state.db, &ws, &id).await.unwrap()[0].state, "kept");
 
-    assert_eq!(rotation::scheduled(&onramp.state, today()).await.unwrap(), 1);
+    assert_eq!(scheduled(&onramp.state, today()).await, 1);
     assert_eq!(fake.rotations(), 1);
     let ledger = rotations::all(&onramp.state.db, &ws, &id).await.unwrap();
     assert_eq!((ledger.len(), ledger[0].state.as_str()), (1, "rotated"), "the same rotation, taken up again");

@@ -284,21 +284,18 @@ async fn the_daily_recheck_refreshes_the_list_and_picks_up_new_projects() {
     let (status, _) = send_json(&onramp.client, &onramp, "PUT", &scope_path(&id), r#"{"groups": ["acme"]}"#).await;
     assert_eq!(status, 200);
     handle.add_project("acme/platform/nightly").unwrap();
-    let (_stop_tx, stop) = server::Stop::new();
-    let task = tokio::spawn(server::recheck_loop(onramp.state.clone(), Duration::from_secs(1), stop));
-    let mut seen = None;
-    for _ in 0..300 {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        let (_, answer) = get_json(&onramp.client, &onramp, &scope_path(&id)).await;
-        if let Some(p) =
-            answer["projects"].as_array().unwrap().iter().find(|p| p["path_with_namespace"] == "acme/platform/nightly")
-        {
-            seen = Some(p.clone());
-            break;
-        }
-    }
-    task.abort();
-    let nightly = seen.expect("the re-check loop listed the groups and projects again");
+    // The re-check pass, a day and an hour after the connection was checked: it lists again.
+    let now = time::OffsetDateTime::now_utc() + time::Duration::hours(25);
+    let done = app::jobs::recheck::run(&onramp.state, now, Duration::from_secs(24 * 3600)).await.unwrap();
+    assert_eq!((done.checked, done.refreshed), (1, 1), "{done:?}");
+    let (_, answer) = get_json(&onramp.client, &onramp, &scope_path(&id)).await;
+    let seen = answer["projects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["path_with_namespace"] == "acme/platform/nightly")
+        .cloned();
+    let nightly = seen.expect("the re-check pass listed the groups and projects again");
     assert_eq!((nightly["new"].as_bool(), nightly["included"].as_bool()), (Some(true), Some(true)));
 }
 

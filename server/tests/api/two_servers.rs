@@ -70,29 +70,14 @@ async fn the_daily_recheck_checks_each_connection_once_across_servers() {
     let (_, second_state) = spawn_second(&first).await;
     sqlx::query("UPDATE integrations SET last_check_at = 0").execute(first.state.db.pool()).await.unwrap();
     hits.lock().unwrap().clear();
-    let (stop_tx, stop) = server::Stop::new();
-    let interval = std::time::Duration::from_secs(3600);
-    let loops = [
-        tokio::spawn(server::recheck_loop(first.state.clone(), interval, stop.clone())),
-        tokio::spawn(server::recheck_loop(second_state, interval, stop)),
-    ];
-    // Both loops make their first pass at once; wait until a re-check was recorded.
-    for _ in 0..100 {
-        let checked: i64 = sqlx::query_scalar("SELECT last_check_at FROM integrations")
-            .fetch_one(first.state.db.pool())
-            .await
-            .unwrap();
-        let tokens = hits.lock().unwrap().iter().filter(|h| h.path.ends_with("/personal_access_tokens/self")).count();
-        if checked > 0 && tokens > 0 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    stop_tx.send(true).unwrap();
-    for l in loops {
-        l.await.unwrap();
-    }
+    // Both processes make their pass at the same moment.
+    let (now, interval) = (time::OffsetDateTime::now_utc(), std::time::Duration::from_secs(3600));
+    let (a, b) = tokio::join!(
+        app::jobs::recheck::run(&first.state, now, interval),
+        app::jobs::recheck::run(&second_state, now, interval),
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!((a.checked + b.checked, a.taken + b.taken), (1, 1), "{a:?} {b:?}");
     let tokens = hits.lock().unwrap().iter().filter(|h| h.path.ends_with("/personal_access_tokens/self")).count();
     assert_eq!(
         tokens,

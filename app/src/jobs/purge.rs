@@ -1,0 +1,23 @@
+//! The purge job (housekeeping): deletes expired sessions, unclaimed flashes, kept checks past
+//! their time, audit events past `ONRAMP_AUDIT_DAYS` (365 by default) and invitations that ended a
+//! month ago. The store's purge functions read the clock themselves.
+
+use crate::state::AppState;
+use crate::store::{accounts, integrations, workspaces, StoreError};
+
+/// Rows a pass deleted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Report {
+    pub sessions_and_flashes: u64,
+    pub checks: u64,
+    pub audit_and_invitations: u64,
+}
+
+/// Deletes what has expired. Each kind is purged even when another fails; the first error is
+/// returned.
+pub async fn run(state: &AppState) -> Result<Report, StoreError> {
+    let sessions = accounts::purge_expired(&state.db).await;
+    let checks = integrations::purge_old_checks(&state.db).await;
+    let audit = workspaces::purge(&state.db, state.settings.audit_days).await;
+    Ok(Report { sessions_and_flashes: sessions?, checks: checks?, audit_and_invitations: audit? })
+}
