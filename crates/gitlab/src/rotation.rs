@@ -1,6 +1,6 @@
 //! Rotating a token before it expires (`POST /personal_access_tokens/self/rotate`): who may, when,
 //! for how long, and what GitLab's answers mean. Plain functions; the requests and the bookkeeping
-//! that keeps one rotation per token are in [`crate::rotation`].
+//! that keeps one rotation per token are in Onramp's `app::rotation`.
 //!
 //! GitLab revokes the old token the moment it rotates, and rotating an already rotated token
 //! revokes the whole family, the new token included (reuse detection, 16.3). So a rotation whose
@@ -102,10 +102,10 @@ pub fn is_resource_bot(user: &GitlabUser) -> bool {
     }
 }
 
-#[cfg(feature = "ssr")]
+#[cfg(feature = "client")]
 pub use dates::*;
 
-#[cfg(feature = "ssr")]
+#[cfg(feature = "client")]
 mod dates {
     use time::{Date, Duration};
 
@@ -136,7 +136,7 @@ mod dates {
     }
 }
 
-#[cfg(feature = "ssr")]
+#[cfg(feature = "client")]
 /// What GitLab's answer to a rotation means. (`Debug` shows the new token redacted.)
 #[derive(Debug)]
 pub enum Rotated {
@@ -151,7 +151,7 @@ pub enum Rotated {
     Unknown(u16),
 }
 
-#[cfg(feature = "ssr")]
+#[cfg(feature = "client")]
 /// Judges `self/rotate`'s answer from its status and JSON body.
 pub fn judge_rotation(status: u16, json: Option<&serde_json::Value>) -> Rotated {
     let message = || {
@@ -181,7 +181,7 @@ pub fn judge_rotation(status: u16, json: Option<&serde_json::Value>) -> Rotated 
     }
 }
 
-#[cfg(feature = "ssr")]
+#[cfg(feature = "client")]
 /// Whether a token still works, from `GET /personal_access_tokens/self`'s answer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Alive {
@@ -192,7 +192,7 @@ pub enum Alive {
     Unknown,
 }
 
-#[cfg(feature = "ssr")]
+#[cfg(feature = "client")]
 pub fn judge_alive(status: u16, json: Option<&serde_json::Value>) -> Alive {
     match status {
         200 if json.and_then(|j| j.get("active")).and_then(|a| a.as_bool()) == Some(false) => Alive::No,
@@ -205,6 +205,7 @@ pub fn judge_alive(status: u16, json: Option<&serde_json::Value>) -> Alive {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(feature = "client")]
     use serde_json::json;
 
     fn token(scopes: &[&str], expires: Option<&str>) -> TokenInfo {
@@ -260,6 +261,7 @@ mod tests {
         assert_eq!(major_minor("١٧.٥"), None);
     }
 
+    #[cfg(feature = "client")] // the dates are `time`'s
     #[test]
     fn dates() {
         let d = |s: &str| parse_date(s).unwrap();
@@ -280,6 +282,7 @@ mod tests {
         assert_eq!(shorter(today, d("2026-12-08")), None);
     }
 
+    #[cfg(feature = "client")] // the answers are JSON
     #[test]
     fn answers() {
         let body = json!({"id": 8, "token": "glpat-new", "expires_at": "2027-02-24", "active": true});
