@@ -1252,7 +1252,7 @@ pub(crate) mod ssr {
             return Err(rate_limited(wait, "new accounts from your network"));
         }
         let result = match accounts::Email::parse(&typed) {
-            Ok(email) => accounts::create_user(&state.db, &email, password.as_deref().unwrap_or_default())
+            Ok(email) => crate::store::signup::create_user(&state.db, &email, password.as_deref().unwrap_or_default())
                 .await
                 .map_err(|e| stored_on_form(e, "/signup", &typed, &next))?,
             Err(e) => Err(e),

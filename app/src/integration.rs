@@ -4,8 +4,8 @@
 use crate::gitlab::report::Report;
 use serde::{Deserialize, Serialize};
 
-/// Days before expiry from which Onramp warns (the check's report and the pages' health alike).
-pub const EXPIRY_WARNING_DAYS: i64 = 30;
+/// Days before expiry from which Onramp warns: GitLab's rule, kept by the `gitlab` crate.
+pub use crate::gitlab::report::EXPIRY_WARNING_DAYS;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Integration {

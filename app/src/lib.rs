@@ -17,7 +17,9 @@ pub mod connections;
 #[cfg(feature = "ssr")]
 pub mod discovery;
 pub mod figures;
-pub mod gitlab;
+/// Everything that knows GitLab: the `gitlab` crate (`crates/gitlab`), re-exported so that
+/// `crate::gitlab::…` names it.
+pub use gitlab;
 pub mod integration;
 pub mod islands;
 #[cfg(feature = "ssr")]

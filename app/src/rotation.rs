@@ -143,10 +143,8 @@ pub async fn rotate(
     };
     let created = integration.token_created_at.as_deref().and_then(rules::parse_date);
     let mut asked = rules::next_expiry(today, created, expires_at);
-    let url = base.api("/personal_access_tokens/self/rotate");
     loop {
-        let body = serde_json::json!({ "expires_at": asked.to_string() });
-        let answer = match target.post_json(&url, &token, &body).await {
+        let answer = match rules::rotate(&target, &base, &token, asked).await {
             Ok(answer) => answer,
             Err(failure) if nothing_sent(&failure) => {
                 let why = crate::gitlab::check::describe_failure(&failure, &base);
@@ -155,7 +153,7 @@ pub async fn rotate(
             }
             Err(_) => return settle(state, &base, &target, &integration, &token, &rotation_id).await,
         };
-        match rules::judge_rotation(answer.status.as_u16(), answer.json.as_ref()) {
+        match answer {
             Rotated::New { token: new, id: new_id, expires_at } => {
                 let stored = rotations::rotated(
                     &state.db,
@@ -270,11 +268,7 @@ async fn settle(
     old: &GitlabToken,
     rotation_id: &str,
 ) -> Result<Outcome, StoreError> {
-    let alive = match target.get(&base.api("/personal_access_tokens/self"), Some(old)).await {
-        Ok(answer) => rules::judge_alive(answer.status.as_u16(), answer.json.as_ref()),
-        Err(_) => Alive::Unknown,
-    };
-    match alive {
+    match rules::alive(target, base, old).await {
         Alive::Yes => keep(state, integration, rotation_id, KEPT).await,
         Alive::No => lose(state, integration, rotation_id).await,
         Alive::Unknown => {

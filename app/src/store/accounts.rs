@@ -102,7 +102,7 @@ impl HashGate {
     }
 }
 
-async fn hash_password(password: String) -> Result<String, StoreError> {
+pub(super) async fn hash_password(password: String) -> Result<String, StoreError> {
     HASHING
         .run(move || {
             let salt = SaltString::generate(&mut rand::rngs::OsRng);
@@ -114,7 +114,7 @@ async fn hash_password(password: String) -> Result<String, StoreError> {
 
 /// Verifies against `hash`, or, without one, against a fixed hash anyway, so that the time taken
 /// does not tell who has an account.
-async fn verify_password(password: String, hash: Option<String>) -> Result<bool, StoreError> {
+pub(super) async fn verify_password(password: String, hash: Option<String>) -> Result<bool, StoreError> {
     HASHING
         .run(move || {
             static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
@@ -134,43 +134,7 @@ async fn verify_password(password: String, hash: Option<String>) -> Result<bool,
         .await
 }
 
-/// Creates a user, or, when the address has an account already and the password is that
-/// account's, returns that account (signing up twice logs you in). `Err(Ok(_))` for what the
-/// person should fix, `Err(Err(_))` for storage errors. Either way exactly one password hash is
-/// computed, through the bounded hashing slots.
-pub async fn create_user(db: &Db, email: &Email, password: &str) -> Result<Result<User, AccountError>, StoreError> {
-    if let Err(e) = check_password(password) {
-        return Ok(Err(e));
-    }
-    if let Some((user, hash)) = user_by_email(db, email.as_str()).await? {
-        return Ok(if verify_password(password.to_owned(), Some(hash)).await? {
-            Ok(user)
-        } else {
-            Err(AccountError::EmailTaken)
-        });
-    }
-    let hash = hash_password(password.to_owned()).await?;
-    let id = new_id();
-    // The account and its personal workspace come into being together.
-    let mut tx = db.begin_write().await?;
-    let inserted = sqlx::query("INSERT INTO users (id, email, password_hash, created_at) VALUES ($1, $2, $3, $4)")
-        .bind(&id)
-        .bind(email.as_str())
-        .bind(&hash)
-        .bind(now())
-        .execute(&mut *tx)
-        .await;
-    match inserted {
-        Ok(_) => {}
-        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => return Ok(Err(AccountError::EmailTaken)),
-        Err(e) => return Err(e.into()),
-    }
-    super::workspaces::create_personal(&mut tx, &id, &crate::workspace::personal_name(email.as_str())).await?;
-    tx.commit().await?;
-    Ok(Ok(User { id, email: email.as_str().to_owned() }))
-}
-
-async fn user_by_email(db: &Db, email: &str) -> Result<Option<(User, String)>, StoreError> {
+pub(super) async fn user_by_email(db: &Db, email: &str) -> Result<Option<(User, String)>, StoreError> {
     let row = sqlx::query("SELECT id, email, password_hash FROM users WHERE email = $1")
         .bind(email)
         .fetch_optional(db.pool())
@@ -225,11 +189,6 @@ pub async fn session_user(db: &Db, secret: &str) -> Result<Option<User>, StoreEr
 pub async fn delete_session(db: &Db, secret: &str) -> Result<(), StoreError> {
     sqlx::query("DELETE FROM sessions WHERE id_hash = $1").bind(hash_secret(secret)).execute(db.pool()).await?;
     Ok(())
-}
-
-/// What a flash's secret is bound to: its row and its owner.
-pub(crate) fn flash_aad(id: &str, owner: &str) -> Vec<u8> {
-    super::crypto::bind(&["flash", id, owner])
 }
 
 /// Ends every session of the user ("log out everywhere"); returns how many there were.
@@ -345,7 +304,7 @@ pub const FLASH_TTL_SECONDS: i64 = 10 * 60;
 /// Keeps a secret to show once on the page after a redirect (a new API token).
 pub async fn put_flash(db: &Db, keys: &Keyring, user_id: &str, secret: &str) -> Result<String, StoreError> {
     let id = new_id();
-    let sealed = keys.current.seal_str(secret, &flash_aad(&id, user_id));
+    let sealed = keys.current.seal_str(secret, &super::keys::flash_aad(&id, user_id));
     sqlx::query("DELETE FROM flashes WHERE created_at < $1").bind(now() - FLASH_TTL_SECONDS).execute(db.pool()).await?;
     sqlx::query(
         "INSERT INTO flashes (id, user_id, key_id, token_nonce, token_ciphertext, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
@@ -385,13 +344,14 @@ pub async fn take_flash(
     if done.rows_affected() == 0 {
         return Ok(None); // shown elsewhere meanwhile
     }
-    let Some(sealed) = super::integrations::sealed(&row)? else { return Ok(None) };
-    Ok(Some(keys.open_str(&sealed, &flash_aad(id, user_id))?))
+    let Some(sealed) = super::keys::sealed(&row)? else { return Ok(None) };
+    Ok(Some(keys.open_str(&sealed, &super::keys::flash_aad(id, user_id))?))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::signup::create_user;
     use crate::store::test_db;
 
     #[test]

@@ -4,7 +4,8 @@
 //! workspace's rows through this module. Who may do what in a workspace is decided by
 //! [`crate::auth`], before any of this is called.
 
-use super::crypto::{bind, Cipher, CryptoError, Keyring, Sealed};
+use super::crypto::{Cipher, CryptoError, Keyring, Sealed};
+use super::keys::{check_aad, flash_aad, integration_aad, saved_aad, sealed};
 use super::workspaces::role;
 use super::{get, new_id, now, Db, StoreError};
 use crate::gitlab::report::{Report, StoredCheck};
@@ -39,44 +40,6 @@ fn integration(row: &AnyRow) -> Result<Integration, StoreError> {
         token_id: get(row, "token_id")?,
         token_created_at: get(row, "token_created_at")?,
         rotated_at: get(row, "rotated_at")?,
-    })
-}
-
-/// What a saved token is bound to: its row, workspace, and everything that decides where it is
-/// sent. Someone who can write the database but has no key cannot point a token at their own host
-/// or move it to another workspace: the changed row no longer decrypts, and Onramp sends nothing.
-/// (Rows saved before workspaces were bound to their account's id, which is the id of the
-/// personal workspace they were moved to: they open unchanged.)
-pub(crate) fn integration_aad(id: &str, workspace_id: &str, base_url: &str, extra_ca_pem: &str) -> Vec<u8> {
-    bind(&["integration", id, workspace_id, base_url, extra_ca_pem])
-}
-
-/// The same for a kept check's token: the base URL it would be saved with.
-fn check_aad(id: &str, owner: &str, base_url: &str, extra_ca_pem: &str) -> Vec<u8> {
-    bind(&["check", id, owner, base_url, extra_ca_pem])
-}
-
-/// The binding a saved row was sealed with: version 1 (before 0002) the row id only.
-fn saved_aad(row: &AnyRow) -> Result<Vec<u8>, StoreError> {
-    let id: String = get(row, "id")?;
-    Ok(match get::<i64>(row, "aad_version")? {
-        1 => id.into_bytes(),
-        _ => integration_aad(
-            &id,
-            &get::<String>(row, "workspace_id")?,
-            &get::<String>(row, "base_url")?,
-            &get::<String>(row, "extra_ca_pem")?,
-        ),
-    })
-}
-
-pub(crate) fn sealed(row: &AnyRow) -> Result<Option<Sealed>, StoreError> {
-    let key_id: Option<String> = get(row, "key_id")?;
-    let nonce: Option<Vec<u8>> = get(row, "token_nonce")?;
-    let ciphertext: Option<Vec<u8>> = get(row, "token_ciphertext")?;
-    Ok(match (key_id, nonce, ciphertext) {
-        (Some(key_id), Some(nonce), Some(ciphertext)) => Some(Sealed { key_id, nonce, ciphertext }),
-        _ => None,
     })
 }
 
@@ -551,7 +514,7 @@ pub async fn rotate_key(db: &Db, keys: &Keyring, new: &Cipher) -> Result<usize, 
                     .map_err(|e| StoreError::Config(format!("a kept report is unreadable: {e}")))?;
                 check_aad(&id, &owner, &report.base_url, &get::<String>(row, "extra_ca_pem")?)
             } else {
-                super::accounts::flash_aad(&id, &owner)
+                flash_aad(&id, &owner)
             };
             let secret = keys.open_str(&old, &aad)?;
             let fresh = new.seal_str(secrecy::ExposeSecret::expose_secret(&secret), &aad);
@@ -615,7 +578,8 @@ async fn reseal(
 pub(crate) mod tests {
     use super::*;
     use crate::gitlab::report::{GitlabUser, TokenInfo};
-    use crate::store::accounts::{create_user, Email};
+    use crate::store::accounts::Email;
+    use crate::store::signup::create_user;
     use crate::store::test_db;
 
     /// A new account and its personal workspace's id.

@@ -9,9 +9,11 @@ pub mod accounts;
 pub mod crypto;
 pub mod events;
 pub mod integrations;
+mod keys;
 pub mod leases;
 pub mod rotations;
 pub mod scopes;
+pub mod signup;
 pub mod workspaces;
 
 use sqlx::any::{AnyPoolOptions, AnyRow};

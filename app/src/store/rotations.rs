@@ -6,7 +6,7 @@
 //! still lives.
 
 use super::crypto::Keyring;
-use super::integrations::integration_aad;
+use super::keys::integration_aad;
 use super::{get, new_id, now, Db, StoreError};
 use crate::gitlab::token::GitlabToken;
 use crate::integration::Rotation;

@@ -532,7 +532,7 @@ pub async fn purge(db: &Db, days: i64) -> Result<u64, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::accounts::create_user;
+    use crate::store::signup::create_user;
     use crate::store::test_db;
 
     async fn user(db: &Db, email: &str) -> User {

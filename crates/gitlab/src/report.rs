@@ -3,6 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
+/// Days before expiry from which Onramp warns (the check's report and the pages' health alike).
+pub const EXPIRY_WARNING_DAYS: i64 = 30;
+
 /// The checks, in report order. Their ids are part of the public JSON contract.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

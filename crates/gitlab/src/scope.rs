@@ -682,10 +682,10 @@ pub fn pace(
     }
 }
 
-#[cfg(feature = "ssr")]
+#[cfg(feature = "client")]
 pub use parse::*;
 
-#[cfg(feature = "ssr")]
+#[cfg(feature = "client")]
 mod parse {
     use super::*;
     use serde_json::Value;
@@ -994,6 +994,7 @@ mod tests {
         assert_eq!(pace(200, None, Some("x"), Some("y"), 100, 0, 500), Pace::Go);
     }
 
+    #[cfg(feature = "client")] // reading answers is the client's
     #[test]
     fn associations_and_listings_parse_to_the_same_levels() {
         let assoc = serde_json::json!({

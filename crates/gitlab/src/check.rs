@@ -24,7 +24,7 @@ pub struct CheckInput<'a> {
 }
 
 /// Days before expiry from which the report warns: the same as the pages' health.
-pub use crate::integration::EXPIRY_WARNING_DAYS;
+pub use super::report::EXPIRY_WARNING_DAYS;
 
 type Reply = Result<Answer, Failure>;
 
@@ -324,7 +324,7 @@ fn reachable_pass(base: &BaseUrl) -> CheckResult {
 }
 
 /// A failure to reach GitLab in words people know, with what to check.
-pub(crate) fn describe_failure(failure: &Failure, base: &BaseUrl) -> String {
+pub fn describe_failure(failure: &Failure, base: &BaseUrl) -> String {
     let host = base.host();
     match failure {
         Failure::Timeout => format!(

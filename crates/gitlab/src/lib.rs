@@ -6,13 +6,13 @@ pub mod report;
 pub mod rotation;
 pub mod scope;
 
-#[cfg(feature = "ssr")]
+#[cfg(feature = "client")]
 pub mod check;
-#[cfg(feature = "ssr")]
+#[cfg(feature = "client")]
 pub mod discover;
-#[cfg(feature = "ssr")]
+#[cfg(feature = "client")]
 pub mod guard;
-#[cfg(feature = "ssr")]
+#[cfg(feature = "client")]
 pub mod outbound;
-#[cfg(feature = "ssr")]
+#[cfg(feature = "client")]
 pub mod token;

@@ -1,6 +1,7 @@
 //! Rotating a token before it expires (`POST /personal_access_tokens/self/rotate`): who may, when,
-//! for how long, and what GitLab's answers mean. Plain functions; the requests and the bookkeeping
-//! that keeps one rotation per token are in [`crate::rotation`].
+//! for how long, and what GitLab's answers mean. Plain functions, and (feature `client`) the two
+//! requests, [`rotate`] and [`alive`]; the bookkeeping that keeps one rotation per token is in
+//! Onramp's `app::rotation`.
 //!
 //! GitLab revokes the old token the moment it rotates, and rotating an already rotated token
 //! revokes the whole family, the new token included (reuse detection, 16.3). So a rotation whose
@@ -102,10 +103,10 @@ pub fn is_resource_bot(user: &GitlabUser) -> bool {
     }
 }
 
-#[cfg(feature = "ssr")]
+#[cfg(feature = "client")]
 pub use dates::*;
 
-#[cfg(feature = "ssr")]
+#[cfg(feature = "client")]
 mod dates {
     use time::{Date, Duration};
 
@@ -136,7 +137,7 @@ mod dates {
     }
 }
 
-#[cfg(feature = "ssr")]
+#[cfg(feature = "client")]
 /// What GitLab's answer to a rotation means. (`Debug` shows the new token redacted.)
 #[derive(Debug)]
 pub enum Rotated {
@@ -151,7 +152,7 @@ pub enum Rotated {
     Unknown(u16),
 }
 
-#[cfg(feature = "ssr")]
+#[cfg(feature = "client")]
 /// Judges `self/rotate`'s answer from its status and JSON body.
 pub fn judge_rotation(status: u16, json: Option<&serde_json::Value>) -> Rotated {
     let message = || {
@@ -181,7 +182,7 @@ pub fn judge_rotation(status: u16, json: Option<&serde_json::Value>) -> Rotated 
     }
 }
 
-#[cfg(feature = "ssr")]
+#[cfg(feature = "client")]
 /// Whether a token still works, from `GET /personal_access_tokens/self`'s answer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Alive {
@@ -192,7 +193,7 @@ pub enum Alive {
     Unknown,
 }
 
-#[cfg(feature = "ssr")]
+#[cfg(feature = "client")]
 pub fn judge_alive(status: u16, json: Option<&serde_json::Value>) -> Alive {
     match status {
         200 if json.and_then(|j| j.get("active")).and_then(|a| a.as_bool()) == Some(false) => Alive::No,
@@ -202,9 +203,49 @@ pub fn judge_alive(status: u16, json: Option<&serde_json::Value>) -> Alive {
     }
 }
 
+/// The rotation request: `POST {api}/personal_access_tokens/self/rotate` and its JSON body, with
+/// an explicit `expires_at` (`YYYY-MM-DD`) so the new token lives as long as the old one did.
+pub const ROTATE_PATH: &str = "/personal_access_tokens/self/rotate";
+
+/// The question whether a token still lives: `GET {api}/personal_access_tokens/self` with it.
+pub const SELF_PATH: &str = "/personal_access_tokens/self";
+
+#[cfg(feature = "client")]
+/// The body of the rotation request.
+pub fn rotate_body(expires_at: time::Date) -> serde_json::Value {
+    serde_json::json!({ "expires_at": expires_at.to_string() })
+}
+
+#[cfg(feature = "client")]
+/// Rotates `token` (sent once; never repeat it after a failure that may have been sent, see
+/// [`super::outbound::Target::post_json`]) and judges GitLab's answer.
+pub async fn rotate(
+    target: &super::outbound::Target,
+    base: &super::base_url::BaseUrl,
+    token: &super::token::GitlabToken,
+    expires_at: time::Date,
+) -> Result<Rotated, super::outbound::Failure> {
+    let answer = target.post_json(&base.api(ROTATE_PATH), token, &rotate_body(expires_at)).await?;
+    Ok(judge_rotation(answer.status.as_u16(), answer.json.as_ref()))
+}
+
+#[cfg(feature = "client")]
+/// Asks GitLab with `old` whether it still lives; no answer is [`Alive::Unknown`].
+pub async fn alive(
+    target: &super::outbound::Target,
+    base: &super::base_url::BaseUrl,
+    old: &super::token::GitlabToken,
+) -> Alive {
+    match target.get(&base.api(SELF_PATH), Some(old)).await {
+        Ok(answer) => judge_alive(answer.status.as_u16(), answer.json.as_ref()),
+        Err(_) => Alive::Unknown,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(feature = "client")]
     use serde_json::json;
 
     fn token(scopes: &[&str], expires: Option<&str>) -> TokenInfo {
@@ -260,6 +301,7 @@ mod tests {
         assert_eq!(major_minor("١٧.٥"), None);
     }
 
+    #[cfg(feature = "client")] // the dates are `time`'s
     #[test]
     fn dates() {
         let d = |s: &str| parse_date(s).unwrap();
@@ -280,6 +322,16 @@ mod tests {
         assert_eq!(shorter(today, d("2026-12-08")), None);
     }
 
+    #[cfg(feature = "client")]
+    #[test]
+    fn the_rotation_request_names_its_date() {
+        let date = time::macros::date!(2027 - 02 - 24);
+        assert_eq!(rotate_body(date), json!({"expires_at": "2027-02-24"}));
+        assert_eq!(ROTATE_PATH, "/personal_access_tokens/self/rotate");
+        assert_eq!(SELF_PATH, "/personal_access_tokens/self");
+    }
+
+    #[cfg(feature = "client")] // the answers are JSON
     #[test]
     fn answers() {
         let body = json!({"id": 8, "token": "glpat-new", "expires_at": "2027-02-24", "active": true});
