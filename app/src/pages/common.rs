@@ -2,6 +2,7 @@
 //! connection that is not (or no longer) the viewer's. Pages import these from here, never from
 //! one another, so the page modules form no cycle.
 
+use crate::gitlab::report::StoredCheck;
 use crate::integration::{ConnectionEvent, Integration, RotationView, ScopeSummary};
 use crate::workspace::{InvitationInfo, Role};
 use leptos::prelude::*;
@@ -16,6 +17,15 @@ pub(crate) struct ConnectionData {
     pub rotation: RotationView,
     pub events: Vec<ConnectionEvent>,
     pub scope: ScopeSummary,
+}
+
+/// The kept check named by `?check=` (step 12's report, a connection page's failed replacement),
+/// when it is the viewer's.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct KeptCheck {
+    pub check: Option<StoredCheck>,
+    /// Whether that check kept a token that can still be saved ("Integrate anyway").
+    pub has_token: bool,
 }
 
 /// What an invitation link offers, on `/invite/{secret}` and on `/signup` and `/login` opened

@@ -1,10 +1,9 @@
 //! Settings › Integrations, the GitLab integration page (connect, or manage a saved connection)
 //! and the disconnect confirmation.
 
-use super::common::{missing_connection, when, ConnectionData};
+use super::common::{missing_connection, when, ConnectionData, KeptCheck};
 use super::loaded;
 use super::report::{CheckList, ErrorLink, ErrorSummary};
-use super::steps::KeptCheck;
 use super::{base_param, query, query_seconds, with_base};
 use crate::auth::use_viewer;
 use crate::integration::{ConnectionEvent, Health, Integration, RotationView};

@@ -1,5 +1,6 @@
 //! The wizard's step pages: `/integrations/gitlab/step/{n}`, each complete on the server.
 
+use super::common::KeptCheck;
 use super::loaded;
 use super::report::{CheckList, ErrorLink, ErrorSummary};
 use super::workspaces::ShareStep;
@@ -8,7 +9,6 @@ use crate::auth::{use_confirmed_hosts, use_viewer};
 use crate::gitlab::base_url::BaseUrl;
 use crate::gitlab::links;
 use crate::gitlab::report::CheckId;
-use crate::gitlab::report::StoredCheck;
 use crate::trust::InstanceTrust;
 use crate::wizard::{step_href, Actor, Step, STEPS};
 use crate::workspace::Action;
@@ -436,15 +436,6 @@ fn step_11(step: &Step, base: Option<&BaseUrl>) -> Content {
         })}
     };
     Content { view: view.into_any(), error: error.is_some(), next: continue_to }
-}
-
-/// The kept check named by `?check=` (step 12's report, a connection page's failed replacement),
-/// when it is the viewer's.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct KeptCheck {
-    pub check: Option<StoredCheck>,
-    /// Whether that check kept a token that can still be saved ("Integrate anyway").
-    pub has_token: bool,
 }
 
 #[cfg(feature = "ssr")]
