@@ -26,8 +26,6 @@ pub mod pages;
 #[cfg(feature = "ssr")]
 pub mod rotation;
 #[cfg(feature = "ssr")]
-pub mod scope_http;
-#[cfg(feature = "ssr")]
 pub mod state;
 #[cfg(feature = "ssr")]
 pub mod store;

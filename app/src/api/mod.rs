@@ -5,7 +5,8 @@
 //! Every function here except those under `/api/auth/` and `/api/wizard/` needs a signed-in user
 //! or an Onramp API token; [`crate::auth::ssr::middleware`] enforces that, and CSRF, before they
 //! run. Each `#[server]` declaration sits beside its body; errors are [`ApiError`], callers and
-//! connections are found through [`caller`].
+//! connections are found through [`caller`]. `scope` holds the plain axum handlers of the
+//! scope (their paths carry the connection's id), on the same error, lookup and answers.
 
 pub mod audit;
 #[cfg(feature = "ssr")]
@@ -15,6 +16,8 @@ pub mod connections;
 pub mod error;
 pub mod invitations;
 pub mod respond;
+#[cfg(feature = "ssr")]
+pub mod scope;
 pub mod session;
 pub mod tokens;
 pub mod wizard;
