@@ -12,6 +12,7 @@ pub mod api;
 pub mod auth;
 #[cfg(feature = "ssr")]
 pub mod client;
+pub mod connect;
 #[cfg(feature = "ssr")]
 pub mod connections;
 #[cfg(feature = "ssr")]

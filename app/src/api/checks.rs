@@ -14,6 +14,7 @@ use {
     super::respond::{from_browser, to_page, with_query},
     super::today,
     crate::auth::Viewer,
+    crate::connect::{self, Replacement, Verdict},
     crate::gitlab::base_url::BaseUrl,
     crate::gitlab::check::{self, CheckInput},
     crate::gitlab::report::StoredCheck,
@@ -62,12 +63,12 @@ pub async fn validate(
     let usable_ca = typed_ca.trim().is_empty() || crate::gitlab::outbound::parse_ca(&typed_ca).is_ok();
     let ca_pem = if usable_ca { typed_ca.clone() } else { String::new() };
     // A browser: save when nothing needs a decision, else show the report on step 12.
+    let verdict = connect::judge(&report, input.token.is_ok());
     let token = input.token.ok();
     let base = BaseUrl::parse(&report.base_url).ok();
-    let warned = report.warnings().next().is_some();
     let check = StoredCheck { report: report.clone(), typed_base_url, extra_ca_pem: ca_pem.clone() };
     match token {
-        Some(token) if report.ok && !warned => {
+        Some(token) if verdict == Verdict::Save => {
             let saved =
                 integrations::save(&state.db, &state.keys, &workspace.id, &viewer.user.id, &report, &token, &ca_pem)
                     .await?;
@@ -75,14 +76,13 @@ pub async fn validate(
             let _ = after_save(&state, &viewer, &workspace.id, saved, Some((check, &token))).await;
         }
         token => {
-            let keep = token.filter(|_| report.ok);
+            let keep = token.filter(|_| verdict.keeps_token());
             let id = integrations::put_check(&state.db, &state.keys, &viewer.user.id, &check, keep.as_ref()).await?;
             let mut href = with_query(&step_href(12, base.as_ref()), "check", &id);
             // It works, with warnings, for an instance and user the workspace has already:
             // step 12 offers that connection the token instead of "Integrate anyway".
-            if let (Some(_), Some(user)) = (&keep, &report.user) {
-                let found =
-                    integrations::find_by_instance(&state.db, &workspace.id, &report.base_url, &user.username).await?;
+            if let Verdict::AskToAccept { existing_user: Some(user) } = &verdict {
+                let found = integrations::find_by_instance(&state.db, &workspace.id, &report.base_url, user).await?;
                 if let Some(found) = found {
                     href = with_query(&href, "exists", &found.id);
                 }
@@ -141,13 +141,13 @@ pub async fn accept_warnings(check: String, replace: Option<String>) -> Result<I
     let state = state()?;
     let viewer = viewer()?;
     let kept = integrations::get_check(&state.db, &state.keys, &viewer.user.id, &check_id).await?;
-    let Some((check, Some(token))) = kept.filter(|(c, _)| c.report.ok) else {
+    let Some((check, Some(token))) = kept.filter(|(c, t)| connect::may_accept(&c.report, t.is_some())) else {
         to_page(step_href(12, None));
         return Err(ApiError::not_found("This check is no longer available: check the connection again."));
     };
     if let Some(replace) = replace.filter(|r| !r.trim().is_empty()) {
         let target = connection_for(&state, &viewer, Some(&replace), Action::ManageConnections).await?;
-        if target.base_url != check.report.base_url {
+        if connect::may_swap_into(&check.report, &target.base_url).is_err() {
             return Err(ApiError::bad_request(
                 "This check was for another GitLab than the connection: check the token against it instead.",
             ));
@@ -237,7 +237,9 @@ pub async fn replace_token(id: Option<String>, token: Option<String>) -> Result<
     let token = GitlabToken::parse(token.as_deref().unwrap_or_default());
     let input = CheckInput { base_url: &integration.base_url, token, extra_ca_pem: Some(&ca_pem) };
     let report = check::run(&state.outbound, &input, today()).await;
-    match input.token.ok().filter(|_| report.ok) {
+    // The check comes first; the swap only when it allows.
+    let swap = connect::replacement(&report, input.token.is_ok()) == Replacement::Swap;
+    match input.token.ok().filter(|_| swap) {
         Some(token) => {
             let saved = integrations::replace(
                 &state.db,
