@@ -35,6 +35,7 @@ pub mod wizard;
 pub mod workspace;
 
 use leptos::prelude::*;
+use leptos::server_fn::ServerFn;
 use leptos_meta::{provide_meta_context, MetaTags};
 use leptos_router::components::{Route, Router, Routes};
 use leptos_router::path;
@@ -97,7 +98,7 @@ pub fn App() -> impl IntoView {
                             })}
                             <a href="/settings/integrations">"Settings"</a>
                             <span class="who">{viewer.user.email}</span>
-                            <form method="post" action="/api/auth/logout" class="inline">
+                            <form method="post" action=api::Logout::PATH class="inline">
                                 <button type="submit" class="link-button">"Log out"</button>
                             </form>
                         </nav>

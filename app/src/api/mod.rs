@@ -38,3 +38,43 @@ pub use workspaces::*;
 fn today() -> time::Date {
     time::OffsetDateTime::now_utc().date()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use leptos::server_fn::ServerFn;
+
+    /// The forms name these constants; the URLs are the public API (scripts, the HTTP tests and
+    /// Playwright use them), so a change of one is a change of the API, not a refactor.
+    #[test]
+    fn the_paths_forms_post_to_are_the_documented_urls() {
+        let paths = [
+            (Validate::PATH, "/api/gitlab/validate"),
+            (AcceptWarnings::PATH, "/api/gitlab/accept"),
+            (Recheck::PATH, "/api/gitlab/recheck"),
+            (ReplaceToken::PATH, "/api/gitlab/replace"),
+            (RotateToken::PATH, "/api/gitlab/rotate"),
+            (Disconnect::PATH, "/api/gitlab/disconnect"),
+            (CreateWorkspace::PATH, "/api/workspaces/create"),
+            (SwitchWorkspace::PATH, "/api/workspaces/switch"),
+            (RenameWorkspace::PATH, "/api/workspaces/rename"),
+            (SetRole::PATH, "/api/workspaces/set_role"),
+            (RemoveMember::PATH, "/api/workspaces/remove"),
+            (LeaveWorkspace::PATH, "/api/workspaces/leave"),
+            (CreateInvitation::PATH, "/api/invitations/create"),
+            (RevokeInvitation::PATH, "/api/invitations/revoke"),
+            (AcceptInvitation::PATH, "/api/invitations/accept"),
+            (DeclineInvitation::PATH, "/api/invitations/decline"),
+            (Signup::PATH, "/api/auth/signup"),
+            (Login::PATH, "/api/auth/login"),
+            (Logout::PATH, "/api/auth/logout"),
+            (LogoutEverywhere::PATH, "/api/auth/logout_everywhere"),
+            (ConfirmInstance::PATH, "/api/wizard/confirm_instance"),
+            (CreateApiToken::PATH, "/api/tokens/create"),
+            (RevokeApiToken::PATH, "/api/tokens/revoke"),
+        ];
+        for (path, url) in paths {
+            assert_eq!(path, url);
+        }
+    }
+}
