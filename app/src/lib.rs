@@ -12,6 +12,7 @@ pub mod api;
 pub mod auth;
 #[cfg(feature = "ssr")]
 pub mod client;
+pub mod connect;
 #[cfg(feature = "ssr")]
 pub mod connections;
 #[cfg(feature = "ssr")]
@@ -31,8 +32,6 @@ pub mod pages;
 pub mod rotation;
 pub mod routes;
 #[cfg(feature = "ssr")]
-pub mod scope_http;
-#[cfg(feature = "ssr")]
 pub mod state;
 #[cfg(feature = "ssr")]
 pub mod store;
@@ -41,6 +40,7 @@ pub mod wizard;
 pub mod workspace;
 
 use leptos::prelude::*;
+use leptos::server_fn::ServerFn;
 use leptos_meta::{provide_meta_context, MetaTags};
 use leptos_router::components::{Route, Router, Routes};
 use leptos_router::path;
@@ -103,7 +103,7 @@ pub fn App() -> impl IntoView {
                             })}
                             <a href="/settings/integrations">"Settings"</a>
                             <span class="who">{viewer.user.email}</span>
-                            <form method="post" action="/api/auth/logout" class="inline">
+                            <form method="post" action=api::Logout::PATH class="inline">
                                 <button type="submit" class="link-button">"Log out"</button>
                             </form>
                         </nav>

@@ -7,13 +7,14 @@ pub mod lock;
 pub mod ops;
 pub mod page_cache;
 
+use app::api::scope;
 use app::client::TrustedProxies;
 use app::gitlab::outbound::OutboundConfig;
 use app::jobs::{self, Job};
 use app::state::{AppState, Settings};
 use app::store::crypto::{load_or_create_key, write_key_file, Cipher, Keyring};
 use app::store::{integrations, Db, StoreError};
-use app::{scope_http, shell, App};
+use app::{shell, App};
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderName, HeaderValue};
 use axum::response::IntoResponse;
@@ -219,14 +220,14 @@ pub fn router(config: Config, db: Db, keys: Keyring) -> (Router, AppState) {
         .route("/metrics", get(ops::metrics_endpoint).with_state(state.clone()))
         .route(
             "/api/gitlab/connections/{id}/scope",
-            get(scope_http::get_scope).put(scope_http::put_scope).with_state(state.clone()),
+            get(scope::get_scope).put(scope::put_scope).with_state(state.clone()),
         )
-        .route("/api/gitlab/connections/{id}/scope/refresh", post(scope_http::refresh).with_state(state.clone()))
-        .route("/api/gitlab/connections/{id}/scope/preview", get(scope_http::preview).with_state(state.clone()))
-        .route("/integrations/gitlab/connections/{id}/scope", post(scope_http::picker_form).with_state(state.clone()))
+        .route("/api/gitlab/connections/{id}/scope/refresh", post(scope::refresh).with_state(state.clone()))
+        .route("/api/gitlab/connections/{id}/scope/preview", get(scope::preview).with_state(state.clone()))
+        .route("/integrations/gitlab/connections/{id}/scope", post(scope::picker_form).with_state(state.clone()))
         .route(
             "/integrations/gitlab/connections/{id}/scope/refresh",
-            post(scope_http::picker_refresh).with_state(state.clone()),
+            post(scope::picker_refresh).with_state(state.clone()),
         )
         .leptos_routes_with_context(&options, routes, context, {
             let options = options.clone();

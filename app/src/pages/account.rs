@@ -4,8 +4,10 @@ use super::common::InvitationOffer;
 use super::loaded;
 use super::report::{ErrorLink, ErrorSummary};
 use super::{query, seconds};
+use crate::api;
 use crate::auth::safe_next;
 use leptos::prelude::*;
+use leptos::server_fn::ServerFn;
 use leptos_meta::Title;
 
 /// The wait of a `limited_<seconds>` code; only a number is ever shown.
@@ -112,7 +114,7 @@ pub fn LoginPage() -> impl IntoView {
             };
             view! { <p class="callout narrow" role="status">{text}</p> }
         })}
-        <AccountForm title="Log in" action="/api/auth/login" button="Log in" error=error new_password=false/>
+        <AccountForm title="Log in" action=api::Login::PATH button="Log in" error=error new_password=false/>
         <p class="narrow">"No account yet? " <a href=other>"Create an account"</a></p>
     }
 }
@@ -122,7 +124,7 @@ pub fn SignupPage() -> impl IntoView {
     let error = query("error").map(|c| signup_error(&c));
     let other = other_form_link("/login");
     view! {
-        <AccountForm title="Create an account" action="/api/auth/signup" button="Create account" error=error new_password=true/>
+        <AccountForm title="Create an account" action=api::Signup::PATH button="Create account" error=error new_password=true/>
         <p class="narrow">"Already have an account? " <a href=other>"Log in"</a></p>
     }
 }
@@ -188,7 +190,7 @@ pub fn ApiTokensPage() -> impl IntoView {
             })}
             {query("revoked").map(|_| view! { <p class="callout" role="status">"The token was revoked."</p> })}
             <p>"Scripts send an API token as " <code>"Authorization: Bearer onr_…"</code> ", for example to " <code>"GET /api/integrations"</code> "."</p>
-            <form method="post" action="/api/tokens/create" data-enhance="" novalidate>
+            <form method="post" action=api::CreateApiToken::PATH data-enhance="" novalidate>
                 <div class="field" class:field-error=name_error.is_some()>
                     <label for="token-name">"Token name"</label>
                     <p class="hint" id="token-name-hint">"What will use it, for example \"nightly export\""</p>
@@ -206,7 +208,7 @@ pub fn ApiTokensPage() -> impl IntoView {
                             <li>
                                 <strong>{t.name.clone()}</strong>
                                 <span class="hint">{if t.last_used_at.is_some() { " — used" } else { " — never used" }}</span>
-                                <form method="post" action="/api/tokens/revoke" class="inline">
+                                <form method="post" action=api::RevokeApiToken::PATH class="inline">
                                     <input type="hidden" name="id" value=t.id/>
                                     <button type="submit" class="button secondary" aria-label=format!("Revoke {}", t.name)>"Revoke"</button>
                                 </form>
@@ -218,7 +220,7 @@ pub fn ApiTokensPage() -> impl IntoView {
             }}
             <h2>"Sessions"</h2>
             <p>"Lost a laptop, or logged in on a shared computer? End every session of your account, on every device and browser, this one included. API tokens keep working: revoke them above."</p>
-            <form method="post" action="/api/auth/logout_everywhere">
+            <form method="post" action=api::LogoutEverywhere::PATH>
                 <button type="submit" class="button secondary">"Log out everywhere"</button>
             </form>
         </main>

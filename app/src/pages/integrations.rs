@@ -5,11 +5,13 @@ use super::common::{missing_connection, when, ConnectionData, KeptCheck};
 use super::loaded;
 use super::report::{CheckList, ErrorLink, ErrorSummary};
 use super::{base_param, query, query_seconds, with_base};
+use crate::api;
 use crate::auth::use_viewer;
 use crate::integration::{ConnectionEvent, Health, Integration, RotationView};
 use crate::wizard::step_href;
 use crate::workspace::{Action, Role};
 use leptos::prelude::*;
+use leptos::server_fn::ServerFn;
 use leptos_meta::Title;
 
 /// Today as `YYYY-MM-DD` (pages render on the server).
@@ -299,13 +301,13 @@ fn manage(saved: Integration, role: Role) -> impl IntoView {
         {super::scope::scope_section(&saved, page.scope.clone(), may_manage)}
         {rotation_section(&saved, &page.rotation, may_manage)}
         {may_manage.then(|| view! {
-            <form method="post" action="/api/gitlab/recheck" data-enhance="" data-pending-label="Checking…" id="recheck">
+            <form method="post" action=api::Recheck::PATH data-enhance="" data-pending-label="Checking…" id="recheck">
                 <input type="hidden" name="id" value=id.clone()/>
                 <button type="submit" class="button">"Re-check now"</button>
             </form>
             <h2>"Replace the token"</h2>
             <p>"Create a new token (" <a href=step_href(7, base.as_ref())>"steps 7 to 9"</a> "), paste it here, and Onramp checks it before swapping it in. Until then the current token stays in use."</p>
-            <form method="post" action="/api/gitlab/replace" data-enhance="" data-pending-label="Checking the new token…" novalidate>
+            <form method="post" action=api::ReplaceToken::PATH data-enhance="" data-pending-label="Checking the new token…" novalidate>
                 <input type="hidden" name="id" value=id.clone()/>
                 <div class="field">
                     <label for="new-token">"New personal access token"</label>
@@ -363,7 +365,7 @@ fn rotation_section(saved: &Integration, rotation: &RotationView, may_manage: bo
         <p id="rotation-plan">{plan}</p>
         {last}
         {(may_manage && rotation.cannot.is_none()).then(|| view! {
-            <form method="post" action="/api/gitlab/rotate" data-enhance="" data-pending-label="Rotating…" id="rotate">
+            <form method="post" action=api::RotateToken::PATH data-enhance="" data-pending-label="Rotating…" id="rotate">
                 <input type="hidden" name="id" value=id/>
                 <p class="hint">"Rotating now replaces the token at once; the old one stops working."</p>
                 <button type="submit" class="button secondary">"Rotate now"</button>
@@ -412,7 +414,7 @@ pub fn DisconnectPage() -> impl IntoView {
             <h1 tabindex="-1">"Disconnect GitLab?"</h1>
             <p>"Onramp will stop reading " <strong>{saved.base_url.clone()}</strong> {format!(" as @{}", saved.username)}
                 " and delete the token. This cannot be undone: to connect again you will need a token."</p>
-            <form method="post" action="/api/gitlab/disconnect">
+            <form method="post" action=api::Disconnect::PATH>
                 <input type="hidden" name="id" value=saved.id.clone()/>
                 <button type="submit" class="button danger">"Yes, disconnect"</button>
             </form>

@@ -1,6 +1,6 @@
 //! Choosing what a connection reads: the picker (`…/connections/{id}/scope`), the preview
 //! (`…/scope/preview`) and the summary on the connection's page. The pages render what
-//! `discovery` prepared; the forms post to `scope_http`.
+//! `discovery` prepared; the forms post to `api::scope`.
 
 use super::common::{missing_connection as missing, when, ConnectionData};
 use super::loaded;

@@ -5,6 +5,7 @@ use super::loaded;
 use super::report::{CheckList, ErrorLink, ErrorSummary};
 use super::workspaces::ShareStep;
 use super::{base_param, query, query_seconds, NotFound};
+use crate::api;
 use crate::auth::{use_confirmed_hosts, use_viewer};
 use crate::gitlab::base_url::BaseUrl;
 use crate::gitlab::links;
@@ -13,6 +14,7 @@ use crate::trust::InstanceTrust;
 use crate::wizard::{step_href, Actor, Step, STEPS};
 use crate::workspace::Action;
 use leptos::prelude::*;
+use leptos::server_fn::ServerFn;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 
@@ -269,7 +271,7 @@ fn instance_form(step: &Step, invalid: Option<(String, String)>) -> impl IntoVie
         {message.clone().map(|m| view! {
             <ErrorSummary links=vec![ErrorLink { href: "#base".into(), text: m }]/>
         })}
-        <form method="post" action="/api/wizard/confirm_instance" class="instance-form" data-enhance="">
+        <form method="post" action=api::ConfirmInstance::PATH class="instance-form" data-enhance="">
             <input type="hidden" name="step" value=step.number.to_string()/>
             <div class="field" class:field-error=message.is_some()>
                 <label for="base">"Which GitLab do you use?"</label>
@@ -312,7 +314,7 @@ fn ConfirmInstance(base: BaseUrl, step: u8, mixes_scripts: bool, saved_elsewhere
                 <p class="error-message"><strong>"Careful: "</strong>"your saved connection uses " <strong>{saved}</strong> ", not this GitLab."</p>
             })}
             <p>"Continue only if you recognise it as your organisation's GitLab. A look-alike address can capture your password and your token."</p>
-            <form method="post" action="/api/wizard/confirm_instance" data-enhance="">
+            <form method="post" action=api::ConfirmInstance::PATH data-enhance="">
                 <input type="hidden" name="base" value=base.to_string()/>
                 <input type="hidden" name="step" value=step.to_string()/>
                 <button type="submit" class="button">"Yes, this is my GitLab"</button>
@@ -417,7 +419,7 @@ fn step_11(step: &Step, base: Option<&BaseUrl>) -> Content {
     let view = view! {
         {error.clone().map(|m| view! { <ErrorSummary links=vec![ErrorLink { href: "#profile".into(), text: m }]/> })}
         <p>"Your base URL is your profile URL without your user name at the end. Paste your profile URL and Onramp works it out, keeping any port and path your GitLab is served under."</p>
-        <form method="post" action="/api/wizard/confirm_instance" data-enhance="">
+        <form method="post" action=api::ConfirmInstance::PATH data-enhance="">
             <input type="hidden" name="step" value="11"/>
             <div class="field" class:field-error=error.is_some()>
                 <label for="profile">"Your GitLab profile URL"</label>
@@ -517,7 +519,7 @@ fn step_12(step: &Step, base: Option<&BaseUrl>, trust: Option<InstanceTrust>) ->
             <div class="callout warning" id="warnings">
                 <h2>"The connection works, with warnings"</h2>
                 <p>"Read the warnings below. You can fix them first, or integrate now and fix them later."</p>
-                <form method="post" action="/api/gitlab/accept" data-enhance="" data-pending-label="Saving…">
+                <form method="post" action=api::AcceptWarnings::PATH data-enhance="" data-pending-label="Saving…">
                     <input type="hidden" name="check" value=check_id.clone()/>
                     <button type="submit" class="button">"Integrate anyway"</button>
                 </form>
@@ -529,7 +531,7 @@ fn step_12(step: &Step, base: Option<&BaseUrl>, trust: Option<InstanceTrust>) ->
                 <p>"The workspace has a connection to " <strong>{e.base_url.clone()}</strong> {format!(" as @{}. ", e.username)}
                     "The token you checked works: use it for that connection, or keep the old one."</p>
                 {page.has_token.then(|| view! {
-                    <form method="post" action="/api/gitlab/accept" data-enhance="" data-pending-label="Replacing…">
+                    <form method="post" action=api::AcceptWarnings::PATH data-enhance="" data-pending-label="Replacing…">
                         <input type="hidden" name="check" value=check_id.clone()/>
                         <input type="hidden" name="replace" value=e.id.clone()/>
                         <button type="submit" class="button">"Replace its token with this one"</button>
@@ -555,7 +557,7 @@ fn step_12(step: &Step, base: Option<&BaseUrl>, trust: Option<InstanceTrust>) ->
             }.into_any()
         })}
         <p>"Paste the base URL from step 11 and the token from step 9. Onramp checks the connection against your GitLab at once: the address, the token, its scopes and expiry, and your role. When every check passes, the connection is saved."</p>
-        <form method="post" action="/api/gitlab/validate" class="connect-form" data-enhance="" data-pending-label="Checking the connection…" novalidate hidden=!may_connect>
+        <form method="post" action=api::Validate::PATH class="connect-form" data-enhance="" data-pending-label="Checking the connection…" novalidate hidden=!may_connect>
             <div class="field" class:field-error=url_error.is_some()>
                 <label for="base_url">"GitLab base URL"</label>
                 <p class="hint" id="base_url-hint">"For example https://gitlab.com or https://git.example.com/gitlab"</p>

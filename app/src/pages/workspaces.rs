@@ -6,12 +6,14 @@ use super::common::{when, InvitationOffer};
 use super::loaded;
 use super::report::{ErrorLink, ErrorSummary};
 use super::{query, set_status};
+use crate::api;
 use crate::auth::{use_viewer, AUDIT_PAGE};
 use crate::gitlab::base_url::BaseUrl;
 use crate::workspace::{
     audit, Action, AuditEvent, Invitation, InvitationInfo, InvitationState, Member, MemberError, Membership, Role,
 };
 use leptos::prelude::*;
+use leptos::server_fn::ServerFn;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 
@@ -99,7 +101,7 @@ pub fn WorkspacePage() -> impl IntoView {
                     <h2 id="current-title">{current.name.clone()}</h2>
                     <p>"You are " <strong id="my-role">{current.role.label()}</strong> ": you " {current.role.explain()} "."</p>
                     {owner.then(|| view! {
-                        <form method="post" action="/api/workspaces/rename" class="inline-form" data-enhance="">
+                        <form method="post" action=api::RenameWorkspace::PATH class="inline-form" data-enhance="">
                             <div class="field">
                                 <label for="workspace-name">"Workspace name"</label>
                                 <input id="workspace-name" name="name" type="text" maxlength="80" value=current.name.clone() required/>
@@ -120,7 +122,7 @@ pub fn WorkspacePage() -> impl IntoView {
                     } else {
                         view! {
                             <p>"You will no longer see its connections."</p>
-                            <form method="post" action="/api/workspaces/leave" data-enhance="">
+                            <form method="post" action=api::LeaveWorkspace::PATH data-enhance="">
                                 <input type="hidden" name="workspace" value=current.id.clone()/>
                                 <button type="submit" class="button secondary">{format!("Leave {}", current.name)}</button>
                             </form>
@@ -160,7 +162,7 @@ pub fn WorkspacePage() -> impl IntoView {
                         }
                     }).collect_view()}
                 </ul>
-                <form method="post" action="/api/workspaces/create" class="inline-form" data-enhance="">
+                <form method="post" action=api::CreateWorkspace::PATH class="inline-form" data-enhance="">
                     <div class="field">
                         <label for="new-workspace">"New workspace"</label>
                         <p class="hint" id="new-workspace-hint">"For a team or an organisation: its connections are shared with the members you invite."</p>
@@ -198,7 +200,7 @@ fn members_section(current: &Membership, me: &str, members: Vec<crate::workspace
                                 <td>{when(m.joined_at)}</td>
                                 {owner.then(|| view! {
                                     <td class="member-actions">
-                                        <form method="post" action="/api/workspaces/set_role" class="inline-form" data-enhance="">
+                                        <form method="post" action=api::SetRole::PATH class="inline-form" data-enhance="">
                                             <input type="hidden" name="user_id" value=m.user_id.clone()/>
                                             <label for=select_id.clone() class="visually-hidden">{format!("Role of {}", m.email)}</label>
                                             <select id=select_id name="role">
@@ -211,7 +213,7 @@ fn members_section(current: &Membership, me: &str, members: Vec<crate::workspace
                                             </button>
                                         </form>
                                         {(!is_me).then(|| view! {
-                                            <form method="post" action="/api/workspaces/remove" class="inline-form" data-enhance="">
+                                            <form method="post" action=api::RemoveMember::PATH class="inline-form" data-enhance="">
                                                 <input type="hidden" name="user_id" value=m.user_id.clone()/>
                                                 <button type="submit" class="link-button danger-link">
                                                     "Remove" <span class="visually-hidden">{format!(" {}", m.email)}</span>
@@ -235,7 +237,7 @@ fn members_section(current: &Membership, me: &str, members: Vec<crate::workspace
 #[component]
 pub(crate) fn SwitchButton(workspace: Membership, next: String) -> impl IntoView {
     view! {
-        <form method="post" action="/api/workspaces/switch" class="inline-form" data-enhance="">
+        <form method="post" action=api::SwitchWorkspace::PATH class="inline-form" data-enhance="">
             <input type="hidden" name="workspace" value=workspace.id.clone()/>
             <input type="hidden" name="next" value=next/>
             <button type="submit" class="link-button">"Switch to " {workspace.name}</button>
@@ -254,7 +256,7 @@ fn invite_section(
             <h2 id="invite-title">"Invite a colleague"</h2>
             {new_link.map(|link| view! { <NewLink link=link label="Invitation link"/> })}
             <p>"Onramp sends no email: it makes a link for you to send. The link works once, for 7 days."</p>
-            <form method="post" action="/api/invitations/create" data-enhance="" novalidate>
+            <form method="post" action=api::CreateInvitation::PATH data-enhance="" novalidate>
                 <div class="field">
                     <label for="invite-role">"Role"</label>
                     <select id="invite-role" name="role" aria-describedby="invite-role-hint">
@@ -275,7 +277,7 @@ fn invite_section(
                     {open.into_iter().map(|i| view! {
                         <li>
                             {format!("{} — {}, by {}, expires {}", i.role.label(), i.email.clone().unwrap_or_else(|| "anyone with the link".into()), i.invited_by, when(i.expires_at))}
-                            <form method="post" action="/api/invitations/revoke" class="inline-form" data-enhance="">
+                            <form method="post" action=api::RevokeInvitation::PATH class="inline-form" data-enhance="">
                                 <input type="hidden" name="id" value=i.id.clone()/>
                                 <button type="submit" class="link-button danger-link">"Revoke" <span class="visually-hidden">" this invitation"</span></button>
                             </form>
@@ -315,7 +317,7 @@ pub(crate) fn ShareStep(step: u8, base: Option<BaseUrl>) -> impl IntoView {
                         <p>"Send this step to the colleague with the Maintainer role. The link also invites them to "
                             <strong>{workspace.name.clone()}</strong>
                             " as admin, so the connection they save in step 12 is one you see too."</p>
-                        <form method="post" action="/api/invitations/create" data-enhance="">
+                        <form method="post" action=api::CreateInvitation::PATH data-enhance="">
                             <input type="hidden" name="step" value=step.to_string()/>
                             <input type="hidden" name="role" value="admin"/>
                             {base.map(|b| view! { <input type="hidden" name="base" value=b.to_string()/> })}
@@ -381,17 +383,17 @@ pub fn InvitePage() -> impl IntoView {
                 Some(v) if wrong_account => view! {
                     <p class="callout warning">"You are logged in as " <strong>{v.user.email.clone()}</strong>
                         ", but this invitation is for another address. Log out, then open the link again and log in with that address."</p>
-                    <form method="post" action="/api/auth/logout"><button type="submit" class="button secondary">"Log out"</button></form>
+                    <form method="post" action=api::Logout::PATH><button type="submit" class="button secondary">"Log out"</button></form>
                 }
                 .into_any(),
                 Some(v) => view! {
                     <p>"You are logged in as " <strong>{v.user.email.clone()}</strong> "."</p>
                     <div class="actions">
-                        <form method="post" action="/api/invitations/accept" data-enhance="" data-pending-label="Joining…">
+                        <form method="post" action=api::AcceptInvitation::PATH data-enhance="" data-pending-label="Joining…">
                             <input type="hidden" name="invite" value=secret.clone()/>
                             <button type="submit" class="button">{format!("Join {}", info.workspace_name)}</button>
                         </form>
-                        <form method="post" action="/api/invitations/decline" data-enhance="">
+                        <form method="post" action=api::DeclineInvitation::PATH data-enhance="">
                             <input type="hidden" name="invite" value=secret.clone()/>
                             <button type="submit" class="button secondary">"Decline"</button>
                         </form>
