@@ -27,15 +27,18 @@ build:
 # the release binary when it is built. The suites that use the database run again on a throw-away
 # PostgreSQL (Debian's packages) with the same cargo selection, so nothing recompiles.
 FUZZ_BINARY := $(wildcard $(CURDIR)/target/release/onramp)
-TEST_CRATES := -p app --features ssr -p fake-gitlab -p server
+TEST_CRATES := -p gitlab -p app -p fake-gitlab -p server --features app/ssr,gitlab/client
 unit:
 	ONRAMP_FUZZ_BINARY=$(FUZZ_BINARY) $(IN) cargo test $(TEST_CRATES)
 	scripts/with-postgres.sh $(IN) cargo test $(TEST_CRATES) --test api --test crash
 
 lint:
 	$(IN) cargo fmt --all --check
+	python3 scripts/module-cycles.py --self-test
+	python3 scripts/module-cycles.py
 	$(IN) cargo clippy $(TEST_CRATES) --all-targets -- -D warnings
 	$(IN) cargo clippy -p app --features hydrate -- -D warnings
+	$(IN) cargo clippy -p gitlab -- -D warnings
 
 e2e:
 	scripts/e2e.sh

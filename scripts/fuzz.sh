@@ -18,7 +18,7 @@ log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 status=0
 ONRAMP_FUZZ_BINARY="$BINARY" ONRAMP_FUZZ_REQUESTS="${ONRAMP_FUZZ_REQUESTS:-10000}" \
-  scripts/in-toolchain.sh cargo test -p app --features ssr -p fake-gitlab -p server --test fuzz -- --nocapture 2>&1 | tee "$log" || status=$?
+  scripts/in-toolchain.sh cargo test -p gitlab -p app -p fake-gitlab -p server --features app/ssr,gitlab/client --test fuzz -- --nocapture 2>&1 | tee "$log" || status=$?
 echo "=== fuzz summary"
 summary=$(grep -a '^fuzz: [0-9]* requests' "$log" || echo "fuzz: no summary: the run stopped before the end (see above)")
 echo "$summary"

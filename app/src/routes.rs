@@ -34,6 +34,46 @@ pub fn scope(id: &str) -> String {
     format!("{CONNECTIONS}{id}/scope")
 }
 
+/// The picker's address (or `suffix`'s, e.g. `/preview`) with its filters and pages.
+pub fn scope_href(
+    id: &str,
+    filter: &crate::gitlab::scope::Filter,
+    page: usize,
+    group_page: usize,
+    suffix: &str,
+) -> String {
+    let mut query = url::form_urlencoded::Serializer::new(String::new());
+    if !filter.search.is_empty() {
+        query.append_pair("q", &filter.search);
+    }
+    let role = filter.role.as_query();
+    if !role.is_empty() {
+        query.append_pair("role", &role);
+    }
+    if filter.show_archived {
+        query.append_pair("archived", "1");
+    }
+    if let Some(group) = &filter.group {
+        query.append_pair("group", group);
+    }
+    if filter.included_only {
+        query.append_pair("included", "1");
+    }
+    if page > 1 {
+        query.append_pair("page", &page.to_string());
+    }
+    if group_page > 1 {
+        query.append_pair("gpage", &group_page.to_string());
+    }
+    let query = query.finish();
+    let path = format!("{}{suffix}", scope(id));
+    if query.is_empty() {
+        path
+    } else {
+        format!("{path}?{query}")
+    }
+}
+
 /// The picker with the preview of what the selection brings.
 pub fn scope_preview(id: &str) -> String {
     format!("{CONNECTIONS}{id}/scope/preview")

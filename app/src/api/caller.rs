@@ -4,6 +4,7 @@
 //! that does not exist. Every server function and the scope's axum handlers use these lookups.
 
 use super::error::{ApiError, ApiErrorKind, RateLimited};
+use super::respond::{to_page, with_query};
 use crate::auth::Viewer;
 use crate::client::{limit_key, ClientInfo};
 use crate::integration::Integration;
@@ -148,7 +149,7 @@ pub(crate) async fn connection_for(
         return connection(state, viewer, id, action).await;
     }
     match (viewer.integrations.as_slice(), viewer.role()) {
-        ([], _) | (_, None) => Err(super::connections::not_connected()),
+        ([], _) | (_, None) => Err(not_connected()),
         ([only], Some(role)) => {
             allowed(role, action)?;
             Ok(only.clone())
@@ -165,4 +166,19 @@ fn allowed(role: Role, action: Action) -> Result<(), ApiError> {
     } else {
         Err(forbidden(role, "changing a connection"))
     }
+}
+
+/// [`limit_checks`] for the actions of a connection's page, which shows the wait.
+pub(crate) fn limit_checks_on_page(state: &AppState, viewer: &Viewer, page: &str) -> Result<(), ApiError> {
+    limit_checks(state, viewer).map_err(|refused: RateLimited| {
+        to_page(with_query(page, "limited", &refused.wait.to_string()));
+        refused.into()
+    })
+}
+
+/// The current workspace has no connection (or not this one any more): a browser goes to the
+/// GitLab page, which offers to connect.
+pub(crate) fn not_connected() -> ApiError {
+    to_page("/integrations/gitlab");
+    ApiError::not_found("This workspace has not connected GitLab yet.")
 }

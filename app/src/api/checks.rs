@@ -8,9 +8,9 @@ use crate::integration::Integration;
 use leptos::prelude::*;
 #[cfg(feature = "ssr")]
 use {
-    super::caller::{audit, connection_for, limit_checks, named, state, viewer, workspace_for},
-    super::connections::{connection_page, not_connected},
-    super::error::RateLimited,
+    super::caller::{
+        audit, connection_for, limit_checks, limit_checks_on_page, named, not_connected, state, viewer, workspace_for,
+    },
     super::respond::{from_browser, to_page, with_query},
     super::today,
     crate::auth::Viewer,
@@ -160,7 +160,7 @@ pub async fn accept_warnings(check: String, replace: Option<String>) -> Result<I
         };
         integrations::delete_check(&state.db, &viewer.user.id, &check_id).await?;
         audit(&state, &saved.workspace_id, &viewer, audit::TOKEN_REPLACED, &named(&saved)).await;
-        to_page(with_query(&connection_page(&saved.id), "replaced", "1"));
+        to_page(with_query(&crate::routes::connection(&saved.id), "replaced", "1"));
         return Ok(saved);
     }
     let workspace = workspace_for(&viewer, None, Action::ManageConnections)?;
@@ -189,15 +189,6 @@ pub async fn accept_warnings(check: String, replace: Option<String>) -> Result<I
     after_save(&state, &viewer, &workspace.id, saved, None).await
 }
 
-/// [`limit_checks`] for the actions of a connection's page, which shows the wait.
-#[cfg(feature = "ssr")]
-pub(crate) fn limit_checks_on_page(state: &AppState, viewer: &Viewer, page: &str) -> Result<(), ApiError> {
-    limit_checks(state, viewer).map_err(|refused: RateLimited| {
-        to_page(with_query(page, "limited", &refused.wait.to_string()));
-        refused.into()
-    })
-}
-
 /// Runs every check again with the stored token: `POST /api/gitlab/recheck`, `id` (the
 /// connection; may be left out when the current workspace has only one).
 #[server(prefix = "/api", endpoint = "gitlab/recheck")]
@@ -205,12 +196,12 @@ pub async fn recheck(id: Option<String>) -> Result<Report, ApiError> {
     let state = state()?;
     let viewer = viewer()?;
     let integration = connection_for(&state, &viewer, id.as_deref(), Action::ManageConnections).await?;
-    limit_checks_on_page(&state, &viewer, &connection_page(&integration.id))?;
+    limit_checks_on_page(&state, &viewer, &crate::routes::connection(&integration.id))?;
     let Some(report) = crate::connections::recheck(&state, &integration.workspace_id, &integration.id).await? else {
         return Err(not_connected());
     };
     audit(&state, &integration.workspace_id, &viewer, audit::CONNECTION_RECHECKED, &named(&integration)).await;
-    to_page(with_query(&connection_page(&integration.id), "rechecked", "1"));
+    to_page(with_query(&crate::routes::connection(&integration.id), "rechecked", "1"));
     Ok(report)
 }
 
@@ -221,7 +212,7 @@ pub async fn replace_token(id: Option<String>, token: Option<String>) -> Result<
     let state = state()?;
     let viewer = viewer()?;
     let target = connection_for(&state, &viewer, id.as_deref(), Action::ManageConnections).await?;
-    let page = connection_page(&target.id);
+    let page = crate::routes::connection(&target.id);
     limit_checks_on_page(&state, &viewer, &page)?;
     // The saved row must open: its address and CA decide where the new token goes.
     let saved = match integrations::with_token(&state.db, &state.keys, &target.workspace_id, &target.id).await {

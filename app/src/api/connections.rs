@@ -9,27 +9,12 @@ use leptos::server_fn::codec::GetUrl;
 use serde::{Deserialize, Serialize};
 #[cfg(feature = "ssr")]
 use {
-    super::caller::{audit, connection_for, named, state, viewer},
-    super::checks::limit_checks_on_page,
+    super::caller::{audit, connection_for, limit_checks_on_page, named, not_connected, state, viewer},
     super::respond::{to_page, with_query},
     super::today,
     crate::store::integrations,
     crate::workspace::{audit, Action},
 };
-
-/// A connection's page.
-#[cfg(feature = "ssr")]
-pub(crate) fn connection_page(id: &str) -> String {
-    format!("/integrations/gitlab/connections/{id}")
-}
-
-/// The current workspace has no connection (or not this one any more): a browser goes to the
-/// GitLab page, which offers to connect.
-#[cfg(feature = "ssr")]
-pub(crate) fn not_connected() -> ApiError {
-    to_page("/integrations/gitlab");
-    ApiError::not_found("This workspace has not connected GitLab yet.")
-}
 
 /// Rotates a connection's token now (GitLab 16.10+, a token with `api` or `self_rotate`):
 /// `POST /api/gitlab/rotate`, `id`. Never sends a second rotation for the same token.
@@ -39,7 +24,7 @@ pub async fn rotate_token(id: Option<String>) -> Result<RotationAnswer, ApiError
     let state = state()?;
     let viewer = viewer()?;
     let integration = connection_for(&state, &viewer, id.as_deref(), Action::ManageConnections).await?;
-    limit_checks_on_page(&state, &viewer, &connection_page(&integration.id))?;
+    limit_checks_on_page(&state, &viewer, &crate::routes::connection(&integration.id))?;
     let outcome =
         crate::rotation::rotate(&state, &integration.workspace_id, &integration.id, Trigger::Manual, today()).await?;
     let code = match &outcome {
@@ -55,7 +40,7 @@ pub async fn rotate_token(id: Option<String>) -> Result<RotationAnswer, ApiError
         Outcome::Gone => return Err(not_connected()),
     };
     audit(&state, &integration.workspace_id, &viewer, audit::TOKEN_ROTATED, &named(&integration)).await;
-    to_page(with_query(&connection_page(&integration.id), "rotation", code));
+    to_page(with_query(&crate::routes::connection(&integration.id), "rotation", code));
     let expires_at = match &outcome {
         Outcome::Rotated(date) => date.clone(),
         _ => None,

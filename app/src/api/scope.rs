@@ -162,7 +162,7 @@ pub async fn preview(
 }
 
 fn picker_href(id: &str, filter: &Filter, page: usize, suffix: &str) -> String {
-    crate::pages::scope_href(id, filter, page, 1, suffix)
+    crate::routes::scope_href(id, filter, page, 1, suffix)
 }
 
 /// `POST /integrations/gitlab/connections/{id}/scope`: the picker's form (with or without

@@ -14,7 +14,7 @@ pub mod load;
 
 pub use account::{ApiTokensPage, LoginPage, SignupPage};
 pub use integrations::{ConnectionPage, DisconnectPage, GitlabIntegration, SettingsIntegrations};
-pub use scope::{scope_href, ScopePage, ScopePreviewPage};
+pub use scope::{ScopePage, ScopePreviewPage};
 pub use steps::StepPage;
 pub use workspaces::{AuditPage, InvitePage, WorkspacePage};
 

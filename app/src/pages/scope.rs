@@ -7,42 +7,9 @@ use super::loaded;
 use super::query_seconds;
 use crate::gitlab::scope::{role_name, Filter, Page, Preview, ProjectView, RoleFilter};
 use crate::integration::{GroupRow, Integration, Picker, ScopeSummary};
+use crate::routes::scope_href;
 use leptos::prelude::*;
 use leptos_meta::Title;
-
-/// The picker's address (or `suffix`'s, e.g. `/preview`) with its filters and pages.
-pub fn scope_href(id: &str, filter: &Filter, page: usize, group_page: usize, suffix: &str) -> String {
-    let mut query = url::form_urlencoded::Serializer::new(String::new());
-    if !filter.search.is_empty() {
-        query.append_pair("q", &filter.search);
-    }
-    let role = filter.role.as_query();
-    if !role.is_empty() {
-        query.append_pair("role", &role);
-    }
-    if filter.show_archived {
-        query.append_pair("archived", "1");
-    }
-    if let Some(group) = &filter.group {
-        query.append_pair("group", group);
-    }
-    if filter.included_only {
-        query.append_pair("included", "1");
-    }
-    if page > 1 {
-        query.append_pair("page", &page.to_string());
-    }
-    if group_page > 1 {
-        query.append_pair("gpage", &group_page.to_string());
-    }
-    let query = query.finish();
-    let path = format!("/integrations/gitlab/connections/{id}/scope{suffix}");
-    if query.is_empty() {
-        path
-    } else {
-        format!("{path}?{query}")
-    }
-}
 
 fn plural(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
