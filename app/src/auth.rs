@@ -133,11 +133,6 @@ pub mod ssr {
         )
     }
 
-    /// `ONRAMP_PUBLIC_URL` says Onramp is reached over https (a proxy in front of it terminates TLS).
-    pub fn public_url_is_https() -> bool {
-        std::env::var("ONRAMP_PUBLIC_URL").is_ok_and(|u| u.starts_with("https://"))
-    }
-
     /// The session secret from the cookie of this scheme: over https only the `__Host-` cookie
     /// counts, so a cookie planted without the prefix is ignored.
     pub fn session_secret(headers: &HeaderMap, https: bool) -> Option<String> {
@@ -190,8 +185,12 @@ pub mod ssr {
             .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
             .map(|info| info.0.ip())
             .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
-        let client = crate::client::ClientInfo::from_request(peer, req.headers(), &app.trusted_proxies);
-        let https = client.https || public_url_is_https();
+        let mut client = crate::client::ClientInfo::from_request(peer, req.headers(), &app.trusted_proxies);
+        // Over https as far as the browser is concerned: directly, through a trusted proxy, or
+        // behind a proxy that terminates TLS as `ONRAMP_PUBLIC_URL` says. Everything after this
+        // (cookies, links) reads it from the request's `ClientInfo`.
+        client.https = client.https || app.settings.public_url_is_https();
+        let https = client.https;
         req.extensions_mut().insert(client);
         let path = req.uri().path().to_owned();
         if path.starts_with("/pkg/") || matches!(path.as_str(), "/healthz" | "/readyz" | "/metrics" | "/robots.txt") {
@@ -279,14 +278,11 @@ pub mod ssr {
         next.run(req).await
     }
 
-    /// The address this Onramp is reached at, for links people copy: `ONRAMP_PUBLIC_URL`, else
-    /// the scheme and Host of the request.
-    pub fn public_origin(headers: &HeaderMap, https: bool) -> String {
-        if let Ok(url) = std::env::var("ONRAMP_PUBLIC_URL") {
-            let url = url.trim().trim_end_matches('/');
-            if !url.is_empty() {
-                return url.to_owned();
-            }
+    /// The address this Onramp is reached at, for links people copy: `ONRAMP_PUBLIC_URL`
+    /// (`Settings::public_url`), else the scheme and Host of the request.
+    pub fn public_origin(public_url: Option<&str>, headers: &HeaderMap, https: bool) -> String {
+        if let Some(url) = public_url {
+            return url.to_owned();
         }
         let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("localhost");
         format!("{}://{host}", if https { "https" } else { "http" })

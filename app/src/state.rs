@@ -29,6 +29,22 @@ pub struct Settings {
     pub rotation_lease_seconds: i64,
     /// How hard discovery and previews press on a GitLab.
     pub discovery: crate::gitlab::discover::Knobs,
+    /// `ONRAMP_PUBLIC_URL` (trimmed, no trailing slash): where people reach Onramp, for the links
+    /// they copy; `https://` there means the browser speaks https even when a proxy in front of
+    /// Onramp does not. Read once at start, like every setting.
+    pub public_url: Option<String>,
+}
+
+impl Settings {
+    /// Onramp is reached over https, as `ONRAMP_PUBLIC_URL` says.
+    pub fn public_url_is_https(&self) -> bool {
+        self.public_url.as_deref().is_some_and(|u| u.starts_with("https://"))
+    }
+
+    /// `ONRAMP_PUBLIC_URL` as typed, tidied; `None` when unset or blank.
+    pub fn public_url_from(value: Option<&str>) -> Option<String> {
+        value.map(|u| u.trim().trim_end_matches('/').to_owned()).filter(|u| !u.is_empty())
+    }
 }
 
 impl Default for Settings {
@@ -41,6 +57,7 @@ impl Default for Settings {
             rotate_days_before: crate::gitlab::rotation::DEFAULT_DAYS_BEFORE,
             rotation_lease_seconds: 300,
             discovery: crate::gitlab::discover::Knobs::default(),
+            public_url: None,
         }
     }
 }
@@ -200,5 +217,21 @@ mod tests {
         let slow: Limiter<u32> = Limiter::per_minute(NonZeroU32::new(5).unwrap());
         slow.check(&1).unwrap();
         assert_eq!(slow.forget_idle(), 1);
+    }
+
+    #[test]
+    fn the_public_url_is_tidied_once() {
+        assert_eq!(
+            Settings::public_url_from(Some(" https://onramp.example.com/ ")).as_deref(),
+            Some("https://onramp.example.com")
+        );
+        assert_eq!(Settings::public_url_from(Some("  ")), None);
+        assert_eq!(Settings::public_url_from(None), None);
+        let https =
+            Settings { public_url: Settings::public_url_from(Some("https://o.example")), ..Settings::default() };
+        assert!(https.public_url_is_https());
+        let http = Settings { public_url: Settings::public_url_from(Some("http://o.example")), ..Settings::default() };
+        assert!(!http.public_url_is_https());
+        assert!(!Settings::default().public_url_is_https());
     }
 }

@@ -97,6 +97,7 @@ impl Config {
                 preview_in_flight: usize::try_from(number("ONRAMP_PREVIEW_IN_FLIGHT", 16)?.clamp(1, 64)).unwrap_or(16),
                 backoff_ms: number("ONRAMP_DISCOVERY_BACKOFF_MS", defaults.discovery.backoff_ms)?.clamp(1, 60_000),
             },
+            public_url: Settings::public_url_from(std::env::var("ONRAMP_PUBLIC_URL").ok().as_deref()),
         };
         Ok(Config {
             leptos,

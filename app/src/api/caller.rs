@@ -50,7 +50,7 @@ pub(crate) fn client_key() -> IpAddr {
 /// Does the browser reach Onramp over https (directly, through a trusted proxy, or as
 /// `ONRAMP_PUBLIC_URL` says)? Then the session cookie is `__Host-` and `Secure`.
 pub(crate) fn https() -> bool {
-    client().https || crate::auth::ssr::public_url_is_https()
+    client().https // judged once by the middleware, ONRAMP_PUBLIC_URL included
 }
 
 /// Counts a connection check (or other work sent to GitLab) against the client's and the

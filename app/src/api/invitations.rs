@@ -63,7 +63,10 @@ pub async fn create_invitation(
     };
     audit(&state, &target.id, &viewer, audit::MEMBER_INVITED, &whom).await;
     let headers = parts().map(|p| p.headers).unwrap_or_default();
-    let link = format!("{}/invite/{secret}", crate::auth::ssr::public_origin(&headers, https()));
+    let link = format!(
+        "{}/invite/{secret}",
+        crate::auth::ssr::public_origin(state.settings.public_url.as_deref(), &headers, https())
+    );
     if from_browser() {
         // The link is shown once, on the page, from a flash: never in the URL.
         let flash = accounts::put_flash(&state.db, &state.keys, &viewer.user.id, &secret).await?;

@@ -30,9 +30,9 @@ pub async fn middleware(State(app): State<AppState>, mut req: Request, next: Nex
         req.uri().query().map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default();
     let param = |k: &str| query.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
     let viewer = req.extensions().get::<Viewer>().cloned();
-    let https = req.extensions().get::<crate::client::ClientInfo>().is_some_and(|c| c.https)
-        || crate::auth::ssr::public_url_is_https();
-    let origin = crate::auth::ssr::public_origin(req.headers(), https);
+    // Judged once by the authentication middleware (ONRAMP_PUBLIC_URL included).
+    let https = req.extensions().get::<crate::client::ClientInfo>().is_some_and(|c| c.https);
+    let origin = crate::auth::ssr::public_origin(app.settings.public_url.as_deref(), req.headers(), https);
     let mut data = Extensions::new();
     if let Err(e) = load(&app, viewer.as_ref(), &page, &param, &origin, &mut data).await {
         return crate::auth::ssr::internal(e);

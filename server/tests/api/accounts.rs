@@ -687,3 +687,39 @@ async fn onramp_rotate_key_re_encrypts_every_token() {
     let (_, token, _) = app::store::integrations::with_token(&onramp.state.db, &keys, &ws, &id).await.unwrap().unwrap();
     assert_eq!(token.expose(), "glpat-good");
 }
+
+/// `ONRAMP_PUBLIC_URL` is read once, into the settings: behind a proxy that terminates TLS the
+/// session cookie is `__Host-` and `Secure` although the request came over plain http, and links
+/// people copy point at the public address, not at the Host the request named.
+#[tokio::test]
+async fn the_public_url_in_the_settings_makes_cookies_secure_and_links_public() {
+    let onramp = spawn_onramp_with(|c| c.settings.public_url = Some("https://onramp.example.com".into())).await;
+    let r = onramp
+        .anon
+        .post(onramp.server.url("/api/auth/signup"))
+        .header("accept", "text/html")
+        .header("origin", format!("http://{}", onramp.server.addr))
+        .form(&[("email", "lead@example.com"), ("password", PASSWORD), ("next", "/")])
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_redirection(), "{}", r.status());
+    let cookie = r.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(cookie.starts_with("__Host-onramp_session=") && cookie.contains("; Secure"), "{cookie}");
+    let session = cookie.split(';').next().unwrap().to_owned();
+
+    let r = onramp
+        .anon
+        .post(onramp.server.url("/api/invitations/create"))
+        .header("accept", "application/json")
+        .header("origin", format!("http://{}", onramp.server.addr))
+        .header("cookie", session)
+        .form(&[("role", "viewer")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let answer: serde_json::Value = r.json().await.unwrap();
+    let link = answer["link"].as_str().unwrap();
+    assert!(link.starts_with("https://onramp.example.com/invite/"), "{link}");
+}
