@@ -97,6 +97,37 @@ const UNSETTLED: &str = "GitLab did not answer the rotation, and could not be as
 const KEPT: &str = "GitLab's answer to the rotation was lost, but the old token still works, so nothing was rotated. \
     Onramp will try again.";
 
+/// How often a rotated token is offered to the store, with waits of 100 ms doubling in between
+/// (about 6 s in all, beside SQLite's own 10 s busy timeout per try).
+const STORE_ATTEMPTS: u32 = 7;
+
+/// GitLab has issued a new token and revoked the old one: the new token is the connection's only
+/// way in, so a storage failure (the database busy or briefly away) is tried again before it is
+/// given up. Never logs the token.
+async fn keep_rotated(
+    state: &AppState,
+    rotation_id: &str,
+    workspace_id: &str,
+    id: &str,
+    token_id: i64,
+    answer: &rotations::NewToken<'_>,
+) -> Result<bool, StoreError> {
+    let mut wait = std::time::Duration::from_millis(100);
+    let mut attempt = 1;
+    loop {
+        match rotations::rotated(&state.db, &state.keys, rotation_id, workspace_id, id, token_id, answer).await {
+            Ok(stored) => return Ok(stored),
+            Err(e) if attempt < STORE_ATTEMPTS => {
+                tracing::warn!(error = %e, attempt, connection = id, "storing a rotated token failed; trying again");
+                tokio::time::sleep(wait).await;
+                wait *= 2;
+                attempt += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 /// Rotates the connection's token (scheduled: only when due). Never sends a second rotation for
 /// a token; see the module's text.
 pub async fn rotate(
@@ -155,21 +186,13 @@ pub async fn rotate(
         };
         match answer {
             Rotated::New { token: new, id: new_id, expires_at } => {
-                let stored = rotations::rotated(
-                    &state.db,
-                    &state.keys,
-                    &rotation_id,
-                    workspace_id,
-                    id,
-                    token_id,
-                    &rotations::NewToken {
-                        token: &new,
-                        id: new_id,
-                        expires_at: expires_at.clone(),
-                        created_on: today.to_string(),
-                    },
-                )
-                .await?;
+                let answer = rotations::NewToken {
+                    token: &new,
+                    id: new_id,
+                    expires_at: expires_at.clone(),
+                    created_on: today.to_string(),
+                };
+                let stored = keep_rotated(state, &rotation_id, workspace_id, id, token_id, &answer).await?;
                 metrics::counter!("onramp_rotations_total", "outcome" => "rotated").increment(1);
                 tracing::info!(connection = id, stored, "rotated a connection's token");
                 if stored {

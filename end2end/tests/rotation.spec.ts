@@ -5,9 +5,10 @@ import { FAKE_GITLAB_2 } from "../playwright.config";
 // Rotating a token revokes it in the fake GitLab, which every test shares: each run below uses
 // a persona no other test uses (the service account with JavaScript, glpat-soon without).
 
-// One after the other: the two rotations, sent to the same fake GitLab at the same moment, once
-// left one of them without an answer within Onramp's request timeout.
-test.describe.configure({ mode: "serial" });
+// The two variants run in parallel, as every other spec: the flake that once made them serial was
+// a rotated token lost to "database is locked" (a deferred SQLite transaction that read, then
+// could not write once another connection had committed); such transactions now start with
+// BEGIN IMMEDIATE (app/src/store/mod.rs, Db::begin_write).
 
 async function newPage(browser: Browser, javaScriptEnabled: boolean): Promise<Page> {
   const context = await browser.newContext({ javaScriptEnabled });

@@ -486,3 +486,47 @@ async fn a_rotation_that_could_not_be_sent_is_tried_again() {
     let ledger = rotations::all(&onramp.state.db, &ws, &id).await.unwrap();
     assert_eq!((ledger.len(), ledger[0].state.as_str()), (1, "rotated"), "the same rotation, taken up again");
 }
+
+/// GitLab has rotated (the old token is revoked at once) and the store refuses the write that
+/// keeps the new token for a moment: the new token is offered again and kept, never dropped.
+#[tokio::test]
+async fn a_rotated_token_survives_a_storage_failure_right_after_gitlabs_answer() {
+    let fake = FakeGitlab::default();
+    let (onramp, _gitlab, ws, id) = connected(&fake, "glpat-soon").await;
+    let db = onramp.state.db.clone();
+    // A storage failure injected into the one write that stores a token, while `fail_rotated`
+    // has a row.
+    let statements: &[&str] = if onramp.database_url.is_none() {
+        &[
+            "CREATE TABLE fail_rotated (n INTEGER)",
+            "INSERT INTO fail_rotated VALUES (1)",
+            "CREATE TRIGGER fail_rotated BEFORE UPDATE OF token_ciphertext ON integrations \
+             WHEN EXISTS (SELECT 1 FROM fail_rotated) BEGIN SELECT RAISE(ABORT, 'injected storage failure'); END",
+        ]
+    } else {
+        &[
+            "CREATE TABLE fail_rotated (n INTEGER)",
+            "INSERT INTO fail_rotated VALUES (1)",
+            "CREATE FUNCTION fail_rotated() RETURNS trigger AS $$ BEGIN \
+             IF EXISTS (SELECT 1 FROM fail_rotated) THEN RAISE EXCEPTION 'injected storage failure'; END IF; \
+             RETURN NEW; END $$ LANGUAGE plpgsql",
+            "CREATE TRIGGER fail_rotated BEFORE UPDATE OF token_ciphertext ON integrations \
+             FOR EACH ROW EXECUTE FUNCTION fail_rotated()",
+        ]
+    };
+    for statement in statements {
+        sqlx::query(statement).execute(db.pool()).await.unwrap();
+    }
+    let heal = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        sqlx::query("DELETE FROM fail_rotated").execute(db.pool()).await.unwrap();
+    });
+    let outcome = rotation::rotate(&onramp.state, &ws, &id, Trigger::Manual, today()).await;
+    heal.await.unwrap();
+    assert!(matches!(outcome, Ok(Outcome::Rotated(_))), "{outcome:?}");
+    assert_eq!(fake.rotations(), 1, "sent once");
+    let kept = stored_token(&onramp, &ws, &id).await;
+    assert!(kept.starts_with("glpat-soon-r"), "the new token is the connection's: {kept}");
+    assert!(captured_log().contains("storing a rotated token failed; trying again"));
+    assert!(!captured_log().contains(&kept), "never logged");
+}

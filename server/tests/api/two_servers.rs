@@ -77,7 +77,16 @@ async fn the_daily_recheck_checks_each_connection_once_across_servers() {
         app::jobs::recheck::run(&second_state, now, interval),
     );
     let (a, b) = (a.unwrap(), b.unwrap());
-    assert_eq!((a.checked + b.checked, a.taken + b.taken), (1, 1), "{a:?} {b:?}");
+    // Checked once in all. Whether the slower pass still saw it due (and found it taken) or
+    // listed it after the other had claimed it depends on the scheduler: both are right.
+    assert_eq!(a.checked + b.checked, 1, "{a:?} {b:?}");
+    for r in [&a, &b] {
+        assert_eq!(
+            (r.due, r.errors),
+            (r.checked + r.taken, 0),
+            "every due connection was checked or found taken: {r:?}"
+        );
+    }
     let tokens = hits.lock().unwrap().iter().filter(|h| h.path.ends_with("/personal_access_tokens/self")).count();
     assert_eq!(
         tokens,
