@@ -13,14 +13,17 @@ use crate::state::AppState;
 use crate::store::scopes::{self, Scope};
 use crate::store::{integrations, now, StoreError};
 use serde::Serialize;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// A run that started longer ago than this is taken for dead (its process stopped): another may
 /// start.
 pub const STALE_AFTER_SECONDS: i64 = 15 * 60;
 
-/// The longest a discovery may take.
-pub const DISCOVERY_TIMEOUT: Duration = Duration::from_secs(10 * 60);
+/// The longest a discovery may take (its wait for its workspace's turn not counted).
+pub const DISCOVERY_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 
 /// Starts discovery in the background unless one is running. True when it started.
 pub async fn start(state: &AppState, workspace_id: &str, id: &str) -> Result<bool, StoreError> {
@@ -45,15 +48,66 @@ pub async fn refresh(state: &AppState, workspace_id: &str, id: &str) -> Result<b
     Ok(true)
 }
 
-/// Discoveries one Onramp process runs at once (each holds a list of up to
-/// [`crate::gitlab::scope::MAX_DISCOVERED`] entries while it runs); more wait their turn, shown as
-/// running.
-pub const RUNS_AT_ONCE: usize = 4;
+/// Discoveries one workspace runs at once (each holds a list of up to
+/// [`crate::gitlab::scope::MAX_DISCOVERED`] entries while it runs); its others wait their turn,
+/// shown as running. Other workspaces do not wait for them: no process-wide run slot is held
+/// for a whole run.
+pub const RUNS_PER_WORKSPACE: usize = 1;
 
-static RUNS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(RUNS_AT_ONCE);
+/// GitLab requests in flight at once across every discovery and preview of this process. A
+/// request takes a slot when it is sent and gives it back when its answer came, before any
+/// back-off or rate-limit wait; the slots are handed out first come, first served, so one
+/// workspace's many requests queue with everyone else's instead of ahead of them.
+pub const REQUESTS_AT_ONCE: usize = 32;
+
+static REQUESTS: Semaphore = Semaphore::const_new(REQUESTS_AT_ONCE);
+
+/// Discovery turns per workspace.
+static WORKSPACE_RUNS: Turns = Turns::new();
+
+/// One preview at a time per connection.
+static PREVIEWS: Turns = Turns::new();
+
+/// Semaphores by key (a workspace, a connection), made when first asked for and dropped when no
+/// one holds or waits for one.
+struct Turns(Mutex<BTreeMap<String, Arc<Semaphore>>>);
+
+impl Turns {
+    const fn new() -> Self {
+        Turns(Mutex::new(BTreeMap::new()))
+    }
+
+    /// Waits for one of `at_once` turns of `key`.
+    async fn take(&'static self, key: &str, at_once: usize) -> Turn {
+        let semaphore = {
+            let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+            map.entry(key.to_owned()).or_insert_with(|| Arc::new(Semaphore::new(at_once))).clone()
+        };
+        let permit = semaphore.acquire_owned().await.ok();
+        Turn { turns: self, key: key.to_owned(), permit }
+    }
+}
+
+/// A turn of [`Turns`]; given back on drop.
+struct Turn {
+    turns: &'static Turns,
+    key: String,
+    permit: Option<OwnedSemaphorePermit>,
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        drop(self.permit.take());
+        let mut map = self.turns.0.lock().unwrap_or_else(|e| e.into_inner());
+        // Only the map holds it: no one has a turn or waits for one.
+        if map.get(&self.key).is_some_and(|s| Arc::strong_count(s) == 1) {
+            map.remove(&self.key);
+        }
+    }
+}
 
 async fn run_claimed(state: &AppState, workspace_id: &str, id: &str) -> Result<(), StoreError> {
-    let _turn = RUNS.acquire().await.ok();
+    let _turn = WORKSPACE_RUNS.take(workspace_id, RUNS_PER_WORKSPACE).await;
     let started = std::time::Instant::now();
     let found = discover_with_token(state, workspace_id, id).await;
     let outcome = if found.is_ok() { "ok" } else { "failed" };
@@ -92,43 +146,128 @@ async fn discover_with_token(state: &AppState, workspace_id: &str, id: &str) -> 
         }
     });
     let knobs = state.settings.discovery;
-    let found = tokio::time::timeout(DISCOVERY_TIMEOUT, discover::discover(&target, &base, &token, knobs, &progress))
-        .await
-        .unwrap_or_else(|_| {
-            Err("Discovery took longer than 10 minutes: GitLab is slow or rate-limits hard. Refresh later.".into())
-        });
+    let listing = discover::discover(&target, &base, &token, knobs, &REQUESTS, &progress);
+    let found = tokio::time::timeout(DISCOVERY_TIMEOUT, listing).await.unwrap_or_else(|_| {
+        Err(format!(
+            "Discovery took longer than {} minutes: GitLab is slow or rate-limits hard. Refresh later.",
+            DISCOVERY_TIMEOUT.as_secs() / 60
+        ))
+    });
     drop(progress);
     let _ = writer.await;
     found
 }
 
-/// Counts what `selection` would bring over the last [`PREVIEW_DAYS`] days, and keeps the result.
-/// `Ok(Err(why))` when there is nothing to count yet or GitLab cannot be reached.
+/// Why a preview was not counted: what to do, and when to try again where waiting helps.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refused {
+    pub message: String,
+    /// Seconds.
+    pub retry_after: Option<u64>,
+}
+
+impl From<String> for Refused {
+    fn from(message: String) -> Self {
+        Refused { message, retry_after: None }
+    }
+}
+
+/// A kept preview of the same selection younger than this is the answer: GitLab is not asked
+/// again.
+pub const PREVIEW_KEPT_SECONDS: i64 = 300;
+
+/// The window of [`crate::gitlab::discover::Knobs::preview_budget`].
+pub const PREVIEW_BUDGET_WINDOW_SECONDS: i64 = 600;
+
+/// GitLab requests previews spent per connection in the current window (pure).
+#[derive(Debug, Default)]
+pub struct Budget(BTreeMap<String, (i64, u32)>);
+
+impl Budget {
+    pub const fn new() -> Self {
+        Budget(BTreeMap::new())
+    }
+
+    /// Spends `cost` requests of `key`'s `limit` per `window` seconds at `now` (Unix seconds), or
+    /// says in how many seconds the window ends when that would go over. Ended windows are
+    /// forgotten.
+    pub fn spend(&mut self, key: &str, cost: u32, limit: u32, now: i64, window: i64) -> Result<(), u64> {
+        self.0.retain(|_, (start, _)| now < *start + window);
+        let (start, spent) = self.0.entry(key.to_owned()).or_insert((now, 0));
+        if spent.saturating_add(cost) > limit {
+            return Err(u64::try_from(*start + window - now).unwrap_or(1).max(1));
+        }
+        *spent += cost;
+        Ok(())
+    }
+}
+
+static BUDGET: Mutex<Budget> = Mutex::new(Budget::new());
+
+/// What `selection` would bring over the last [`PREVIEW_DAYS`] days. `may_count` (an owner or
+/// admin): counted by GitLab and kept, unless a kept count of the same selection is younger than
+/// [`PREVIEW_KEPT_SECONDS`]; one count at a time per connection (a second waits for the first and
+/// takes its result), within the connection's request budget. Otherwise (a viewer) the kept
+/// preview only: a viewer never spends the token owner's GitLab rate limit.
+/// `Ok(Err(why))` when there is nothing to show or GitLab cannot be asked.
 pub async fn preview(
     state: &AppState,
     integration: &Integration,
     selection: &Selection,
-) -> Result<Result<Preview, String>, StoreError> {
+    may_count: bool,
+) -> Result<Result<Preview, Refused>, StoreError> {
     let (ws, id) = (integration.workspace_id.as_str(), integration.id.as_str());
+    if !may_count {
+        let scope = scopes::find(&state.db, ws, id).await?;
+        return Ok(scope.as_ref().and_then(|s| s.preview_of(selection)).cloned().ok_or_else(|| {
+            Refused::from(
+                "No preview of this selection was counted yet: an owner or admin of the workspace counts one \
+                 (\"Preview what this brings\"), and it shows here."
+                    .to_owned(),
+            )
+        }));
+    }
+    let _turn = PREVIEWS.take(id, 1).await;
+    let scope = scopes::find(&state.db, ws, id).await?;
+    let kept = scope.as_ref().and_then(|s| s.preview_of(selection));
+    if let Some(kept) = kept.filter(|p| now() - p.computed_at < PREVIEW_KEPT_SECONDS) {
+        return Ok(Ok(kept.clone()));
+    }
     let Some(snapshot) = scopes::snapshot(&state.db, ws, id).await? else {
-        return Ok(Err("Onramp has not listed this connection's groups and projects yet: wait for the list.".into()));
+        return Ok(Err("Onramp has not listed this connection's groups and projects yet: wait for the list."
+            .to_owned()
+            .into()));
     };
     let included: Vec<_> = snapshot.projects.into_iter().filter(|p| selection.includes(p)).collect();
+    let counted: Vec<_> = included.iter().take(PREVIEW_MAX_PROJECTS).cloned().collect();
+    let (cost, limit) = (discover::preview_cost(&counted), state.settings.discovery.preview_budget);
+    let spent =
+        BUDGET.lock().unwrap_or_else(|e| e.into_inner()).spend(id, cost, limit, now(), PREVIEW_BUDGET_WINDOW_SECONDS);
+    if let Err(wait) = spent {
+        return Ok(Err(Refused {
+            message: format!(
+                "Previews of this connection may send GitLab {limit} requests in {} minutes (GitLab's rate limit is \
+                 its token owner's) and this one needs {cost} more: preview again in {wait} seconds.",
+                PREVIEW_BUDGET_WINDOW_SECONDS / 60
+            ),
+            retry_after: Some(wait),
+        }));
+    }
     let (token, ca) = match integrations::with_token(&state.db, &state.keys, ws, id).await {
         Ok(Some((_, token, ca))) => (token, ca),
-        Ok(None) => return Ok(Err("The connection was removed meanwhile.".into())),
-        Err(StoreError::Crypto(_)) => return Ok(Err(UNUSABLE_TOKEN.into())),
+        Ok(None) => return Ok(Err("The connection was removed meanwhile.".to_owned().into())),
+        Err(StoreError::Crypto(_)) => return Ok(Err(UNUSABLE_TOKEN.to_owned().into())),
         Err(e) => return Err(e),
     };
     let (base, target) = match crate::connections::target_for(state, integration, &ca).await {
         Ok(found) => found,
-        Err(why) => return Ok(Err(format!("Onramp cannot reach {}: {why}.", integration.base_url))),
+        Err(why) => return Ok(Err(format!("Onramp cannot reach {}: {why}.", integration.base_url).into())),
     };
     let since = time::OffsetDateTime::now_utc() - time::Duration::days(i64::from(PREVIEW_DAYS));
     let since = since.replace_nanosecond(0).unwrap_or(since);
     let since = since.format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
-    let counted: Vec<_> = included.iter().take(PREVIEW_MAX_PROJECTS).cloned().collect();
-    let rows = discover::preview(&target, &base, &token, state.settings.discovery, &counted, &since).await;
+    let knobs = state.settings.discovery;
+    let rows = discover::preview(&target, &base, &token, knobs, &REQUESTS, &counted, &since).await;
     let preview = Preview::new(rows, included.len(), now());
     scopes::save_preview(&state.db, ws, id, &preview, selection).await?;
     Ok(Ok(preview))
@@ -303,11 +442,7 @@ pub async fn picker(
         ),
     };
     let preview = if preview && snapshot.is_some() {
-        let kept = scope.as_ref().and_then(|s| s.preview_of(&editing)).filter(|p| now() - p.computed_at < 300);
-        Some(match kept {
-            Some(p) => Ok(p.clone()),
-            None => self::preview(state, integration, &editing).await?,
-        })
+        Some(self::preview(state, integration, &editing, may_edit).await?.map_err(|r| r.message))
     } else {
         None
     };

@@ -96,6 +96,10 @@ impl Config {
                 in_flight: usize::try_from(number("ONRAMP_DISCOVERY_IN_FLIGHT", 4)?.clamp(1, 32)).unwrap_or(4),
                 preview_in_flight: usize::try_from(number("ONRAMP_PREVIEW_IN_FLIGHT", 16)?.clamp(1, 64)).unwrap_or(16),
                 backoff_ms: number("ONRAMP_DISCOVERY_BACKOFF_MS", defaults.discovery.backoff_ms)?.clamp(1, 60_000),
+                preview_budget: u32::try_from(
+                    number("ONRAMP_PREVIEW_BUDGET", u64::from(defaults.discovery.preview_budget))?.clamp(4, 100_000),
+                )
+                .unwrap_or(defaults.discovery.preview_budget),
             },
             public_url: Settings::public_url_from(std::env::var("ONRAMP_PUBLIC_URL").ok().as_deref()),
         };

@@ -146,18 +146,25 @@ pub async fn refresh(
 }
 
 /// `GET /api/gitlab/connections/{id}/scope/preview`: counts of the last 90 days for the saved
-/// selection's projects (at most the first 200).
+/// selection's projects (at most the first 200). Owners and admins count (see
+/// [`discovery::preview`]: one at a time, a fresh count reused, a budget per connection: 429
+/// with `Retry-After` past it); a viewer reads the kept count, never asking GitLab.
 pub async fn preview(
     State(state): State<AppState>,
     viewer: Option<Extension<Viewer>>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let (_, integration) = connection_limited(&state, viewer, &id, Action::ViewConnections).await?;
+    let (viewer, integration) = connection_limited(&state, viewer, &id, Action::ViewConnections).await?;
+    let may_count =
+        viewer.workspaces.iter().any(|m| m.id == integration.workspace_id && m.role.may(Action::ManageConnections));
     let scope = scopes::find(&state.db, &integration.workspace_id, &integration.id).await?;
     let selection = scope.map(|s| s.selection).unwrap_or_default();
-    match discovery::preview(&state, &integration, &selection).await? {
+    match discovery::preview(&state, &integration, &selection, may_count).await? {
         Ok(preview) => json(StatusCode::OK, &preview),
-        Err(why) => Err(ApiError::new(ApiErrorKind::NotReady, why)),
+        Err(discovery::Refused { message, retry_after: Some(wait) }) => {
+            Err(ApiError { retry_after: Some(wait), ..ApiError::new(ApiErrorKind::RateLimited, message) })
+        }
+        Err(discovery::Refused { message, retry_after: None }) => Err(ApiError::new(ApiErrorKind::NotReady, message)),
     }
 }
 
@@ -220,7 +227,7 @@ pub async fn picker_form(
         if !counted && !edited.is_empty() && state.checks_per_user.check(&viewer.user.id).is_ok() {
             let (state, integration, edited) = (state.clone(), integration.clone(), edited.clone());
             tokio::spawn(async move {
-                if let Err(e) = discovery::preview(&state, &integration, &edited).await {
+                if let Err(e) = discovery::preview(&state, &integration, &edited, true).await {
                     tracing::error!(error = %e, "cannot keep a preview");
                 }
             });

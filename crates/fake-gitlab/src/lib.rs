@@ -184,14 +184,27 @@ pub mod world {
         pub visibility: Visibility,
         /// jdoe's direct membership of the project.
         pub project_access: Option<u64>,
-        /// jdoe's level through the project's group or a group the project is shared with.
+        /// jdoe's level through the project's own group and its ancestors (what GitLab's
+        /// `project.group.highest_group_member(user)` finds).
         pub group_access: Option<u64>,
+        /// jdoe's level through a group the project is shared with (`project_group_links`: the
+        /// lower of the link's `group_access` and jdoe's role in that group). GitLab counts it in
+        /// `project_authorizations` (what `min_access_level` filters on) but no entity shows it.
+        pub shared_access: Option<u64>,
     }
 
     impl Project {
-        /// jdoe's effective level: the higher of `project_access` and `group_access`.
+        /// jdoe's effective level, as `project_authorizations` holds it: the highest of the
+        /// direct membership, the group chain's and a share's.
         pub fn level(&self) -> Option<u64> {
-            self.project_access.max(self.group_access)
+            self.project_access.max(self.group_access).max(self.shared_access)
+        }
+
+        /// Whether jdoe sees it at all: a member (any way), or a project that is not private
+        /// (`Project.public_or_visible_to_user`: internal projects are visible to every
+        /// non-external user, jdoe included).
+        pub fn visible(&self) -> bool {
+            self.level().is_some() || self.visibility != Visibility::Private
         }
 
         pub fn namespace_full_path(&self) -> &str {
@@ -201,7 +214,8 @@ pub mod world {
         /// Whether jdoe may read its merge requests, pipelines and deployments: a member, and at
         /// least Reporter unless the project is internal or public.
         pub fn readable(&self) -> bool {
-            self.level().is_some_and(|level| level >= REPORTER || self.visibility != Visibility::Private)
+            self.visible()
+                && (self.level().is_some_and(|level| level >= REPORTER) || self.visibility != Visibility::Private)
         }
     }
 
@@ -272,6 +286,10 @@ pub mod world {
             w.put_project(106, Some(20), "sdk", "SDK", Private, false, None, Some(DEVELOPER));
             w.put_project(107, Some(21), "warehouse", "Warehouse", Private, false, Some(REPORTER), None);
             w.put_project(108, Some(12), "portal", "Portal", Private, false, None, None);
+            // A stranger's public group and project (gitlab.com is full of them): jdoe is no
+            // member, GitLab lists them wherever it lists what is *visible*.
+            w.put_group(30, "GitLab.org", "gitlab-org", None, Public, None);
+            w.put_project(110, Some(30), "gitlab", "GitLab", Public, false, None, None);
             w
         }
 
@@ -458,7 +476,8 @@ pub mod world {
                 archived,
                 visibility,
                 project_access,
-                group_access: group_level.max(shared),
+                group_access: group_level,
+                shared_access: shared,
             });
         }
     }
@@ -470,6 +489,8 @@ use world::{Group, Project};
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Hit {
     pub path: String,
+    /// The query string as sent (`""` without one): tests assert which page or cursor was asked.
+    pub query: String,
     pub with_token: bool,
 }
 
@@ -557,6 +578,10 @@ pub struct FakeGitlab {
     pub rate_limit_remaining: Option<u64>,
     /// Added before every answer.
     pub latency: Duration,
+    /// Holds every request to the associations (the first request of a discovery on 17.4+)
+    /// until [`Hold::release`]: a GitLab that is slow for as long as a test needs, without
+    /// timing.
+    pub hold: Option<Hold>,
     /// Answer every API call with this status (429 with a text body, 5xx with HTML).
     pub fail_status: Option<u16>,
     /// Redirect every API call to this origin (keeping the path).
@@ -577,6 +602,39 @@ pub struct FakeGitlab {
     pub hits: Arc<Mutex<Vec<Hit>>>,
     /// Requests being answered right now, and the most there ever were at once.
     pub in_flight: Arc<(AtomicUsize, AtomicUsize)>,
+}
+
+/// A gate for [`FakeGitlab::hold`]: requests wait at it until it is released; tests wait for
+/// requests to arrive at it.
+#[derive(Clone)]
+pub struct Hold(Arc<(tokio::sync::watch::Sender<bool>, tokio::sync::watch::Sender<usize>)>);
+
+impl Default for Hold {
+    fn default() -> Self {
+        Hold(Arc::new((tokio::sync::watch::Sender::new(false), tokio::sync::watch::Sender::new(0))))
+    }
+}
+
+impl Hold {
+    /// Lets every held request (and every later one) through.
+    pub fn release(&self) {
+        self.0 .0.send_replace(true);
+    }
+
+    /// Requests that arrived at the gate so far.
+    pub fn arrived(&self) -> usize {
+        *self.0 .1.borrow()
+    }
+
+    /// Waits until `n` requests arrived at the gate.
+    pub async fn until_arrived(&self, n: usize) {
+        let _ = self.0 .1.subscribe().wait_for(|a| *a >= n).await;
+    }
+
+    async fn pass(&self) {
+        self.0 .1.send_modify(|a| *a += 1);
+        let _ = self.0 .0.subscribe().wait_for(|open| *open).await;
+    }
 }
 
 /// A fixed 60-second window of API requests, as `RateLimit-*` headers tell it.
@@ -761,13 +819,19 @@ impl FakeGitlab {
                 .and_then(|v| v.strip_prefix("Bearer "))
                 .map(str::to_owned)
         });
-        self.hits
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(Hit { path: uri.path().to_owned(), with_token: token.is_some() });
+        self.hits.lock().unwrap_or_else(|e| e.into_inner()).push(Hit {
+            path: uri.path().to_owned(),
+            query: uri.query().unwrap_or_default().to_owned(),
+            with_token: token.is_some(),
+        });
         let _in_flight = InFlight::enter(&self.in_flight);
         if !self.latency.is_zero() {
             tokio::time::sleep(self.latency).await;
+        }
+        if let Some(hold) = &self.hold {
+            if self.endpoint_of(uri.path()) == Endpoint::Associations {
+                hold.pass().await;
+            }
         }
         let host = headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("gitlab.test").to_owned();
         let Some(rest) = uri.path().strip_prefix(self.prefix.as_str()) else { return not_found_page() };
@@ -1139,29 +1203,33 @@ impl Params {
 
     /// `min_access_level`: one of GitLab's roles; 0 when not asked.
     fn min_access_level(&self) -> Result<u64, BadRequest> {
+        self.min_access_level_asked().map(|level| level.unwrap_or(0))
+    }
+
+    /// `min_access_level` when asked (`values: Gitlab::Access.all_values`), `None` when not.
+    fn min_access_level_asked(&self) -> Result<Option<u64>, BadRequest> {
         match self.number("min_access_level") {
-            Ok(None) => Ok(0),
-            Ok(Some(level)) if [5, 10, 15, 20, 30, 40, 50].contains(&level) => Ok(level),
+            Ok(None) => Ok(None),
+            Ok(Some(level)) if [0, 5, 10, 15, 20, 30, 40, 50].contains(&level) => Ok(Some(level)),
             _ => Err(BadRequest("min_access_level does not have a valid value".to_owned())),
         }
     }
 
-    /// A date filter: ISO 8601 (a date, or a date and time with or without offset).
-    fn date(&self, key: &str) -> Result<(), BadRequest> {
-        let Some(value) = self.get(key) else { return Ok(()) };
+    /// A date filter: ISO 8601 (a date, or a date and time with or without offset; without one
+    /// it is UTC, GitLab's default time zone), or 400 `<key> is invalid`.
+    fn date(&self, key: &str) -> Result<Option<time::OffsetDateTime>, BadRequest> {
+        let Some(value) = self.get(key) else { return Ok(None) };
         let date = time::macros::format_description!("[year]-[month]-[day]");
         let local = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]");
         let local_fraction =
             time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond]");
-        let valid = time::OffsetDateTime::parse(value, &time::format_description::well_known::Rfc3339).is_ok()
-            || time::Date::parse(value, &date).is_ok()
-            || time::PrimitiveDateTime::parse(value, &local).is_ok()
-            || time::PrimitiveDateTime::parse(value, &local_fraction).is_ok();
-        if valid {
-            Ok(())
-        } else {
-            Err(BadRequest(format!("{key} is invalid")))
-        }
+        time::OffsetDateTime::parse(value, &time::format_description::well_known::Rfc3339)
+            .ok()
+            .or_else(|| time::Date::parse(value, &date).ok().map(|d| d.midnight().assume_utc()))
+            .or_else(|| time::PrimitiveDateTime::parse(value, &local).ok().map(|t| t.assume_utc()))
+            .or_else(|| time::PrimitiveDateTime::parse(value, &local_fraction).ok().map(|t| t.assume_utc()))
+            .map(Some)
+            .ok_or_else(|| BadRequest(format!("{key} is invalid")))
     }
 
     fn paging(&self) -> Result<Paging, BadRequest> {
@@ -1253,35 +1321,115 @@ struct Listing<'a> {
 }
 
 impl Listing<'_> {
-    /// `GET /personal_access_tokens/self/associations`.
+    /// `GET /personal_access_tokens/self/associations`, as GitLab's
+    /// `lib/api/personal_access_tokens/self_information.rb` answers it: `paginate(GroupsFinder
+    /// .new(current_user, finder_params).execute)` and `paginate(ProjectsFinder.new(...)
+    /// .execute)`, the only finder parameter being `min_access_level` when asked.
+    ///
+    /// - Without `min_access_level` both finders return everything *visible* to the user
+    ///   (`app/finders/groups_finder.rb` `all_groups`: `authorized_groups.self_and_ancestors` plus
+    ///   `Group.public_to_user`; `app/finders/projects_finder.rb` `collection_with_user`:
+    ///   `Project.public_or_visible_to_user`): strangers' public and internal groups and projects
+    ///   too.
+    /// - With it: groups where the user's own membership is at least that level and their
+    ///   descendants (`groups_with_min_access_level`: `current_user.groups.where(members
+    ///   .access_level >= ?).self_and_descendants`; groups reached only through a share are not
+    ///   there), and `current_user.authorized_projects(min)` (`project_authorizations`, which
+    ///   counts shares).
+    /// - Both ordered by id, newest first (`Namespaces::GroupsFilter#sort`: `order_id_desc`;
+    ///   `ProjectsFinder#sort`: `projects_order_id_desc`).
+    /// - Paged independently, and since both `paginate` calls set the same headers
+    ///   (`lib/api/helpers/pagination.rb` → `lib/gitlab/pagination/offset_pagination.rb`
+    ///   `add_pagination_headers`), the answer carries the *projects'* `x-total`, `x-total-pages`,
+    ///   `x-next-page` and `Link`: a user with more pages of groups than of projects is told there
+    ///   are no more pages while groups remain.
+    /// - Entities: `lib/api/entities/group_association_details.rb` (`BasicGroupDetails`: `id`,
+    ///   `web_url`, `name`; then `parent_id`, `organization_id`, `access_levels` =
+    ///   `group.highest_group_member(user)&.access_level` (the group and its ancestors),
+    ///   `visibility`: no `full_path`) and `lib/api/entities/project_association_details.rb`
+    ///   (`ProjectIdentity`: `id`, `description`, `name`, `name_with_namespace`, `path`,
+    ///   `path_with_namespace`, `created_at`; then `access_levels: {project_access_level:
+    ///   project.member(user) (direct only), group_access_level: project.group
+    ///   .highest_group_member(user) (the project's own group chain only)}`, `visibility`,
+    ///   `web_url`, `namespace` (`NamespaceBasic`): **no `archived`**, and a project shared with
+    ///   one of the user's groups shows both levels `null`).
     fn associations(&self, world: &World) -> Result<Response, BadRequest> {
-        let min = self.params.min_access_level()?;
+        let min = self.params.min_access_level_asked()?;
         let paging = self.params.paging()?;
-        let (groups, group_total) =
-            paging.take(world.groups().iter().filter(|g| g.level.is_some_and(|level| level >= min)));
-        let (projects, project_total) =
-            paging.take(world.projects().iter().filter(|p| p.level().is_some_and(|level| level >= min)));
+        let groups: Vec<&Group> = match min {
+            Some(min) => world
+                .groups()
+                .iter()
+                .filter(|g| {
+                    // The group or one of its ancestors has a direct membership at `min` or more.
+                    let mut at = Some(*g);
+                    while let Some(group) = at {
+                        if group.direct_level.is_some_and(|l| l >= min) {
+                            return true;
+                        }
+                        at = group.parent_id.and_then(|p| world.group(p));
+                    }
+                    false
+                })
+                .collect(),
+            None => {
+                // authorized_groups (member groups and the namespaces of authorized projects),
+                // their ancestors, and every group that is not private.
+                let mut shown: HashSet<u64> = HashSet::new();
+                let seeds = world.groups().iter().filter(|g| g.direct_level.is_some()).map(|g| g.id).chain(
+                    world
+                        .projects()
+                        .iter()
+                        .filter(|p| p.level().is_some() && p.namespace_kind == world::NamespaceKind::Group)
+                        .map(|p| p.namespace_id),
+                );
+                for seed in seeds {
+                    let mut at = world.group(seed);
+                    while let Some(group) = at {
+                        shown.insert(group.id);
+                        at = group.parent_id.and_then(|p| world.group(p));
+                    }
+                }
+                world
+                    .groups()
+                    .iter()
+                    .filter(|g| shown.contains(&g.id) || g.visibility != world::Visibility::Private)
+                    .collect()
+            }
+        };
+        let (groups, _) = paging.take(groups.into_iter().rev());
+        let wanted = |p: &&Project| match min {
+            Some(min) => p.level().is_some_and(|level| level >= min),
+            None => p.visible(),
+        };
+        let (projects, project_total) = paging.take(world.projects().iter().rev().filter(wanted));
         let groups: Vec<Value> = groups
             .into_iter()
             .map(|g| {
-                let mut item = group_item(g, self.web);
-                item["access_levels"] = json!(g.level);
-                item
+                json!({
+                    "id": g.id, "web_url": format!("{}/groups/{}", self.web, g.full_path), "name": g.name,
+                    "parent_id": g.parent_id, "organization_id": 1, "access_levels": g.level,
+                    "visibility": g.visibility.as_str(),
+                })
             })
             .collect();
         let projects: Vec<Value> = projects
             .into_iter()
             .map(|p| {
+                let namespace = namespace_item(world, p, self.web);
                 json!({
-                    "id": p.id, "name": p.name, "path": p.path, "path_with_namespace": p.path_with_namespace,
-                    "archived": p.archived, "visibility": p.visibility.as_str(),
-                    "web_url": format!("{}/{}", self.web, p.path_with_namespace),
-                    "namespace": namespace_item(world, p, self.web),
+                    "id": p.id, "description": null, "name": p.name,
+                    "name_with_namespace": format!("{} / {}", namespace["name"].as_str().unwrap_or_default(), p.name),
+                    "path": p.path, "path_with_namespace": p.path_with_namespace,
+                    "created_at": "2024-01-01T10:00:00.000Z",
                     "access_levels": {"project_access_level": p.project_access, "group_access_level": p.group_access},
+                    "visibility": p.visibility.as_str(),
+                    "web_url": format!("{}/{}", self.web, p.path_with_namespace),
+                    "namespace": namespace,
                 })
             })
             .collect();
-        let headers = paging.headers(group_total.max(project_total), &self.params, &self.url);
+        let headers = paging.headers(project_total, &self.params, &self.url);
         Ok(json_with(StatusCode::OK, json!({"groups": groups, "projects": projects}), headers))
     }
 
@@ -1312,13 +1460,23 @@ impl Listing<'_> {
     /// `GET /projects`: jdoe's projects, by offset or keyset pagination.
     fn projects(&self, world: &World) -> Result<Response, BadRequest> {
         let params = &self.params;
-        let min = params.min_access_level()?;
+        let min = params.min_access_level_asked()?;
         let paging = params.paging()?;
         let archived = params.boolean("archived")?;
         let simple = params.boolean("simple")?.unwrap_or(false);
-        for flag in ["membership", "owned", "starred", "statistics", "with_issues_enabled"] {
+        let membership = params.boolean("membership")?.unwrap_or(false);
+        for flag in ["owned", "starred", "statistics", "with_issues_enabled"] {
             params.boolean(flag)?;
         }
+        // `lib/api/helpers.rb` `project_finder_params_visibility_ce`: `visibility` becomes
+        // `visibility_level`, `membership` becomes `non_public` (the user's authorized projects),
+        // `archived=true` becomes `'only'`; `app/finders/projects_finder.rb`: with
+        // `min_access_level` `authorized_projects(min)`, else with `non_public` all authorized
+        // ones, else `Project.public_or_visible_to_user` (strangers' public projects too).
+        let visibility = match params.get("visibility") {
+            None => None,
+            Some(_) => Some(params.one_of("visibility", &["private", "internal", "public"])?),
+        };
         let order_by = params.one_of(
             "order_by",
             &["created_at", "id", "name", "path", "updated_at", "last_activity_at", "similarity", "star_count"],
@@ -1326,7 +1484,13 @@ impl Listing<'_> {
         let desc = params.one_of("sort", &["desc", "asc"])? == "desc";
         let search = params.get("search");
         let wanted = |p: &&Project| {
-            p.level().is_some_and(|level| level >= min)
+            let listed = match min {
+                Some(min) => p.level().is_some_and(|level| level >= min),
+                None if membership => p.level().is_some(),
+                None => p.visible(),
+            };
+            listed
+                && visibility.is_none_or(|v| p.visibility.as_str() == v)
                 && archived.is_none_or(|a| p.archived == a)
                 && search.is_none_or(|s| contains_ignoring_case(&p.path_with_namespace, s))
         };
@@ -1388,40 +1552,58 @@ impl Listing<'_> {
         Ok(json_with(StatusCode::OK, Value::from(items), paging.headers(total, params, &self.url)))
     }
 
-    /// `GET /projects/:id/merge_requests`, `/pipelines`, `/deployments`: counts that depend on the
-    /// project id alone (the date filters are checked, then ignored).
+    /// `GET /projects/:id/merge_requests`, `/pipelines`, `/deployments`: the project's items,
+    /// filtered by date as GitLab's finders do, and counted in `x-total`.
+    ///
+    /// Each item has one date (merge requests: `created_at`, and `updated_at` the same;
+    /// pipelines and deployments: `updated_at`), all at 00:00 UTC: [`counted`] recent ones 1 to
+    /// 30 days before today, [`counted_old`] more 120 to 319 days before. So the last 90 days
+    /// hold exactly the recent ones, whenever the test runs, and a client that leaves the date
+    /// out counts more. The filters are inclusive: `created_after`/`updated_after` are
+    /// `created_at >= ?` / `updated_at >= ?`, `*_before` `<=` (`app/models/concerns/
+    /// created_at_filterable.rb`, `updated_at_filterable.rb`, used by `IssuableFinder`
+    /// (`app/finders/merge_requests_finder.rb` for `lib/api/merge_requests.rb`),
+    /// `Ci::PipelinesFinder#by_updated_at` (`lib/api/ci/pipelines.rb`) and
+    /// `DeploymentsFinder#by_updated_at` (`lib/api/deployments.rb`)).
     fn counts(&self, world: &World, endpoint: Endpoint, project: &str) -> Result<Response, BadRequest> {
         let params = &self.params;
         let paging = params.paging()?;
-        let dates: &[&str] = match endpoint {
-            Endpoint::MergeRequests => &["created_after", "created_before", "updated_after", "updated_before"],
-            _ => &["updated_after", "updated_before"],
+        let (after, before) = match endpoint {
+            Endpoint::MergeRequests => {
+                let [ca, cb, ua, ub] =
+                    ["created_after", "created_before", "updated_after", "updated_before"].map(|k| params.date(k));
+                let (ca, cb, ua, ub) = (ca?, cb?, ua?, ub?);
+                (ca.max(ua), [cb, ub].into_iter().flatten().min())
+            }
+            _ => (params.date("updated_after")?, params.date("updated_before")?),
         };
-        for key in dates {
-            params.date(key)?;
-        }
         let state = match endpoint {
             Endpoint::MergeRequests => params.one_of("state", &["all", "opened", "closed", "locked", "merged"])?,
             _ => "all",
         };
         let not_found = || json_answer(StatusCode::NOT_FOUND, json!({"message": "404 Project Not Found"}), &[]);
         let Some(project) = percent_decode(project).and_then(|p| world.project(&p)) else { return Ok(not_found()) };
-        if project.level().is_none() {
+        if !project.visible() {
             return Ok(not_found());
         }
         if !project.readable() {
             return Ok(json_answer(StatusCode::FORBIDDEN, json!({"message": "403 Forbidden"}), &[]));
         }
-        let total = counted(project.id, endpoint, state);
-        let (shown, total) = paging.take(0..total);
+        let today = time::OffsetDateTime::now_utc().date().midnight().assume_utc();
+        let day = time::Duration::days(1);
+        let recent = (0..counted(project.id, endpoint, state)).map(|k| today - day * (1 + (k % 30) as i32));
+        let old = (0..counted_old(project.id, endpoint, state)).map(|k| today - day * (120 + (k % 200) as i32));
+        let within = |at: &time::OffsetDateTime| after.is_none_or(|a| *at >= a) && before.is_none_or(|b| *at <= b);
+        let (shown, total) = paging.take(recent.chain(old).filter(within).enumerate().map(|(n, _)| n));
         let base = project.id.saturating_mul(100_000);
         let items: Vec<Value> = shown.into_iter().map(|n| json!({"id": base.saturating_add(n as u64 + 1)})).collect();
         Ok(json_with(StatusCode::OK, Value::from(items), paging.headers(total, params, &self.url)))
     }
 }
 
-/// How many merge requests (in `state`), pipelines or deployments project `id` has.
-fn counted(id: u64, endpoint: Endpoint, state: &str) -> usize {
+/// How many merge requests (in `state`), pipelines or deployments project `id` has in the last
+/// 30 days.
+pub fn counted(id: u64, endpoint: Endpoint, state: &str) -> usize {
     let n = match endpoint {
         Endpoint::MergeRequests => {
             let all = (id % 40) * 7 % 40 + 1;
@@ -1436,6 +1618,26 @@ fn counted(id: u64, endpoint: Endpoint, state: &str) -> usize {
         Endpoint::Pipelines if id == 101 => 12_000,
         Endpoint::Pipelines => (id % 200) * 13 % 200,
         Endpoint::Deployments => (id % 5) * 3,
+        _ => 0,
+    };
+    usize::try_from(n).unwrap_or(0)
+}
+
+/// How many more project `id` has 120 to 319 days ago (older than any preview looks).
+pub fn counted_old(id: u64, endpoint: Endpoint, state: &str) -> usize {
+    let n = match endpoint {
+        Endpoint::MergeRequests => {
+            let all = id % 4 + 3;
+            let merged = all * 2 / 3;
+            match state {
+                "merged" => merged,
+                "opened" => all - merged,
+                "all" => all,
+                _ => 0,
+            }
+        }
+        Endpoint::Pipelines => id % 6 + 2,
+        Endpoint::Deployments => id % 3 + 1,
         _ => 0,
     };
     usize::try_from(n).unwrap_or(0)

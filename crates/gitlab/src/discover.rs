@@ -1,13 +1,34 @@
 //! Discovery and preview requests: the plans of requests sent through [`Target`], judged by the
 //! pure functions of [`super::scope`].
 //!
-//! Discovery asks `GET /personal_access_tokens/self/associations` (GitLab 17.4+, groups and
-//! projects with the user's levels in one listing); where GitLab does not have it, the user's groups
-//! from `GET /groups?min_access_level=N` for each level (the group list does not say the level) and
-//! their projects from `GET /projects?membership=true` (the level from `permissions`). Pages come
-//! concurrently where the total is known, by keyset (`Link: rel="next"`) where it is not; at most
-//! [`Knobs::in_flight`] requests at once; 429s back off and retry the same page, a low
-//! `RateLimit-Remaining` waits for the window's end.
+//! Discovery asks `GET /personal_access_tokens/self/associations?min_access_level=10` (GitLab
+//! 17.4+, groups and projects with the user's levels in one listing); where GitLab does not have
+//! it, the user's groups from `GET /groups?min_access_level=N` for each level (the group list does
+//! not say the level) and their projects from `GET /projects?membership=true` (the level from
+//! `permissions`). Pages come concurrently where the total is known, by keyset (`Link:
+//! rel="next"`) where it is not; at most [`Knobs::in_flight`] requests at once for a run and the
+//! process-wide `shared` slots, each taken per request and given back before any wait; 429s back
+//! off and retry the same page, a low `RateLimit-Remaining` waits for the window's end.
+//!
+//! What GitLab's source says about the associations (and why the follow-ups):
+//! - Without `min_access_level` `lib/api/personal_access_tokens/self_information.rb` hands
+//!   `GroupsFinder` and `ProjectsFinder` no filter, and both return everything *visible* to the
+//!   user (`app/finders/groups_finder.rb` adds `Group.public_to_user`, `app/finders/
+//!   projects_finder.rb` `Project.public_or_visible_to_user`): on gitlab.com every public
+//!   project. So Onramp asks `min_access_level=10` (Guest, [`MEMBER`]): the lowest level a
+//!   membership gives on a project (`project_authorizations`; Minimal Access, 5, reaches no
+//!   project), so every project the user is a member of in any way is listed, and a Guest of a
+//!   private project is still shown with what to do.
+//! - `lib/api/entities/project_association_details.rb` has no `archived`: Onramp lists the
+//!   archived ones with `GET /projects?membership=true&min_access_level=10&archived=true`
+//!   (`archived=true` is `'only'` in `lib/api/helpers.rb` `archived_param`) and marks them.
+//! - Its `group_access_level` is `project.group.highest_group_member(user)` (the project's own
+//!   group chain) and `project_access_level` the direct membership: a project shared with one of
+//!   the user's groups (`project_group_links`) shows both `null`, as does `/projects`'
+//!   `permissions` (`lib/api/entities/project_with_access.rb`). Only `min_access_level` (which
+//!   filters `project_authorizations`, shares counted) tells its level: such a private project is
+//!   asked about once more with `min_access_level=20`; found there it is Reporter (readable),
+//!   else Guest.
 
 use super::base_url::BaseUrl;
 use super::check::describe_failure;
@@ -15,8 +36,13 @@ use super::outbound::{Answer, Target};
 use super::scope::{self, CountAnswer, Group, Pace, Paging, PreviewRow, Project, Snapshot};
 use super::token::GitlabToken;
 use futures::StreamExt;
+use std::collections::HashSet;
 use std::sync::Arc;
 use tokio::sync::{watch, Semaphore};
+
+/// The `min_access_level` discovery asks for: Guest, the lowest role a membership gives on a
+/// project (see the module's notes).
+pub const MEMBER: u8 = scope::GUEST;
 
 /// How hard discovery and the preview press on a GitLab.
 #[derive(Clone, Copy, Debug)]
@@ -27,11 +53,14 @@ pub struct Knobs {
     pub preview_in_flight: usize,
     /// The first back-off after a 429 without `Retry-After`, doubled at each retry.
     pub backoff_ms: u64,
+    /// GitLab requests previews may send for one connection per budget window (ten minutes):
+    /// a preview asks four per project, and GitLab's rate limit is the token owner's.
+    pub preview_budget: u32,
 }
 
 impl Default for Knobs {
     fn default() -> Self {
-        Knobs { in_flight: 4, preview_in_flight: 16, backoff_ms: 1000 }
+        Knobs { in_flight: 4, preview_in_flight: 16, backoff_ms: 1000, preview_budget: 2000 }
     }
 }
 
@@ -51,18 +80,24 @@ struct Client<'a> {
     base: &'a BaseUrl,
     token: &'a GitlabToken,
     permits: Arc<Semaphore>,
+    /// Requests in flight across every discovery and preview of the process.
+    shared: &'a Semaphore,
     knobs: Knobs,
 }
 
 impl Client<'_> {
-    /// GET an API path (with its query), paced: waits for a permit, retries 429s after the wait
-    /// GitLab asks for (or an exponential back-off), slows down when the window runs low.
+    /// GET an API path (with its query), paced: waits for this run's permit, then for a shared
+    /// one, holds both only while the request is on the wire (never while sleeping), retries
+    /// 429s after the wait GitLab asks for (or an exponential back-off), slows down when the
+    /// window runs low.
     async fn get(&self, path_and_query: &str) -> Result<Answer, String> {
         let url = self.base.api(path_and_query);
         let mut attempt = 0;
         loop {
             let answer = {
-                let _permit = self.permits.acquire().await.map_err(|_| "discovery was stopped".to_owned())?;
+                let stopped = |_| "discovery was stopped".to_owned();
+                let _permit = self.permits.acquire().await.map_err(stopped)?;
+                let _shared = self.shared.acquire().await.map_err(stopped)?;
                 self.target.get(&url, Some(self.token)).await.map_err(|f| describe_failure(&f, self.base))?
             };
             let now = time::OffsetDateTime::now_utc().unix_timestamp();
@@ -189,29 +224,91 @@ async fn all_pages(
 }
 
 /// Discovers everything the token's user can reach. Progress goes to `progress` as pages come.
+/// `shared`: the process-wide request slots (see [`Client::get`]).
 pub async fn discover(
     target: &Target,
     base: &BaseUrl,
     token: &GitlabToken,
     knobs: Knobs,
+    shared: &Semaphore,
     progress: &watch::Sender<Progress>,
 ) -> Result<Snapshot, String> {
-    let client = Client { target, base, token, permits: Arc::new(Semaphore::new(knobs.in_flight.max(1))), knobs };
+    let client =
+        Client { target, base, token, permits: Arc::new(Semaphore::new(knobs.in_flight.max(1))), shared, knobs };
     let count = |found: &Found| {
         progress.send_modify(|p| {
             p.groups += found.0.len();
             p.projects += found.1.len();
         })
     };
-    let query = format!("per_page={PER_PAGE}&page=1");
+    let query = format!("min_access_level={MEMBER}&per_page={PER_PAGE}&page=1");
     let path = "/personal_access_tokens/self/associations";
     let first = client.get(&format!("{path}?{query}")).await?;
-    let (groups, projects) = if matches!(first.status.as_u16(), 404 | 405) {
+    let (groups, mut projects) = if matches!(first.status.as_u16(), 404 | 405) {
         listings(&client, progress).await?
     } else {
-        all_pages(&client, path, &query, first, &scope::parse_associations, &count).await?
+        let (mut groups, mut projects) =
+            all_pages(&client, path, &query, first, &scope::parse_associations, &count).await?;
+        // GitLab's paging headers are the projects' (the second `paginate` call of
+        // self_information.rb sets them last): groups may go on after the projects end.
+        let per_page = PER_PAGE as usize;
+        let mut page = projects.len().div_ceil(per_page).max(1);
+        while groups.len() >= page * per_page {
+            page += 1;
+            let answer = client.get(&format!("{path}?{}", scope::with_page(&query, page as u32))).await?;
+            let found = answer
+                .json
+                .as_ref()
+                .filter(|_| answer.status.is_success())
+                .and_then(scope::parse_associations)
+                .ok_or_else(|| refused(&answer, path))?;
+            count(&found);
+            let more = found.0.len();
+            groups.extend(found.0);
+            projects.extend(found.1);
+            if more < per_page || groups.len() + projects.len() > scope::MAX_DISCOVERED {
+                break;
+            }
+        }
+        // The association entity has no `archived`: the archived ones, listed apart.
+        let archived = ids_listed(&client, &format!("archived=true&min_access_level={MEMBER}")).await?;
+        mark_archived(&mut projects, &archived);
+        (groups, projects)
     };
+    // Projects reached only through a share show no level: ask GitLab which are Reporter.
+    if projects.iter().any(|p| p.access_level == 0 && p.visibility == "private") {
+        let reporter = ids_listed(&client, &format!("min_access_level={}&visibility=private", scope::REPORTER)).await?;
+        settle_shared(&mut projects, &reporter);
+    } else {
+        settle_shared(&mut projects, &HashSet::new());
+    }
     Ok(Snapshot { groups, projects }.normalise())
+}
+
+/// The ids of the user's projects that `GET /projects?membership=true&simple=true&{filter}`
+/// lists (every page).
+async fn ids_listed(client: &Client<'_>, filter: &str) -> Result<HashSet<u64>, String> {
+    let query = format!("membership=true&simple=true&{filter}&per_page={PER_PAGE}&page=1");
+    let first = client.get(&format!("/projects?{query}")).await?;
+    let parse = |v: &serde_json::Value| scope::parse_projects(v).map(|p| (Vec::new(), p));
+    let (_, projects) = all_pages(client, "/projects", &query, first, &parse, &|_: &Found| {}).await?;
+    Ok(projects.into_iter().map(|p| p.id).collect())
+}
+
+/// Marks the projects whose id is in `archived` as archived.
+fn mark_archived(projects: &mut [Project], archived: &HashSet<u64>) {
+    for project in projects {
+        project.archived = archived.contains(&project.id);
+    }
+}
+
+/// Gives a level to the projects GitLab listed without one (reached only through a share with one
+/// of the user's groups): Reporter where `reporter` (the private projects listed with
+/// `min_access_level=20`) has them, else Guest, the level they were listed at.
+fn settle_shared(projects: &mut [Project], reporter: &HashSet<u64>) {
+    for project in projects.iter_mut().filter(|p| p.access_level == 0) {
+        project.access_level = if reporter.contains(&project.id) { scope::REPORTER } else { MEMBER };
+    }
 }
 
 /// GitLab before 17.4: the group listings at each level and the project listing.
@@ -246,14 +343,21 @@ async fn listings(client: &Client<'_>, progress: &watch::Sender<Progress>) -> Re
     Ok((scope::merge_levels(groups), projects))
 }
 
+/// The GitLab requests [`preview`] sends for `projects`: four per project it may read.
+pub fn preview_cost(projects: &[Project]) -> u32 {
+    let asked = projects.iter().filter(|p| p.problem().is_none()).count();
+    u32::try_from(asked.saturating_mul(4)).unwrap_or(u32::MAX)
+}
+
 /// Counts, for each project, merge requests opened and merged, pipelines and deployments since
-/// `since` (ISO 8601), at most [`Knobs::preview_in_flight`] requests at once. Projects the user
-/// cannot read are not asked about: their row says why.
+/// `since` (ISO 8601), at most [`Knobs::preview_in_flight`] requests at once (and `shared`, the
+/// process-wide slots). Projects the user cannot read are not asked about: their row says why.
 pub async fn preview(
     target: &Target,
     base: &BaseUrl,
     token: &GitlabToken,
     knobs: Knobs,
+    shared: &Semaphore,
     projects: &[Project],
     since: &str,
 ) -> Vec<PreviewRow> {
@@ -262,6 +366,7 @@ pub async fn preview(
         base,
         token,
         permits: Arc::new(Semaphore::new(knobs.preview_in_flight.max(1))),
+        shared,
         knobs: Knobs { in_flight: knobs.preview_in_flight, ..knobs },
     };
     let since: String = url::form_urlencoded::byte_serialize(since.as_bytes()).collect();

@@ -54,7 +54,7 @@ async fn get(base: &str, path: &str) -> Answer {
     get_url(&format!("{base}/api/v4{path}"), "glpat-good").await
 }
 
-/// path_with_namespace → jdoe's effective level, from associations' `access_levels`.
+/// path_with_namespace → the higher of associations' `access_levels` (0: both `null`).
 fn association_levels(projects: &Value) -> BTreeMap<String, u64> {
     let array = projects.as_array().expect("a list");
     array
@@ -62,12 +62,12 @@ fn association_levels(projects: &Value) -> BTreeMap<String, u64> {
         .map(|p| {
             let levels = &p["access_levels"];
             let level = levels["project_access_level"].as_u64().max(levels["group_access_level"].as_u64());
-            (p["path_with_namespace"].as_str().unwrap().to_owned(), level.expect("a member"))
+            (p["path_with_namespace"].as_str().unwrap().to_owned(), level.unwrap_or(0))
         })
         .collect()
 }
 
-/// path_with_namespace → jdoe's effective level, from `/projects`' `permissions`.
+/// path_with_namespace → the higher of `/projects`' `permissions` (0: both `null`).
 fn permission_levels(projects: &Value) -> BTreeMap<String, u64> {
     let array = projects.as_array().expect("a list");
     array
@@ -75,17 +75,23 @@ fn permission_levels(projects: &Value) -> BTreeMap<String, u64> {
         .map(|p| {
             let access = |kind: &str| p["permissions"][kind]["access_level"].as_u64();
             let level = access("project_access").max(access("group_access"));
-            (p["path_with_namespace"].as_str().unwrap().to_owned(), level.expect("a member"))
+            (p["path_with_namespace"].as_str().unwrap().to_owned(), level.unwrap_or(0))
         })
         .collect()
+}
+
+/// A group's full path from its `web_url` (the association entity has no `full_path`).
+fn group_path(base: &str, group: &Value) -> String {
+    let web = group["web_url"].as_str().expect("a web_url");
+    web.strip_prefix(&format!("{base}/groups/")).unwrap_or_else(|| panic!("{web}")).to_owned()
 }
 
 #[tokio::test]
 async fn the_small_world_is_the_same_through_associations_and_through_groups_and_projects() {
     let base = spawn(FakeGitlab::default()).await;
-    let associations = get(&base, "/personal_access_tokens/self/associations?per_page=100").await;
+    let associations = get(&base, "/personal_access_tokens/self/associations?min_access_level=10&per_page=100").await;
     assert_eq!(associations.status, 200, "{}", associations.text);
-    assert_eq!(associations.total(), Some(8), "the longer list: 8 projects");
+    assert_eq!(associations.total(), Some(8), "the projects' total (the last `paginate`): 8");
     let body = associations.json();
     let expected: BTreeMap<String, u64> = [
         ("acme/platform/api", 40),
@@ -93,7 +99,9 @@ async fn the_small_world_is_the_same_through_associations_and_through_groups_and
         ("acme/website", 40),
         ("jdoe/dotfiles", 50),
         ("acme/legacy", 40),
-        ("partner/sdk", 30),
+        // Shared with acme (jdoe Maintainer there) as Developer: 30 in project_authorizations,
+        // but no entity shows it (project_association_details.rb, project_with_access.rb).
+        ("partner/sdk", 0),
         ("data-team/warehouse", 20),
         ("contractors/portal", 10),
     ]
@@ -101,11 +109,13 @@ async fn the_small_world_is_the_same_through_associations_and_through_groups_and
     .map(|(p, l)| (p.to_owned(), l))
     .collect();
     assert_eq!(association_levels(&body["projects"]), expected);
+    let ids: Vec<u64> = body["projects"].as_array().unwrap().iter().map(|p| p["id"].as_u64().unwrap()).collect();
+    assert_eq!(ids, [108, 107, 106, 105, 104, 103, 102, 101], "newest first (projects_order_id_desc)");
     let groups: BTreeMap<String, u64> = body["groups"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|g| (g["full_path"].as_str().unwrap().to_owned(), g["access_levels"].as_u64().unwrap()))
+        .map(|g| (group_path(&base, g), g["access_levels"].as_u64().unwrap()))
         .collect();
     let expected_groups: BTreeMap<String, u64> = [("acme", 40), ("acme/platform", 40), ("contractors", 10)]
         .into_iter()
@@ -113,8 +123,46 @@ async fn the_small_world_is_the_same_through_associations_and_through_groups_and
         .collect();
     assert_eq!(groups, expected_groups, "partner and data-team are no groups of jdoe's");
     let sdk = body["projects"].as_array().unwrap().iter().find(|p| p["id"] == 106).unwrap();
-    assert_eq!(sdk["access_levels"], json!({"project_access_level": null, "group_access_level": 30}), "a share");
+    assert_eq!(sdk["access_levels"], json!({"project_access_level": null, "group_access_level": null}), "a share");
     assert_eq!(sdk["namespace"]["kind"], "group");
+    // The entities' fields, and nothing else: no `archived`, no group `full_path`.
+    let keys = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<BTreeSet<String>>();
+    let strings = |list: &[&str]| list.iter().map(|k| (*k).to_owned()).collect::<BTreeSet<String>>();
+    assert_eq!(
+        keys(sdk),
+        strings(&[
+            "id",
+            "description",
+            "name",
+            "name_with_namespace",
+            "path",
+            "path_with_namespace",
+            "created_at",
+            "access_levels",
+            "visibility",
+            "web_url",
+            "namespace"
+        ])
+    );
+    assert_eq!(
+        keys(&body["groups"][0]),
+        strings(&["id", "web_url", "name", "parent_id", "organization_id", "access_levels", "visibility"])
+    );
+    // Without min_access_level: everything visible, a stranger's public group and project too
+    // (groups_finder.rb `public_groups`, projects_finder.rb `public_or_visible_to_user`), and the
+    // groups of projects jdoe reaches (authorized_groups).
+    let all = get(&base, "/personal_access_tokens/self/associations?per_page=100").await.json();
+    let all_groups: BTreeSet<String> = all["groups"].as_array().unwrap().iter().map(|g| group_path(&base, g)).collect();
+    assert_eq!(
+        all_groups,
+        strings(&["acme", "acme/platform", "contractors", "partner", "data-team", "gitlab-org"]),
+        "{all}"
+    );
+    let stranger = all["projects"].as_array().unwrap().iter().find(|p| p["path_with_namespace"] == "gitlab-org/gitlab");
+    assert_eq!(
+        stranger.map(|p| p["access_levels"].clone()),
+        Some(json!({"project_access_level": null, "group_access_level": null}))
+    );
     let dotfiles = body["projects"].as_array().unwrap().iter().find(|p| p["id"] == 104).unwrap();
     assert_eq!(dotfiles["namespace"]["kind"], "user");
     assert_eq!(dotfiles["namespace"]["full_path"], "jdoe");
@@ -145,7 +193,11 @@ async fn the_small_world_is_the_same_through_associations_and_through_groups_and
     // What Onramp's connection check counts, unchanged.
     assert_eq!(get(&base, "/groups?min_access_level=40&per_page=1&simple=true").await.total(), Some(2));
     assert_eq!(get(&base, "/projects?min_access_level=40&per_page=1&simple=true").await.total(), Some(5));
-    assert_eq!(get(&base, "/projects?per_page=1").await.total(), Some(8));
+    assert_eq!(get(&base, "/projects?per_page=1").await.total(), Some(9), "visible: the stranger's public one too");
+    assert_eq!(get(&base, "/projects?membership=true&archived=true&per_page=1").await.total(), Some(1), "'only'");
+    let private = get(&base, "/projects?membership=true&min_access_level=20&visibility=private&per_page=100").await;
+    let private: BTreeSet<u64> = private.json().as_array().unwrap().iter().map(|p| p["id"].as_u64().unwrap()).collect();
+    assert_eq!(private, BTreeSet::from([101, 102, 104, 105, 106, 107]), "the share counts at its level");
     // archived=false hides acme/legacy; search looks in the path.
     assert_eq!(get(&base, "/projects?membership=true&archived=false&per_page=1").await.total(), Some(7));
     let found = get(&base, "/projects?membership=true&search=PLATFORM").await.json();
@@ -166,14 +218,14 @@ async fn the_small_world_is_the_same_through_associations_and_through_groups_and
 #[tokio::test]
 async fn associations_are_paged_and_missing_before_gitlab_17_4() {
     let base = spawn(FakeGitlab::default()).await;
-    let page = get(&base, "/personal_access_tokens/self/associations?per_page=2&page=2").await;
+    let page = get(&base, "/personal_access_tokens/self/associations?min_access_level=10&per_page=2&page=2").await;
     let body = page.json();
     assert_eq!(body["groups"].as_array().unwrap().len(), 1, "3 groups: 1 on page 2");
     assert_eq!(body["projects"].as_array().unwrap().len(), 2, "8 projects: 2 on page 2");
     assert_eq!(page.header("x-next-page").as_deref(), Some("3"));
     assert_eq!((page.total(), page.header("x-total-pages").as_deref()), (Some(8), Some("4")));
     assert!(page.next_link().is_some_and(|l| l.contains("page=3") && l.contains("per_page=2")));
-    let last = get(&base, "/personal_access_tokens/self/associations?per_page=2&page=4").await;
+    let last = get(&base, "/personal_access_tokens/self/associations?min_access_level=10&per_page=2&page=4").await;
     assert_eq!(last.header("x-next-page").as_deref(), Some(""));
     assert_eq!(last.json()["groups"], json!([]));
     assert!(last.next_link().is_none());
@@ -195,8 +247,18 @@ async fn associations_are_paged_and_missing_before_gitlab_17_4() {
         assert_eq!((refused.status, refused.json()["error"].as_str()), (403, Some("insufficient_scope")), "{path}");
     }
     // glpat-guest keeps its tiny world: Guest of 1 group, Reporter of 2 projects.
-    let guest = get_url(&format!("{base}/api/v4/personal_access_tokens/self/associations"), "glpat-guest").await.json();
+    let guest =
+        get_url(&format!("{base}/api/v4/personal_access_tokens/self/associations?min_access_level=10"), "glpat-guest")
+            .await
+            .json();
     assert_eq!(guest["groups"].as_array().unwrap().len(), 1);
+    // More groups than projects: the headers are the projects' and say nothing of the groups left.
+    let base = spawn(FakeGitlab::big(500, 10)).await;
+    let first = get(&base, "/personal_access_tokens/self/associations?min_access_level=10&per_page=100").await;
+    assert_eq!((first.total(), first.header("x-next-page").as_deref()), (Some(10), Some("")));
+    assert_eq!(first.json()["groups"].as_array().unwrap().len(), 100);
+    let second = get(&base, "/personal_access_tokens/self/associations?min_access_level=10&per_page=100&page=2").await;
+    assert!(!second.json()["groups"].as_array().unwrap().is_empty(), "groups go on past the projects' last page");
     assert_eq!(association_levels(&guest["projects"]).values().copied().collect::<Vec<_>>(), [20, 20]);
 }
 
@@ -319,7 +381,11 @@ async fn bursts_of_429_carry_no_rate_limit_headers_and_the_retry_goes_through() 
 #[tokio::test]
 async fn preview_counts_per_project() {
     let base = spawn(FakeGitlab::default()).await;
-    let since = "created_after=2025-01-01T00:00:00Z&per_page=1";
+    let days_ago = |days: i64| {
+        let at = time::OffsetDateTime::now_utc() - time::Duration::days(days);
+        at.replace_nanosecond(0).unwrap().format(&time::format_description::well_known::Rfc3339).unwrap()
+    };
+    let since = format!("created_after={}&per_page=1", days_ago(90));
     let count = |path: String| {
         let base = base.clone();
         async move {
@@ -329,20 +395,35 @@ async fn preview_counts_per_project() {
             a.total()
         }
     };
-    // Merge requests of project 101: (101*7)%40+1 = 28, two thirds merged.
+    // Merge requests of project 101 in the last 90 days: (101*7)%40+1 = 28, two thirds merged;
+    // 101%4+3 = 4 more, 120 days old or more.
     assert_eq!(count(format!("/projects/101/merge_requests?{since}&state=all")).await, Some(28));
     assert_eq!(count(format!("/projects/101/merge_requests?{since}&state=merged")).await, Some(18));
     assert_eq!(count(format!("/projects/101/merge_requests?{since}&state=opened")).await, Some(10));
     assert_eq!(count(format!("/projects/acme%2Fplatform%2Fapi/merge_requests?{since}")).await, Some(28), "by path");
+    assert_eq!(count("/projects/101/merge_requests?per_page=1".into()).await, Some(32), "no date: all of them");
+    let old = format!("created_before={}&per_page=1", days_ago(60));
+    assert_eq!(count(format!("/projects/101/merge_requests?{old}")).await, Some(4), "only the old ones");
+    let future = get(&base, &format!("/projects/101/merge_requests?created_after={}", days_ago(-1))).await;
+    assert_eq!((future.total(), future.json()), (Some(0), json!([])));
     // Pipelines: (id*13)%200, but project 101 has 12,000: no x-total, x-next-page goes on.
-    let pipelines = get(&base, "/projects/101/pipelines?updated_after=2025-01-01T00:00:00Z&per_page=1").await;
+    let pipelines = get(&base, &format!("/projects/101/pipelines?updated_after={}&per_page=1", days_ago(90))).await;
     assert_eq!((pipelines.status, pipelines.total(), pipelines.header("x-total-pages")), (200, None, None));
     assert_eq!(pipelines.header("x-next-page").as_deref(), Some("2"));
-    assert_eq!(count("/projects/102/pipelines?updated_after=2025-01-01&per_page=1".into()).await, Some(126));
-    // Deployments: (id%5)*3.
-    assert_eq!(count("/projects/acme%2Fplatform%2Fworker/deployments?per_page=1".into()).await, Some(6));
-    let none = get(&base, "/projects/105/deployments?per_page=1").await;
+    assert_eq!(count(format!("/projects/102/pipelines?updated_after={}&per_page=1", days_ago(90))).await, Some(126));
+    assert_eq!(count("/projects/102/pipelines?per_page=1".into()).await, Some(126 + 2));
+    // Deployments: (id%5)*3 (and id%3+1 old ones).
+    let recent = format!("updated_after={}&order_by=updated_at&per_page=1", days_ago(90));
+    assert_eq!(count(format!("/projects/acme%2Fplatform%2Fworker/deployments?{recent}")).await, Some(6));
+    assert_eq!(count("/projects/acme%2Fplatform%2Fworker/deployments?per_page=1".into()).await, Some(6 + 1));
+    let none = get(&base, &format!("/projects/105/deployments?{recent}")).await;
     assert_eq!((none.total(), none.json()), (Some(0), json!([])));
+    // A date without a time is midnight UTC, and inclusive.
+    let today = time::OffsetDateTime::now_utc().date();
+    assert_eq!(
+        count(format!("/projects/102/deployments?updated_after={}&per_page=1", today - time::Duration::days(1))).await,
+        Some(1)
+    );
     // A private project where jdoe is Guest: 403. Unknown: 404.
     let guest = get(&base, "/projects/contractors%2Fportal/merge_requests?per_page=1").await;
     assert_eq!((guest.status, guest.json()), (403, json!({"message": "403 Forbidden"})));
@@ -367,7 +448,7 @@ async fn a_project_added_at_run_time_is_listed_with_its_groups_level() {
     let added = add("acme/platform/new-service").await.unwrap();
     assert_eq!(added.status(), 201);
     let project: Value = added.json().await.unwrap();
-    assert_eq!(project["id"], 109, "the next free id");
+    assert_eq!(project["id"], 111, "the next free id");
     assert_eq!(project["permissions"]["group_access"]["access_level"], 40, "inherited from acme");
     assert_eq!((project["visibility"].as_str(), project["archived"].as_bool()), (Some("private"), Some(false)));
     assert_eq!(add("nowhere/new-service").await.unwrap().status(), 404);
@@ -379,7 +460,7 @@ async fn a_project_added_at_run_time_is_listed_with_its_groups_level() {
     assert_eq!(permission_levels(&listed.json()).get("acme/platform/new-service"), Some(&40));
     let associations = get(&base, "/personal_access_tokens/self/associations?per_page=100").await.json();
     assert_eq!(association_levels(&associations["projects"]).get("acme/platform/new-service"), Some(&40));
-    assert_eq!(fake.add_project("contractors/extra"), Ok(110));
+    assert_eq!(fake.add_project("contractors/extra"), Ok(112));
     assert_eq!(fake.add_project("contractors/extra").map_err(|e| e.contains("taken")), Err(true));
     let extra = get(&base, "/projects/contractors%2Fextra/pipelines").await;
     assert_eq!(extra.status, 403, "Guest through contractors, private");
