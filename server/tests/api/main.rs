@@ -12,6 +12,7 @@ mod support;
 mod accounts;
 mod attacks;
 mod checks;
+mod discovery;
 mod fake_gitlab_world;
 mod jobs;
 mod operations;
