@@ -260,7 +260,8 @@ async fn previews_past_the_connections_budget_are_refused_with_when_to_retry() {
 
 #[tokio::test]
 async fn four_slow_connections_of_one_workspace_do_not_keep_another_workspaces_list_waiting() {
-    let onramp = spawn_onramp_with(|c| c.settings.discovery.backoff_ms = 10).await;
+    // A held request must outlast the test's steps, not Onramp's request timeout.
+    let onramp = spawn_onramp_with(|c| c.outbound.request_timeout = Duration::from_secs(600)).await;
     // Workspace A: four GitLabs whose associations hang until released.
     let hold = Hold::default();
     let mut slow = Vec::new();
