@@ -96,7 +96,9 @@ async fn on_17_4_only_memberships_are_listed_archived_ones_as_archived_and_a_sha
     let listings: Vec<String> = handle
         .hits()
         .into_iter()
-        .filter(|h| handle.endpoint_of(&h.path) == Endpoint::Projects && h.query.contains("membership=true&simple=true"))
+        .filter(|h| {
+            handle.endpoint_of(&h.path) == Endpoint::Projects && h.query.contains("membership=true&simple=true")
+        })
         .map(|h| h.query)
         .collect();
     assert_eq!(listings.len(), 2, "{listings:?}");
@@ -301,4 +303,46 @@ async fn four_slow_connections_of_one_workspace_do_not_keep_another_workspaces_l
         assert_eq!(ready(&onramp.client, &onramp, id).await["state"], "ready");
     }
     assert_eq!(hold.arrived(), 4);
+}
+
+#[tokio::test]
+async fn a_request_sleeping_on_a_429_holds_no_shared_slot() {
+    use app::gitlab::{base_url::BaseUrl, discover, guard::OutboundGuard, outbound, token::GitlabToken};
+    // GitLab X answers every listing 429 with `Retry-After: 60`; GitLab Y answers at once.
+    let x = FakeGitlab { burst_429_every: Some(1), retry_after_429: Some(60), ..FakeGitlab::default() };
+    let (x_handle, x) = (x.clone(), spawn_fake(x).await);
+    let y = spawn_fake(FakeGitlab::default()).await;
+    let out = outbound::Outbound::new(outbound::OutboundConfig {
+        guard: OutboundGuard::parse("127.0.0.0/8").unwrap(),
+        ..outbound::OutboundConfig::default()
+    });
+    let at = |running: &Running| {
+        let base = BaseUrl::parse(&running.url("")).unwrap();
+        let target = out.target(&base, vec![running.addr], &[]).unwrap();
+        (base, target)
+    };
+    let ((xb, xt), (yb, yt)) = (at(&x), at(&y));
+    let token = GitlabToken::parse("glpat-good").unwrap();
+    // One shared slot for both discoveries.
+    let shared = tokio::sync::Semaphore::new(1);
+    let knobs = discover::Knobs::default();
+    let (px, _) = tokio::sync::watch::channel(discover::Progress::default());
+    let (py, _) = tokio::sync::watch::channel(discover::Progress::default());
+    let a = discover::discover(&xt, &xb, &token, knobs, &shared, &px);
+    tokio::pin!(a);
+    // A sends its first request (then sleeps a minute on the 429)…
+    tokio::select! {
+        _ = &mut a => panic!("every answer of X is a 429: A cannot be done"),
+        _ = async { while x_handle.hits_to(Endpoint::Associations) == 0 { tokio::task::yield_now().await } } => {}
+    }
+    // …and B, wanting the same single slot, is listed while A sleeps.
+    let b = tokio::time::timeout(Duration::from_secs(30), discover::discover(&yt, &yb, &token, knobs, &shared, &py));
+    tokio::select! {
+        _ = &mut a => panic!("A cannot be done before its minute of back-off"),
+        b = b => {
+            let snapshot = b.expect("B got the slot A does not hold while sleeping").expect("B's list");
+            assert_eq!(snapshot.projects.len(), 8);
+        }
+    }
+    assert_eq!(x_handle.hits_to(Endpoint::Associations), 1, "A is still sleeping");
 }
