@@ -526,6 +526,19 @@ mod tests {
     }
 
     #[test]
+    fn the_preview_budget_refuses_past_its_limit_until_the_window_ends() {
+        let mut budget = Budget::new();
+        assert_eq!(budget.spend("c1", 800, 2000, 1_000, 600), Ok(()));
+        assert_eq!(budget.spend("c1", 800, 2000, 1_100, 600), Ok(()));
+        assert_eq!(budget.spend("c1", 800, 2000, 1_200, 600), Err(400), "the window ends at 1,600");
+        assert_eq!(budget.spend("c2", 800, 2000, 1_200, 600), Ok(()), "per connection");
+        assert_eq!(budget.spend("c1", 800, 2000, 1_600, 600), Ok(()), "a new window");
+        assert_eq!(budget.spend("c3", 2001, 2000, 1_600, 600), Err(600), "more than a window allows");
+        assert_eq!(budget.spend("c4", 4, 2000, 2_300, 600), Ok(()));
+        assert_eq!(budget.0.len(), 1, "ended windows are forgotten");
+    }
+
+    #[test]
     fn a_group_ticked_with_its_projects_shown_unticked_includes_them_all() {
         let form = PickerForm {
             shown_groups: strings(&["acme/platform"]),

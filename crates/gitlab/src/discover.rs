@@ -418,3 +418,57 @@ pub async fn preview(
     }))
     .await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One page of associations as GitLab 17.4+ writes it (project_association_details.rb: no
+    /// `archived`; a share shows both levels null).
+    fn page() -> serde_json::Value {
+        serde_json::json!({
+            "groups": [{"id": 10, "web_url": "https://h/groups/acme", "name": "Acme", "parent_id": null,
+                        "organization_id": 1, "access_levels": 40, "visibility": "public"}],
+            "projects": [
+                {"id": 105, "path_with_namespace": "acme/legacy", "name": "Legacy", "visibility": "private",
+                 "access_levels": {"project_access_level": null, "group_access_level": 40}},
+                {"id": 106, "path_with_namespace": "partner/sdk", "name": "SDK", "visibility": "private",
+                 "access_levels": {"project_access_level": null, "group_access_level": null}},
+                {"id": 107, "path_with_namespace": "partner/docs", "name": "Docs", "visibility": "internal",
+                 "access_levels": {"project_access_level": null, "group_access_level": null}},
+                {"id": 108, "path_with_namespace": "partner/vault", "name": "Vault", "visibility": "private",
+                 "access_levels": {"project_access_level": null, "group_access_level": null}}
+            ]
+        })
+    }
+
+    #[test]
+    fn archived_projects_come_from_their_own_listing() {
+        let (_, mut projects) = scope::parse_associations(&page()).unwrap();
+        assert!(projects.iter().all(|p| !p.archived), "the entity says nothing of it");
+        mark_archived(&mut projects, &HashSet::from([105]));
+        let archived: Vec<u64> = projects.iter().filter(|p| p.archived).map(|p| p.id).collect();
+        assert_eq!(archived, [105]);
+    }
+
+    #[test]
+    fn a_shared_project_gets_the_level_the_listings_prove() {
+        let (_, mut projects) = scope::parse_associations(&page()).unwrap();
+        let level = |projects: &[Project], id: u64| projects.iter().find(|p| p.id == id).map(|p| p.access_level);
+        assert_eq!(level(&projects, 106), Some(0), "both levels null");
+        settle_shared(&mut projects, &HashSet::from([106]));
+        assert_eq!(level(&projects, 105), Some(40), "a level GitLab gave is kept");
+        assert_eq!(level(&projects, 106), Some(scope::REPORTER), "listed with min_access_level=20");
+        assert_eq!(level(&projects, 108), Some(MEMBER), "only the level it was listed at");
+        assert_eq!(level(&projects, 107), Some(MEMBER));
+        let readable: Vec<u64> = projects.iter().filter(|p| p.readable()).map(|p| p.id).collect();
+        assert_eq!(readable, [105, 106, 107], "internal is readable at any level; a private Guest is not");
+    }
+
+    #[test]
+    fn a_preview_costs_four_requests_per_readable_project() {
+        let (_, mut projects) = scope::parse_associations(&page()).unwrap();
+        settle_shared(&mut projects, &HashSet::new());
+        assert_eq!(preview_cost(&projects), 8, "105 and 107; the private Guest ones are not asked");
+    }
+}
