@@ -28,9 +28,10 @@
 //!
 //! Every persona but `glpat-guest` sees one [`World`] (`FakeGitlab::world`, shared by clones):
 //! groups and projects with jdoe's role in each. A group's level is jdoe's direct membership or the
-//! one inherited from its parent, the higher of the two; a project's effective level is the higher
-//! of `project_access` (direct membership) and `group_access` (through its group or a group share).
-//! The small world (the default):
+//! one inherited from its parent, the higher of the two; a project's effective level (GitLab's
+//! `project_authorizations`) is the highest of `project_access` (direct membership),
+//! `group_access` (through its own group chain) and `shared_access` (through a group it is shared
+//! with, which no entity shows). The small world (the default):
 //!
 //! | id | group or project | jdoe's level |
 //! |---|---|---|
@@ -42,9 +43,10 @@
 //! | 103 | `acme/website` (public) | 40 through the group |
 //! | 104 | `jdoe/dotfiles` (personal namespace, id 2) | `project_access` 50 |
 //! | 105 | `acme/legacy` (archived) | 40 through the group |
-//! | 106 | `partner/sdk` | `group_access` 30: shared with `acme` |
+//! | 106 | `partner/sdk` | `shared_access` 30: shared with `acme`; entities show no level |
 //! | 107 | `data-team/warehouse` | `project_access` 20 |
 //! | 108 | `contractors/portal` | 10 through the group: a private project it cannot read |
+//! | 30, 110 | group `gitlab-org` and `gitlab-org/gitlab` (public) | not a member: a stranger's, visible |
 //!
 //! [`FakeGitlab::big`] (`fake-gitlab --groups N --projects M`) replaces it with a generated one;
 //! [`World::big`] tells its layout. `POST {prefix}/_fake/projects` with
@@ -58,25 +60,29 @@
 //! Besides `/metadata`, `/version`, `/user`, `/personal_access_tokens/self` and its `rotate`:
 //!
 //! - `GET /personal_access_tokens/self/associations` (GitLab 17.4+; 404 `{"error":"404 Not Found"}`
-//!   when `legacy` or `no_associations`): `{"groups": [...], "projects": [...]}`, groups with
-//!   `access_levels: N`, projects with `access_levels: {project_access_level, group_access_level}`,
-//!   both filtered by `min_access_level` and paged independently by `page`/`per_page`; `x-total`
-//!   is the longer list's length.
+//!   when `legacy` or `no_associations`): as `self_information.rb` and the finders answer it (see
+//!   `Listing::associations`): without `min_access_level` everything visible (strangers' public
+//!   groups and projects too), with it memberships only; the entities' fields only (no
+//!   `archived`, no group `full_path`, a share's levels `null`); newest first; paged
+//!   independently, with the *projects'* paging headers.
 //! - `GET /groups`: jdoe's groups (all of them, or those with `min_access_level`), without jdoe's
 //!   level (GitLab's list does not say it); `order_by` name (default), path or id, `sort`.
-//! - `GET /projects`: jdoe's projects (with or without `membership=true`: the world holds no
-//!   project jdoe cannot see), `min_access_level`, `archived`, `search` (in `path_with_namespace`,
-//!   case-insensitive), `permissions: {project_access, group_access}` unless `simple=true` (as
-//!   GitLab: the simple entity has no permissions). Newest first unless `sort=asc`. Offset
+//! - `GET /projects`: with `min_access_level` jdoe's projects at that level or more (shares
+//!   counted), with `membership=true` all of jdoe's, else every visible one (the stranger's public
+//!   project too); `archived` (`true`: only archived ones), `visibility`, `search` (in
+//!   `path_with_namespace`, case-insensitive), `permissions: {project_access, group_access}` (the
+//!   project's own group chain: `null` for a share, as `project_with_access.rb`) unless
+//!   `simple=true` (as GitLab: the simple entity has no permissions). Newest first unless `sort=asc`. Offset
 //!   pagination, or keyset with `pagination=keyset&order_by=id` (`sort=asc` pages by `id_after`,
 //!   `desc` by `id_before`; only a `Link: rel="next"`, no `x-*` headers; another `order_by`
 //!   answers 405).
 //! - `GET /projects/:id/merge_requests`, `/pipelines`, `/deployments` (`:id` a number or the
-//!   URL-encoded path): `per_page` minimal `{"id": n}` items with `x-total`. The counts depend on
-//!   the project id alone, the date filters (`created_after`, `updated_after`, …) are checked to be
-//!   dates and otherwise ignored: merge requests `(id*7)%40+1` (`state=merged` two thirds of them,
+//!   URL-encoded path): `per_page` minimal `{"id": n}` items with `x-total`, filtered by date as
+//!   GitLab does (`created_after`/`updated_after` inclusive, see `Listing::counts`). Each project
+//!   has, 1 to 30 days old, merge requests `(id*7)%40+1` (`state=merged` two thirds of them,
 //!   `opened` the rest, `closed`/`locked` none), pipelines `(id*13)%200` (project 101: 12,000, so
-//!   `x-total` is left out), deployments `(id%5)*3`. A private project where jdoe is below Reporter:
+//!   `x-total` is left out), deployments `(id%5)*3` ([`counted`]); and 120 to 319 days old a few
+//!   more ([`counted_old`]): the last 90 days hold exactly the first. A private project where jdoe is below Reporter:
 //!   403 `{"message":"403 Forbidden"}`; an unknown one or one jdoe is no member of: 404
 //!   `{"message":"404 Project Not Found"}`.
 //!
@@ -93,8 +99,9 @@
 //! (every nth request to `/groups`, `/projects` or the associations answers 429 `Retry later`, with
 //! `Retry-After` only if `retry_after_429` is set; the next request goes through).
 //!
-//! [`FakeGitlab::hits`] records every request's path; [`FakeGitlab::hits_to`] counts them by
-//! [`Endpoint`].
+//! [`FakeGitlab::hits`] records every request's path and query; [`FakeGitlab::hits_to`] counts
+//! them by [`Endpoint`]. [`FakeGitlab::hold`] keeps requests to the associations waiting until
+//! the test releases them ([`Hold`]).
 
 use axum::body::Body;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};

@@ -604,16 +604,19 @@ async fn the_double_filters_and_pages_as_gitlab_does() {
             (headers, r.json::<serde_json::Value>().await.unwrap())
         }
     };
-    // Every membership without a filter; only Maintainer and above with min_access_level=40.
-    let ((total, ..), _) = get("per_page=1").await;
+    // Every membership with membership=true, every visible project (a stranger's public one too)
+    // without a filter (projects_finder.rb); only Maintainer and above with min_access_level=40.
+    let ((total, ..), _) = get("membership=true&per_page=1").await;
     assert_eq!(total.as_deref(), Some("8"));
+    let ((total, ..), _) = get("per_page=1").await;
+    assert_eq!(total.as_deref(), Some("9"));
     let ((total, ..), _) = get("min_access_level=40&per_page=1").await;
     assert_eq!(total.as_deref(), Some("5"));
     // Pages: the last one has an empty x-next-page and no rel="next".
-    let ((_, page, next, link), items) = get("per_page=3&page=1").await;
+    let ((_, page, next, link), items) = get("membership=true&per_page=3&page=1").await;
     assert_eq!((page.as_deref(), next.as_deref(), items.as_array().unwrap().len()), (Some("1"), Some("2"), 3));
     assert!(link.contains("rel=\"next\""), "{link}");
-    let ((_, page, next, link), items) = get("per_page=3&page=3").await;
+    let ((_, page, next, link), items) = get("membership=true&per_page=3&page=3").await;
     assert_eq!((page.as_deref(), next.as_deref(), items.as_array().unwrap().len()), (Some("3"), Some(""), 2));
     assert!(!link.contains("rel=\"next\""), "{link}");
 }
