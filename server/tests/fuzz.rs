@@ -236,6 +236,7 @@ async fn fuzz_every_route() {
         ("answers that carry a credential the fuzzer sent", &stats.leaks),
         ("answers with a file from outside the site root", &stats.traversal),
         ("answers with a header the fuzzer smuggled in a value", &stats.injected),
+        ("compressed answers that could not be decoded", &stats.undecodable),
     ] {
         if !list.is_empty() {
             let shown: Vec<&str> = list.iter().take(SHOWN).map(String::as_str).collect();
@@ -245,6 +246,23 @@ async fn fuzz_every_route() {
     // Positive controls: answers and the log are really searched.
     if requests >= 1000 && stats.typed_echoes == 0 {
         problems.push("no answer showed a typed value back (step pages do): are answers searched?".to_owned());
+    }
+    if requests >= 1000 {
+        let reached = |keep: &dyn Fn(&str) -> bool| -> usize {
+            stats.signed_in.iter().filter(|(route, _)| keep(route)).map(|(_, n)| n).sum()
+        };
+        for (what, n) in [
+            ("signed-in pages", reached(&|r| !r.starts_with("/api/"))),
+            ("signed-in API routes", reached(&|r| r.starts_with("/api/"))),
+            ("a connection's own pages and API", reached(&|r| r.contains("connections/{id}"))),
+        ] {
+            if n == 0 {
+                problems.push(format!("no request got past authentication to {what}: are the session and token sent?"));
+            }
+        }
+        if stats.decoded == 0 {
+            problems.push("no compressed answer was decoded and searched: is Accept-Encoding sent?".to_owned());
+        }
     }
     if !log.contains("gitlab connection check") {
         problems.push("the log has no connection check: is the log captured, did checks run?".to_owned());
@@ -284,7 +302,7 @@ async fn fuzz_every_route() {
     let statuses: Vec<String> = stats.by_status.iter().map(|(s, n)| format!("{s}: {n}")).collect();
     println!(
         "fuzz: {} requests, {} errors, {} 5xx, by status: {{{}}}, seed {seed}, {:.1} s \
-         ({} raw, {} leaks, {} compressed answers not searched, {} answers echo a typed value, \
+         ({} raw, {} leaks, {} compressed answers decoded and searched, {} signed-in answers, {} answers echo a typed value, \
          {} KiB of log, {:.1} s fuzzing)",
         stats.total,
         stats.transport.len(),
@@ -293,7 +311,8 @@ async fn fuzz_every_route() {
         started.elapsed().as_secs_f64(),
         stats.raw,
         stats.leaks.len(),
-        stats.unscanned,
+        stats.decoded,
+        stats.signed_in.values().sum::<usize>(),
         stats.typed_echoes,
         log.len() / 1024,
         fuzz_time.as_secs_f64(),
@@ -486,6 +505,25 @@ const ROUTES: &[Route] = &[
     route("POST", "/api/tokens/revoke", &["id"], 3),
     route("POST", "/api/wizard/confirm_instance", &["base", "profile", "step"], 5),
     route("GET", "{unknown}", &[], 6),
+];
+
+/// Routes that answer 2xx only to a signed-in caller (a session cookie or an API token); the
+/// others redirect to the log-in page or answer 401.
+const NEEDS_LOGIN: &[&str] = &[
+    "/settings/integrations",
+    "/settings/api-tokens",
+    "/integrations/gitlab/connections/{id}",
+    "/integrations/gitlab/connections/{id}/disconnect",
+    "/integrations/gitlab/connections/{id}/scope",
+    "/integrations/gitlab/connections/{id}/scope/preview",
+    "/api/gitlab/connections/{id}/scope",
+    "/api/gitlab/connections/{id}/scope/preview",
+    "/settings/workspace",
+    "/settings/audit",
+    "/api/workspaces",
+    "/api/workspaces/members",
+    "/api/audit",
+    "/api/gitlab/events",
 ];
 
 const ALL_FIELDS: &[&str] = &[
@@ -1441,7 +1479,8 @@ struct Answer {
     head: String,
     body: Vec<u8>,
     /// A `Content-Encoding` other than identity: the body cannot be searched.
-    encoded: bool,
+    /// `Content-Encoding` (not identity): the body is decoded before it is searched.
+    encoded: Option<String>,
     location: String,
 }
 
@@ -1462,7 +1501,11 @@ async fn send(client: &reqwest::Client, ctx: &Ctx, req: &Req) -> Result<Answer, 
     for (name, value) in r.headers() {
         head.push_str(&format!("{name}: {}\n", String::from_utf8_lossy(value.as_bytes())));
     }
-    let encoded = r.headers().get("content-encoding").is_some_and(|v| v.as_bytes() != b"identity");
+    let encoded = r
+        .headers()
+        .get("content-encoding")
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).trim().to_ascii_lowercase())
+        .filter(|v| v != "identity");
     let location = location(r.headers());
     let body = r.bytes().await.map_err(|e| format!("answer {status}, then its body failed: {}", chain(&e)))?;
     Ok(Answer { status, head, body: body.to_vec(), encoded, location })
@@ -1579,7 +1622,7 @@ fn parse_answer(buf: &[u8], head_request: bool, clean_close: bool) -> Result<Ans
         } else {
             return Err("a body without length, ended by an error rather than a close".to_owned());
         };
-        let encoded = header("content-encoding").is_some_and(|e| !e.eq_ignore_ascii_case("identity"));
+        let encoded = header("content-encoding").map(|e| e.to_ascii_lowercase()).filter(|e| e != "identity");
         let location = header("location").unwrap_or_default();
         return Ok(Answer { status, head, body, encoded, location });
     }
@@ -1604,6 +1647,26 @@ fn dechunk(mut data: &[u8]) -> Result<Vec<u8>, String> {
     }
 }
 
+/// A body in `encoding` (what Onramp's compression layer and its kept pages send: gzip, br), decoded.
+fn decode(encoding: &str, body: &[u8]) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    match encoding {
+        _ if body.is_empty() => {}
+        "gzip" | "x-gzip" => {
+            flate2::read::GzDecoder::new(body).read_to_end(&mut out).map_err(|e| format!("gzip: {e}"))?;
+        }
+        "br" => {
+            brotli::Decompressor::new(body, 4096).read_to_end(&mut out).map_err(|e| format!("br: {e}"))?;
+        }
+        "deflate" => {
+            flate2::read::ZlibDecoder::new(body).read_to_end(&mut out).map_err(|e| format!("deflate: {e}"))?;
+        }
+        other => return Err(format!("an encoding the fuzzer did not ask for: {other:?}")),
+    }
+    Ok(out)
+}
+
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
@@ -1620,7 +1683,13 @@ struct Stats {
     transport: Vec<String>,
     leaks: Vec<String>,
     traversal: Vec<String>,
-    unscanned: usize,
+    /// Compressed answers, decoded before they were searched.
+    decoded: usize,
+    /// Answers whose compressed body could not be decoded: a fault of the server, or of the fuzzer.
+    undecodable: Vec<String>,
+    /// 2xx answers on pages and API routes that need a signed-in caller, by route: proof that the
+    /// fuzzer's requests got past authentication (and that the deep routes were exercised).
+    signed_in: BTreeMap<&'static str, usize>,
     /// Answers that show the typed-field marker back (allowed): proof that answers are searched.
     typed_echoes: usize,
     injected: Vec<String>,
@@ -1641,7 +1710,20 @@ fn judge(ctx: &Ctx, req: &Req, result: Result<Answer, String>, stats: &mut Stats
     };
     *stats.by_status.entry(answer.status).or_default() += 1;
     *stats.by_route.entry(req.label).or_default().entry(answer.status.to_string()).or_default() += 1;
-    let body = String::from_utf8_lossy(&answer.body);
+    // A compressed body is decoded first: it is searched like any other (and shown decoded).
+    let decoded = answer.encoded.as_deref().map(|encoding| decode(encoding, &answer.body));
+    let body = match &decoded {
+        None => String::from_utf8_lossy(&answer.body),
+        Some(Ok(plain)) => {
+            stats.decoded += 1;
+            String::from_utf8_lossy(plain)
+        }
+        Some(Err(e)) => {
+            let raw = String::from_utf8_lossy(&answer.body);
+            stats.undecodable.push(format!("{}\n    -> {} {e}: {}", describe(req), answer.status, clip(&raw, 100)));
+            String::new().into()
+        }
+    };
     let shown = || format!("{}\n    -> {} {}", describe(req), answer.status, clip(&body, 300));
     if answer.status >= 500 {
         stats.server_errors.push(shown());
@@ -1652,24 +1734,23 @@ fn judge(ctx: &Ctx, req: &Req, result: Result<Answer, String>, stats: &mut Stats
     }) {
         stats.injected.push(format!("{}\n    headers:\n{}", shown(), answer.head));
     }
-    if answer.head.contains(tail(&ctx.markers.typed)) || (!answer.encoded && body.contains(tail(&ctx.markers.typed))) {
+    if answer.head.contains(tail(&ctx.markers.typed)) || body.contains(tail(&ctx.markers.typed)) {
         stats.typed_echoes += 1;
     }
     if ctx.markers.secret_in(&answer.head) {
         stats.leaks.push(format!("{}\n    credential marker in the headers:\n{}", shown(), answer.head));
     }
-    if answer.encoded {
-        stats.unscanned += 1;
-    } else {
-        if ctx.markers.secret_in(&body) {
-            let at = body.find(tail(&ctx.markers.secret)).unwrap_or(0);
-            let start = body[..at].char_indices().rev().nth(150).map_or(0, |(i, _)| i);
-            let context: String = body[start..].chars().take(300).collect();
-            stats.leaks.push(format!("{}\n    credential marker in the body: …{}…", shown(), clip(&context, 300)));
-        }
-        if body.contains("[workspace]") || body.contains("root:x:0:0") {
-            stats.traversal.push(shown());
-        }
+    if ctx.markers.secret_in(&body) {
+        let at = body.find(tail(&ctx.markers.secret)).unwrap_or(0);
+        let start = body[..at].char_indices().rev().nth(150).map_or(0, |(i, _)| i);
+        let context: String = body[start..].chars().take(300).collect();
+        stats.leaks.push(format!("{}\n    credential marker in the body: …{}…", shown(), clip(&context, 300)));
+    }
+    if body.contains("[workspace]") || body.contains("root:x:0:0") {
+        stats.traversal.push(shown());
+    }
+    if (200..300).contains(&answer.status) && NEEDS_LOGIN.contains(&req.label) {
+        *stats.signed_in.entry(req.label).or_default() += 1;
     }
     let request_id =
         answer.head.lines().find_map(|l| l.strip_prefix("x-request-id:").or_else(|| l.strip_prefix("X-Request-Id:")));

@@ -455,7 +455,10 @@ async fn an_expired_token_is_not_sent_to_rotate() {
     let (onramp, _gitlab, ws, id) = connected(&fake, "glpat-soon").await;
     let outcome = rotation::rotate(&onramp.state, &ws, &id, Trigger::Manual, today() + time::Duration::days(10)).await;
     assert_eq!(outcome.unwrap(), Outcome::Cannot(app::gitlab::rotation::CannotRotate::Expired));
-    change_connection(&onramp, &id, "expires_at = '2026-01-01'").await;
+    // Expired yesterday, whenever the test runs (a fixed date would stop meaning "expired" once
+    // the clock passes it the other way, or mean it for the wrong reason).
+    let yesterday = today() - time::Duration::days(1);
+    change_connection(&onramp, &id, &format!("expires_at = '{yesterday}'")).await;
     let (_, page) = onramp.get(&format!("/integrations/gitlab/connections/{id}")).await;
     assert!(page.contains("GitLab does not rotate an expired token"), "{page}");
     assert!(!page.contains("Rotate now"));

@@ -308,6 +308,20 @@ pub fn captured_log() -> String {
     String::from_utf8_lossy(&LOG.get().expect("capture installed").lock().unwrap()).into_owned()
 }
 
+/// The captured lines logged while Onramp served the requests that answered `responses` (by the
+/// `X-Request-Id` each answer carries, which names the request's span on every line). A positive
+/// control ("the check was logged") must look here: the whole log holds every other test's lines.
+pub fn log_of_requests(request_ids: &[String]) -> String {
+    assert!(!request_ids.is_empty(), "no request id to look for");
+    let spans: Vec<String> = request_ids.iter().map(|id| format!("request{{id={id} ")).collect();
+    captured_log().lines().filter(|line| spans.iter().any(|s| line.contains(s.as_str()))).collect::<Vec<_>>().join("\n")
+}
+
+/// The `X-Request-Id` of an answer.
+pub fn request_id(r: &reqwest::Response) -> String {
+    r.headers().get("x-request-id").and_then(|v| v.to_str().ok()).expect("an X-Request-Id").to_owned()
+}
+
 static LOG: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
 
 #[derive(Clone)]
