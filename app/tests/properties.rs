@@ -5,16 +5,16 @@
 //! `proptest-regressions/` file: the minimal failing case proptest prints is what to copy into a
 //! unit test.
 
+use app::account::{token_name, TOKEN_NAME_MAX};
 use app::auth::safe_next;
 use app::client::{limit_key, text_key, ClientInfo, TrustedProxies};
 use app::gitlab::base_url::BaseUrl;
 use app::gitlab::guard::OutboundGuard;
 use app::gitlab::token::{redact_for_log, GitlabToken};
-use app::account::{token_name, TOKEN_NAME_MAX};
 use app::store::accounts::{check_password, Email};
-use app::workspace::{audit_cursor, is_invisible, parse_name};
 use app::trust::{add_confirmed, parse_confirmed, MAX_CONFIRMED};
 use app::wizard::Step;
+use app::workspace::{audit_cursor, is_invisible, parse_name};
 use http::{HeaderMap, HeaderName, HeaderValue};
 use proptest::prelude::*;
 use proptest::sample::select;

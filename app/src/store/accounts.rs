@@ -307,7 +307,8 @@ pub async fn api_token_is_admin(db: &Db, secret: &str) -> Result<bool, StoreErro
 pub async fn create_admin_token(db: &Db, email: &str, name: &str) -> Result<Option<String>, StoreError> {
     let Some((user, _)) = user_by_email(db, &email.trim().to_lowercase()).await? else { return Ok(None) };
     // The operator's own command: not counted against the account's cap.
-    let name: String = name.trim().chars().filter(|c| !crate::workspace::is_invisible(*c)).take(TOKEN_NAME_MAX).collect();
+    let name: String =
+        name.trim().chars().filter(|c| !crate::workspace::is_invisible(*c)).take(TOKEN_NAME_MAX).collect();
     let mut tx = db.begin_write().await?;
     let (token, secret) = insert_api_token(&mut tx, &user.id, &name).await?;
     sqlx::query("UPDATE api_tokens SET admin = 1 WHERE id = $1").bind(&token.id).execute(&mut *tx).await?;

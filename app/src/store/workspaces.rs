@@ -663,14 +663,31 @@ mod tests {
         let (_, secret) = create_invitation(&db, &ws.id, Role::Admin, None, None, &lead.email).await.unwrap().unwrap();
         accept(&db, &secret, &b).await.unwrap().unwrap();
         let (_, by_b) = create_invitation(&db, &ws.id, Role::Admin, None, None, &b.email).await.unwrap().unwrap();
-        sqlx::query("UPDATE memberships SET role = 'viewer' WHERE user_id = $1").bind(&b.id).execute(db.pool()).await.unwrap();
-        assert_eq!(accept(&db, &by_b, &b).await.unwrap(), Err(MemberError::InviterCannotInvite), "no way back to admin");
+        sqlx::query("UPDATE memberships SET role = 'viewer' WHERE user_id = $1")
+            .bind(&b.id)
+            .execute(db.pool())
+            .await
+            .unwrap();
+        assert_eq!(
+            accept(&db, &by_b, &b).await.unwrap(),
+            Err(MemberError::InviterCannotInvite),
+            "no way back to admin"
+        );
         assert_eq!(role_of(&db, &ws.id, &b.id).await.unwrap(), Some(Role::Viewer));
-        assert_eq!(invitation(&db, &by_b).await.unwrap().unwrap().state, InvitationState::Revoked, "and it is withdrawn");
+        assert_eq!(
+            invitation(&db, &by_b).await.unwrap().unwrap().state,
+            InvitationState::Revoked,
+            "and it is withdrawn"
+        );
         assert_eq!(accept(&db, &by_b, &c).await.unwrap(), Err(MemberError::NotPending(InvitationState::Revoked)));
         // gone altogether
-        let (_, by_lead) = create_invitation(&db, &ws.id, Role::Viewer, None, None, &lead.email).await.unwrap().unwrap();
-        sqlx::query("UPDATE memberships SET role = 'admin' WHERE user_id = $1").bind(&b.id).execute(db.pool()).await.unwrap();
+        let (_, by_lead) =
+            create_invitation(&db, &ws.id, Role::Viewer, None, None, &lead.email).await.unwrap().unwrap();
+        sqlx::query("UPDATE memberships SET role = 'admin' WHERE user_id = $1")
+            .bind(&b.id)
+            .execute(db.pool())
+            .await
+            .unwrap();
         let (_, by_b) = create_invitation(&db, &ws.id, Role::Viewer, None, None, &b.email).await.unwrap().unwrap();
         sqlx::query("DELETE FROM memberships WHERE user_id = $1").bind(&b.id).execute(db.pool()).await.unwrap();
         assert_eq!(accept(&db, &by_b, &c).await.unwrap(), Err(MemberError::InviterCannotInvite));
@@ -710,7 +727,11 @@ mod tests {
         };
         let changed = set_role(&db, &ws.id, &b.id, Role::Admin).await.unwrap().unwrap();
         assert_eq!(changed.invitations_revoked, 1);
-        assert_eq!(open_of(b.email.clone()).await, [Role::Admin, Role::Viewer], "an admin's links stay, not an owner's");
+        assert_eq!(
+            open_of(b.email.clone()).await,
+            [Role::Admin, Role::Viewer],
+            "an admin's links stay, not an owner's"
+        );
         let changed = set_role(&db, &ws.id, &b.id, Role::Viewer).await.unwrap().unwrap();
         assert_eq!(changed.invitations_revoked, 2);
         assert!(open_of(b.email.clone()).await.is_empty());

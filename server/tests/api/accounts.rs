@@ -757,8 +757,14 @@ async fn sign_up_takes_only_a_plain_address_and_keeps_it_canonical() {
         assert!(at.contains(&format!("error=email_{code}")), "{email:?}: {at}");
         let (_, body, _) = get(&visitor, &onramp, &at).await;
         assert!(body.contains("There is a problem") && body.contains(message), "{email:?}: {message}");
-        let r = post(&visitor, &onramp, "/api/auth/signup", "application/json", &[("email", &email), ("password", PASSWORD)])
-            .await;
+        let r = post(
+            &visitor,
+            &onramp,
+            "/api/auth/signup",
+            "application/json",
+            &[("email", &email), ("password", PASSWORD)],
+        )
+        .await;
         assert_eq!(r.status(), 400, "{email:?}");
         let answer: serde_json::Value = r.json().await.unwrap();
         assert!(answer["message"].as_str().unwrap().contains(message), "{email:?}: {answer}");
@@ -805,7 +811,9 @@ async fn secrets_and_signed_in_pages_stay_out_of_caches() {
     let r = post(&onramp.client, &onramp, "/api/invitations/create", HTML, &[("role", "viewer")]).await;
     let r = onramp.client.get(onramp.server.url(&location(&r))).send().await.unwrap();
     assert_eq!(no_store(&r), store_none, "the workspace page showing the new link");
-    for path in [format!("/invite/{invite}"), format!("/login?invite={invite}"), format!("/signup?next=%2F&invite={invite}")] {
+    for path in
+        [format!("/invite/{invite}"), format!("/login?invite={invite}"), format!("/signup?next=%2F&invite={invite}")]
+    {
         let r = onramp.anon.get(onramp.server.url(&path)).send().await.unwrap();
         assert_eq!((r.status().as_u16(), no_store(&r)), (200, store_none.clone()), "{path}");
     }
@@ -815,12 +823,19 @@ async fn secrets_and_signed_in_pages_stay_out_of_caches() {
         assert_eq!((r.status().as_u16(), no_store(&r)), (200, store_none.clone()), "{path}");
     }
     let visitor = browser_client(&onramp.server);
-    let r = post(&visitor, &onramp, "/api/auth/signup", HTML, &[("email", "new@example.com"), ("password", PASSWORD)]).await;
+    let r = post(&visitor, &onramp, "/api/auth/signup", HTML, &[("email", "new@example.com"), ("password", PASSWORD)])
+        .await;
     assert!(r.headers().contains_key("set-cookie"));
     assert_eq!(no_store(&r), store_none, "the answer that sets the session cookie");
     // An anonymous step page: kept in memory and compressed, no no-store.
     for _ in 0..2 {
-        let r = onramp.anon.get(onramp.server.url("/integrations/gitlab/step/8")).header("accept-encoding", "br").send().await.unwrap();
+        let r = onramp
+            .anon
+            .get(onramp.server.url("/integrations/gitlab/step/8"))
+            .header("accept-encoding", "br")
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 200);
         assert_eq!(no_store(&r), None, "a public step page keeps its caching");
         assert_eq!(r.headers()["content-encoding"], "br", "served from the page cache");

@@ -498,7 +498,13 @@ async fn connection_checks_are_limited_per_address_and_per_user_apart() {
 async fn audit_targets(onramp: &Onramp, action: &str) -> Vec<String> {
     let r = onramp.client.get(onramp.server.url("/api/audit")).header("accept", JSON).send().await.unwrap();
     let events: serde_json::Value = r.json().await.unwrap();
-    events.as_array().unwrap().iter().filter(|e| e["action"] == action).map(|e| e["target"].as_str().unwrap().to_owned()).collect()
+    events
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == action)
+        .map(|e| e["target"].as_str().unwrap().to_owned())
+        .collect()
 }
 
 async fn create_token(client: &reqwest::Client, onramp: &Onramp, name: &str) -> (u16, serde_json::Value) {
@@ -521,7 +527,8 @@ async fn api_token_names_are_one_line_of_at_most_100_characters() {
     let (status, secret) = create_token(&onramp.client, &onramp, &long).await;
     assert_eq!(status, 200, "{secret}");
     assert_eq!(audit_targets(&onramp, "api_token.created").await, ["é".repeat(100)]);
-    let stored: String = sqlx::query_scalar("SELECT name FROM api_tokens").fetch_one(onramp.state.db.pool()).await.unwrap();
+    let stored: String =
+        sqlx::query_scalar("SELECT name FROM api_tokens").fetch_one(onramp.state.db.pool()).await.unwrap();
     assert_eq!(stored, "é".repeat(100));
     for bad in ["nightly\nexport", "a\r\nb", "tab\there", "right\u{202E}lt", "zero\u{200B}width", "nul\u{0}"] {
         let (status, answer) = create_token(&onramp.client, &onramp, bad).await;
@@ -561,7 +568,8 @@ async fn api_tokens_are_capped_per_account_and_their_creation_rate_limited() {
     for i in 0..20 {
         let (status, answer) = create_token(&onramp.client, &onramp, &format!("t{i}")).await;
         assert_eq!(status, 200, "{i}: {answer}");
-        let id: String = sqlx::query_scalar("SELECT id FROM api_tokens").fetch_one(onramp.state.db.pool()).await.unwrap();
+        let id: String =
+            sqlx::query_scalar("SELECT id FROM api_tokens").fetch_one(onramp.state.db.pool()).await.unwrap();
         let r = post(&onramp.client, &onramp, "/api/tokens/revoke", JSON, &[("id", &id)]).await;
         assert_eq!(r.status(), 200);
     }

@@ -723,7 +723,8 @@ async fn names_and_addresses_others_see_cannot_hide_what_they_are() {
     let workspaces_before: i64 =
         sqlx::query_scalar("SELECT COUNT(*) FROM workspaces").fetch_one(onramp.state.db.pool()).await.unwrap();
     for hidden in ["Acme\u{202E}gnp.exe", "Acme\u{2066}x\u{2069}", "Ac\u{200B}me", "Acme\u{FEFF}", "Acme\u{2028}Corp"] {
-        for (path, form) in [("/api/workspaces/rename", ("name", hidden)), ("/api/workspaces/create", ("name", hidden))] {
+        for (path, form) in [("/api/workspaces/rename", ("name", hidden)), ("/api/workspaces/create", ("name", hidden))]
+        {
             let (status, answer) = call(lead, &onramp, path, &[form]).await;
             assert_eq!(status, 400, "{path} {hidden:?}: {answer}");
             assert!(answer["message"].as_str().unwrap().contains("invisible characters"), "{answer}");
@@ -749,7 +750,8 @@ async fn names_and_addresses_others_see_cannot_hide_what_they_are() {
         assert_eq!(status, 400, "{email:?}: {answer}");
         assert!(answer["message"].as_str().unwrap().contains(message), "{answer}");
     }
-    let r = post(lead, &onramp, "/api/invitations/create", HTML, &[("role", "viewer"), ("email", "x<v@corp.example>")]).await;
+    let r = post(lead, &onramp, "/api/invitations/create", HTML, &[("role", "viewer"), ("email", "x<v@corp.example>")])
+        .await;
     assert_eq!(location(&r), "/settings/workspace?error=invite_email_not_just_an_address#invite");
     let (_, body) = page(lead, &onramp, "/settings/workspace?error=invite_email_not_just_an_address").await;
     assert!(body.contains("Type only the address"));
