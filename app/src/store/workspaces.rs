@@ -389,9 +389,36 @@ fn info(row: &AnyRow) -> Result<InvitationInfo, StoreError> {
     })
 }
 
-/// What an invitation link offers, whatever its state; `None` for a link that never existed.
+/// Whether the member with address `inviter` may hand out `offered` in the workspace now.
+async fn inviter_may_grant(
+    conn: impl sqlx::Executor<'_, Database = sqlx::Any>,
+    workspace_id: &str,
+    inviter: &str,
+    offered: Role,
+) -> Result<bool, StoreError> {
+    let row = sqlx::query(
+        "SELECT m.role FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.workspace_id = $1 AND u.email = $2",
+    )
+    .bind(workspace_id)
+    .bind(inviter)
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.as_ref().map(role).transpose()?.is_some_and(|r| r.may_grant(offered)))
+}
+
+/// What an invitation link offers, whatever its state; `None` for a link that never existed. A
+/// pending link whose maker may no longer hand out its role is shown withdrawn, as accepting it
+/// would make it.
 pub async fn invitation(db: &Db, secret: &str) -> Result<Option<InvitationInfo>, StoreError> {
-    invitation_row(db.pool(), secret).await?.as_ref().map(info).transpose()
+    let Some(row) = invitation_row(db.pool(), secret).await? else { return Ok(None) };
+    let mut info = info(&row)?;
+    if info.state == InvitationState::Pending {
+        let workspace_id: String = get(&row, "workspace_id")?;
+        if !inviter_may_grant(db.pool(), &workspace_id, &info.invited_by, info.role).await? {
+            info.state = InvitationState::Revoked;
+        }
+    }
+    Ok(Some(info))
 }
 
 /// An accepted or declined invitation: which workspace, and what the link offered.
@@ -434,16 +461,7 @@ async fn answer(db: &Db, secret: &str, user: &User, accept: bool) -> Result<Resu
     if accept {
         // The link offers what its maker may hand out *now*: a member removed or demoted since
         // cannot come back, or promote anyone, through a link made while they could.
-        let inviter = sqlx::query(
-            "SELECT m.role FROM memberships m JOIN users u ON u.id = m.user_id \
-             WHERE m.workspace_id = $1 AND u.email = $2",
-        )
-        .bind(&workspace_id)
-        .bind(&info.invited_by)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let may = inviter.as_ref().map(role).transpose()?.is_some_and(|r| r.may_grant(info.role));
-        if !may {
+        if !inviter_may_grant(&mut *tx, &workspace_id, &info.invited_by, info.role).await? {
             sqlx::query("UPDATE invitations SET state = 'revoked', ended_at = $1 WHERE id = $2 AND state = 'pending'")
                 .bind(now())
                 .bind(&id)
@@ -668,6 +686,7 @@ mod tests {
             .execute(db.pool())
             .await
             .unwrap();
+        assert_eq!(invitation(&db, &by_b).await.unwrap().unwrap().state, InvitationState::Revoked, "its page says so");
         assert_eq!(
             accept(&db, &by_b, &b).await.unwrap(),
             Err(MemberError::InviterCannotInvite),
