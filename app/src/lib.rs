@@ -8,6 +8,7 @@
 // build computes their layout.
 #![recursion_limit = "256"]
 
+pub mod account;
 pub mod api;
 pub mod auth;
 #[cfg(feature = "ssr")]

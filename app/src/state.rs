@@ -18,6 +18,8 @@ pub struct Settings {
     pub checks_per_minute: NonZeroU32,
     /// `ONRAMP_SIGNUPS_PER_IP_PER_HOUR`: new accounts per client address (IPv6: per /64).
     pub signups_per_hour: NonZeroU32,
+    /// New Onramp API tokens per account and hour (each is a row in every workspace's audit log).
+    pub api_tokens_per_hour: NonZeroU32,
     /// `ONRAMP_TRUSTED_PROXIES`: whose `X-Forwarded-For` / `-Proto` is believed.
     pub trusted_proxies: TrustedProxies,
     /// `ONRAMP_AUDIT_DAYS`: how long the audit log keeps an event.
@@ -52,6 +54,7 @@ impl Default for Settings {
         Settings {
             checks_per_minute: NonZeroU32::new(30).expect("non-zero"),
             signups_per_hour: NonZeroU32::new(10).expect("non-zero"),
+            api_tokens_per_hour: NonZeroU32::new(API_TOKENS_PER_HOUR).expect("non-zero"),
             trusted_proxies: TrustedProxies::default(),
             audit_days: crate::workspace::AUDIT_DAYS,
             rotate_days_before: crate::gitlab::rotation::DEFAULT_DAYS_BEFORE,
@@ -61,6 +64,10 @@ impl Default for Settings {
         }
     }
 }
+
+/// New API tokens an account may create per hour (a burst of this many, then one every
+/// 3600 / this seconds).
+pub const API_TOKENS_PER_HOUR: u32 = 20;
 
 /// Log-in attempts per client address and minute, whatever the account.
 pub const LOGINS_PER_IP_PER_MINUTE: u32 = 30;
@@ -97,6 +104,8 @@ pub struct Shared {
     pub checks_per_user: Limiter<String>,
     /// Sign-ups per client address.
     pub signups_per_ip: Limiter<IpAddr>,
+    /// New API tokens per account.
+    pub api_tokens_per_user: Limiter<String>,
     /// Log-in attempts (see the constants above). Accounts are keyed by a hash of the address
     /// typed, so a limiter never holds more than 16 bytes of it.
     pub logins_per_ip: Limiter<IpAddr>,
@@ -119,6 +128,7 @@ impl AppState {
             checks_per_ip: Limiter::new(Quota::per_minute(settings.checks_per_minute)),
             checks_per_user: Limiter::new(Quota::per_minute(settings.checks_per_minute)),
             signups_per_ip: Limiter::new(Quota::per_hour(settings.signups_per_hour)),
+            api_tokens_per_user: Limiter::new(Quota::per_hour(settings.api_tokens_per_hour)),
             logins_per_ip: per_minute(LOGINS_PER_IP_PER_MINUTE),
             logins_per_account_and_ip: per_minute(LOGINS_PER_ACCOUNT_AND_IP_PER_MINUTE),
             logins_per_account: per_minute(LOGINS_PER_ACCOUNT_PER_MINUTE),
@@ -140,6 +150,7 @@ impl AppState {
         self.checks_per_ip.forget_idle()
             + self.checks_per_user.forget_idle()
             + self.signups_per_ip.forget_idle()
+            + self.api_tokens_per_user.forget_idle()
             + self.logins_per_ip.forget_idle()
             + self.logins_per_account_and_ip.forget_idle()
             + self.logins_per_account.forget_idle()

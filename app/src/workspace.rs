@@ -95,10 +95,17 @@ pub struct Membership {
 pub struct Member {
     pub user_id: String,
     pub email: String,
+    /// Whether Onramp checked that the address is this member's. It sends no confirmation mail,
+    /// so never yet: pages say "unverified" wherever others see the address.
+    #[serde(default)]
+    pub email_verified: bool,
     pub role: Role,
     /// Unix seconds.
     pub joined_at: i64,
 }
+
+/// What pages add to an address others see when Onramp has not verified it.
+pub const UNVERIFIED: &str = "unverified";
 
 /// A pending invitation as listed (never its secret).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -117,6 +124,10 @@ pub struct Invitation {
 pub struct InvitationInfo {
     pub workspace_name: String,
     pub invited_by: String,
+    /// Whether Onramp checked that `invited_by` is its owner's address (never yet, see
+    /// [`Member::email_verified`]).
+    #[serde(default)]
+    pub invited_by_verified: bool,
     pub role: Role,
     pub email: Option<String>,
     /// Where the colleague goes after joining (a wizard step), when the link was made there.
@@ -168,6 +179,16 @@ pub enum MemberError {
     TooManyWorkspaces(i64),
     #[error("Give the workspace a name of 1 to 80 characters.")]
     BadName,
+    #[error(
+        "A workspace name cannot contain invisible characters (control, bidi or zero-width characters): type it \
+         again by hand."
+    )]
+    InvisibleName,
+    #[error(
+        "The colleague who made this link can no longer invite to this workspace (they left, or their role \
+         changed). Ask an owner or admin of the workspace for a new link."
+    )]
+    InviterCannotInvite,
 }
 
 /// Whether a member with `role` may stop being an owner (role change or removal), given how many
@@ -186,11 +207,30 @@ pub fn personal_name(email: &str) -> String {
     format!("{local}'s workspace")
 }
 
-/// A workspace name as typed: trimmed, 1 to 80 characters, no control characters.
+/// A character that shows nothing, or moves or reorders the text around it: control characters
+/// (Cc), format characters (Cf: bidi controls such as U+202E, zero-width spaces and joiners, the
+/// BOM…) and the line and paragraph separators (Zl, Zp). Names that others are shown may not have
+/// them: `Acme\u{202E}gnp.exe` would read differently from what it is.
+pub fn is_invisible(c: char) -> bool {
+    use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
+    matches!(
+        c.general_category(),
+        GeneralCategory::Control
+            | GeneralCategory::Format
+            | GeneralCategory::LineSeparator
+            | GeneralCategory::ParagraphSeparator
+    )
+}
+
+/// A workspace name as typed: trimmed, 1 to 80 characters, no invisible characters
+/// ([`is_invisible`]): invitees read it to decide whom they join.
 pub fn parse_name(text: &str) -> Result<String, MemberError> {
     let name = text.trim();
+    if name.chars().any(is_invisible) {
+        return Err(MemberError::InvisibleName);
+    }
     let count = name.chars().count();
-    if (1..=80).contains(&count) && !name.chars().any(char::is_control) {
+    if (1..=80).contains(&count) {
         Ok(name.to_owned())
     } else {
         Err(MemberError::BadName)
@@ -262,6 +302,32 @@ pub mod audit {
     }
 }
 
+/// Why a `before=` of the audit log was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "`before` is the `id` of the last event of the page you read (the next page has the events before it), or \
+     Unix seconds (events before that second)."
+)]
+pub struct BadAuditCursor;
+
+/// Where a page of the audit log starts, newest first, as a bound on event ids (events whose id
+/// sorts below it): `before=` the `id` of the last event of the page read (24 hex digits: its
+/// creation in microseconds, then random, see `store::workspaces::ordered_id`), so a page never
+/// cuts inside a second. Links made when pages were cut by time carry Unix seconds (at most 18
+/// digits, never 24 characters): they mean the events before that second, whose ids sort below
+/// the 16 hex digits of its first microsecond. `None`: from the newest.
+pub fn audit_cursor(before: Option<&str>) -> Result<Option<String>, BadAuditCursor> {
+    let Some(text) = before.map(str::trim).filter(|b| !b.is_empty()) else { return Ok(None) };
+    if text.len() == 24 && text.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Ok(Some(text.to_ascii_lowercase()));
+    }
+    if text.len() <= 18 && text.chars().all(|c| c.is_ascii_digit()) {
+        let seconds: u64 = text.parse().map_err(|_| BadAuditCursor)?;
+        return Ok(seconds.checked_mul(1_000_000).map(|micros| format!("{micros:016x}")));
+    }
+    Err(BadAuditCursor)
+}
+
 /// How long the audit log keeps an event by default (`ONRAMP_AUDIT_DAYS`).
 pub const AUDIT_DAYS: i64 = 365;
 
@@ -303,6 +369,24 @@ mod tests {
     }
 
     #[test]
+    fn audit_pages_start_after_an_event_or_before_a_second() {
+        assert_eq!(audit_cursor(None), Ok(None));
+        assert_eq!(audit_cursor(Some(" ")), Ok(None));
+        let id = "00064a1b2c3d4e5fA1b2c3d4";
+        assert_eq!(audit_cursor(Some(id)), Ok(Some(id.to_ascii_lowercase())));
+        // a second: every id made within it or later sorts at or above the bound
+        let bound = audit_cursor(Some("1764780000")).unwrap().unwrap();
+        let first_micro = format!("{:016x}{}", 1_764_780_000_000_000u64, "00000000");
+        let just_before = format!("{:016x}{}", 1_764_779_999_999_999u64, "ffffffff");
+        assert!(first_micro.as_str() > bound.as_str() && just_before.as_str() < bound.as_str());
+        assert_eq!(audit_cursor(Some("0")), Ok(Some("0".repeat(16))));
+        assert_eq!(audit_cursor(Some("999999999999999999")), Ok(None), "beyond any id: from the newest");
+        for bad in ["yesterday", "-5", "1.5", "00064a1b2c3d4e5fa1b2c3d", "00064a1b2c3d4e5fa1b2c3d4x", "'; DROP"] {
+            assert_eq!(audit_cursor(Some(bad)), Err(BadAuditCursor), "{bad:?}");
+        }
+    }
+
+    #[test]
     fn roles_and_names_parse() {
         for role in Role::ALL {
             assert_eq!(Role::parse(role.as_str()), Some(role));
@@ -312,7 +396,16 @@ mod tests {
         assert_eq!(parse_name("   "), Err(MemberError::BadName));
         assert_eq!(parse_name(&"é".repeat(80)), Ok("é".repeat(80)));
         assert_eq!(parse_name(&"é".repeat(81)), Err(MemberError::BadName));
-        assert_eq!(parse_name("a\u{0}b"), Err(MemberError::BadName));
+        assert_eq!(parse_name("a\u{0}b"), Err(MemberError::InvisibleName));
+        // bidi controls, zero-width characters, the BOM, separators: refused wherever they are
+        for hidden in ['\u{202E}', '\u{2066}', '\u{200B}', '\u{200D}', '\u{FEFF}', '\u{2028}', '\u{61C}', '\u{E0041}'] {
+            assert_eq!(parse_name(&format!("Acme{hidden}gnp")), Err(MemberError::InvisibleName), "{hidden:?}");
+            assert!(is_invisible(hidden), "{hidden:?}");
+        }
+        for shown in ['a', 'é', '日', ' ', '\'', '-', '🙂'] {
+            assert!(!is_invisible(shown), "{shown:?}");
+        }
+        assert_eq!(parse_name("Équipe données 日本"), Ok("Équipe données 日本".into()));
         assert_eq!(personal_name("jane.doe@example.com"), "jane.doe's workspace");
         assert!(parse_name(&personal_name(&format!("{}@example.com", "a".repeat(64)))).is_ok(), "always a valid name");
     }

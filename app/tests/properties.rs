@@ -5,6 +5,7 @@
 //! `proptest-regressions/` file: the minimal failing case proptest prints is what to copy into a
 //! unit test.
 
+use app::account::{token_name, TOKEN_NAME_MAX};
 use app::auth::safe_next;
 use app::client::{limit_key, text_key, ClientInfo, TrustedProxies};
 use app::gitlab::base_url::BaseUrl;
@@ -13,6 +14,7 @@ use app::gitlab::token::{redact_for_log, GitlabToken};
 use app::store::accounts::{check_password, Email};
 use app::trust::{add_confirmed, parse_confirmed, MAX_CONFIRMED};
 use app::wizard::Step;
+use app::workspace::{audit_cursor, is_invisible, parse_name};
 use http::{HeaderMap, HeaderName, HeaderValue};
 use proptest::prelude::*;
 use proptest::sample::select;
@@ -659,6 +661,38 @@ proptest! {
     }
 
     #[test]
+    fn email_is_ascii_and_within_its_limits(input in prop_oneof!["\\PC*", nasty(), "[a-z.<>\"]{0,8}@[a-z.-]{0,12}"]) {
+        if let Ok(email) = Email::parse(&input) {
+            let s = email.as_str();
+            prop_assert!(s.is_ascii(), "{s:?}");
+            prop_assert!(!s.contains(['<', '>', '"', '\\', '(', ')', ',', ';', ':', '[', ']']), "{s:?}");
+            prop_assert!(s.split('@').next().unwrap().len() <= 64, "{s:?}");
+            prop_assert_eq!(s.to_ascii_lowercase(), s);
+        }
+    }
+
+    #[test]
+    fn token_names_and_workspace_names_show_what_they_are(input in prop_oneof!["\\PC*", ".*", nasty()]) {
+        if let Ok(name) = token_name(&input) {
+            prop_assert!(!name.is_empty() && name.chars().count() <= TOKEN_NAME_MAX);
+            prop_assert!(!name.chars().any(is_invisible), "{name:?}");
+            prop_assert!(input.contains(name.as_str()), "a piece of what was typed");
+        }
+        if let Ok(name) = parse_name(&input) {
+            prop_assert!(!name.chars().any(is_invisible), "{name:?}");
+            prop_assert!((1..=80).contains(&name.chars().count()));
+        }
+    }
+
+    #[test]
+    fn audit_cursors_are_bounds_of_hex(input in prop_oneof!["\\PC*", "[0-9]{0,20}", "[0-9a-fA-F]{22,26}", nasty()]) {
+        if let Ok(Some(bound)) = audit_cursor(Some(&input)) {
+            prop_assert!(bound.len() == 16 || bound.len() == 24, "{bound:?}");
+            prop_assert!(bound.chars().all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c)), "{bound:?}");
+        }
+    }
+
+    #[test]
     fn check_password_never_panics(password in prop_oneof!["\\PC*", ".*", "\\PC{8,12}", "\\PC{198,202}"]) {
         let n = password.chars().count();
         prop_assert_eq!(check_password(&password).is_ok(), (10..=200).contains(&n), "{} chars", n);
@@ -681,6 +715,8 @@ proptest! {
         let next = safe_next(Some(&input), "/");
         prop_assert!(next == "/" || next == input);
         prop_assert!(Email::parse(&input).is_err());
+        prop_assert!(token_name(&input).map_or(true, |n| n.chars().count() <= TOKEN_NAME_MAX));
+        let _ = audit_cursor(Some(&input));
         prop_assert!(check_password(&input).is_err());
         prop_assert_eq!(text_key(&input).len(), 16);
     }

@@ -77,6 +77,7 @@ impl Config {
                 "ONRAMP_SIGNUPS_PER_IP_PER_HOUR",
                 defaults.signups_per_hour.get().into(),
             )?),
+            api_tokens_per_hour: defaults.api_tokens_per_hour,
             trusted_proxies: TrustedProxies::parse(&std::env::var("ONRAMP_TRUSTED_PROXIES").unwrap_or_default())?,
             // At most a century: the purge computes its cut-off in seconds.
             audit_days: i64::try_from(number("ONRAMP_AUDIT_DAYS", 365)?.min(36_500)).unwrap_or(365),
@@ -262,6 +263,8 @@ pub fn router(config: Config, db: Db, keys: Keyring) -> (Router, AppState) {
         ))
         .layer(header_layer(header::REFERRER_POLICY, "same-origin"))
         .layer(header_layer(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        // Signed-in answers and pages that show a secret stay out of browser and proxy caches.
+        .layer(axum::middleware::from_fn(no_store))
         .layer(axum::middleware::from_fn_with_state(labels, ops::request_metrics))
         .layer(axum::middleware::from_fn(ops::request_id))
         .layer(
@@ -353,6 +356,35 @@ async fn limit_body(req: axum::extract::Request, next: axum::middleware::Next) -
     let (parts, body) = req.into_parts();
     let body = axum::body::Body::new(http_body_util::Limited::new(body, limit));
     next.run(axum::extract::Request::from_parts(parts, body)).await
+}
+
+/// Whether the answer to this request must stay out of every cache (`Cache-Control:
+/// no-store`): anything answered to a request with a session cookie or an `Authorization` header
+/// (a person's own pages and API answers: a new API token or invitation link is shown once, and
+/// a shared computer's browser cache must not show it again), and an invitation link's page
+/// (`/invite/…`, and log-in or sign-up opened from one: the secret is in the address and the
+/// form). An answer that sets a cookie is kept out too ([`no_store`]). Everything else, the
+/// public step pages served from memory included, keeps the caching it has.
+pub fn keep_out_of_caches(path: &str, query: Option<&str>, request: &axum::http::HeaderMap) -> bool {
+    use app::auth::ssr::{cookie, SECURE_SESSION_COOKIE, SESSION_COOKIE};
+    let signed_in = request.contains_key(header::AUTHORIZATION)
+        || cookie(request, SESSION_COOKIE).is_some()
+        || cookie(request, SECURE_SESSION_COOKIE).is_some();
+    let invitation = path.starts_with("/invite/")
+        || (matches!(path, "/login" | "/signup")
+            && query.is_some_and(|q| q.split('&').any(|pair| pair.split('=').next() == Some("invite"))));
+    signed_in || invitation
+}
+
+/// Adds `Cache-Control: no-store` where [`keep_out_of_caches`] says so, and to every answer that
+/// sets a cookie.
+async fn no_store(req: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    let private = keep_out_of_caches(req.uri().path(), req.uri().query(), req.headers());
+    let mut response = next.run(req).await;
+    if private || response.headers().contains_key(header::SET_COOKIE) {
+        response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
 }
 
 fn header_layer(name: HeaderName, value: &'static str) -> SetResponseHeaderLayer<HeaderValue> {

@@ -43,9 +43,11 @@ pub async fn create_invitation(
         return Err(refuse(MemberError::AboveOwnRole));
     }
     let email = match email.as_deref().map(str::trim).filter(|e| !e.is_empty()) {
-        Some(typed) => Some(accounts::Email::parse(typed).map_err(|_| {
-            to_page("/settings/workspace?error=invite_email#invite");
-            ApiError::bad_request("Enter the colleague's email address like name@example.com, or leave it empty.")
+        Some(typed) => Some(accounts::Email::parse(typed).map_err(|problem| {
+            to_page(format!("/settings/workspace?error=invite_email_{}#invite", problem.code()));
+            ApiError::bad_request(format!(
+                "{problem} Enter the colleague's email address like name@example.com, or leave it empty."
+            ))
         })?),
         None => None,
     };

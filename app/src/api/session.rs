@@ -93,7 +93,7 @@ pub async fn signup(
         Ok(email) => crate::store::signup::create_user(&state.db, &email, password.as_deref().unwrap_or_default())
             .await
             .map_err(|e| stored_on_form(e, "/signup", &typed, &next))?,
-        Err(e) => Err(e),
+        Err(problem) => Err(accounts::AccountError::EmailInvalid(problem)),
     };
     match result {
         Ok(user) => {
@@ -106,12 +106,12 @@ pub async fn signup(
         }
         Err(e) => {
             let code = match e {
-                accounts::AccountError::EmailInvalid => "email_invalid",
-                accounts::AccountError::EmailTaken => "email_taken",
-                accounts::AccountError::PasswordTooShort => "password_short",
-                accounts::AccountError::PasswordTooLong => "password_long",
+                accounts::AccountError::EmailInvalid(problem) => format!("email_{}", problem.code()),
+                accounts::AccountError::EmailTaken => "email_taken".to_owned(),
+                accounts::AccountError::PasswordTooShort => "password_short".to_owned(),
+                accounts::AccountError::PasswordTooLong => "password_long".to_owned(),
             };
-            back_to_form("/signup", code, &typed, &next, invite.as_deref());
+            back_to_form("/signup", &code, &typed, &next, invite.as_deref());
             Err(ApiError::bad_request(e.to_string()))
         }
     }

@@ -5,26 +5,40 @@ use leptos::prelude::*;
 #[cfg(feature = "ssr")]
 use {
     super::caller::{actor, state, viewer},
+    super::error::RateLimited,
     super::respond::{from_browser, to_page, with_query},
     crate::store::{accounts, workspaces},
     crate::workspace::audit,
 };
 
-/// A new Onramp API token, for scripts: `POST /api/tokens/create`, `name`. The secret is answered
-/// (or shown on the page) once.
+/// A new Onramp API token, for scripts: `POST /api/tokens/create`, `name` (one line of visible
+/// text, cut at 100 characters). The secret is answered (or shown on the page) once. At most 20
+/// tokens per account, and 20 new ones an hour.
 #[server(prefix = "/api", endpoint = "tokens/create")]
 pub async fn create_api_token(name: Option<String>) -> Result<String, ApiError> {
     let state = state()?;
     let viewer = viewer()?;
-    let name = name.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty());
-    let Some(name) = name else {
-        to_page("/settings/api-tokens?error=name");
-        return Err(ApiError::bad_request("Give the token a name, so you know later what uses it."));
+    if let Err(wait) = state.api_tokens_per_user.check(&viewer.user.id) {
+        to_page(format!("/settings/api-tokens?error=limited_{wait}"));
+        return Err(RateLimited { wait, what: "new API tokens" }.into());
+    }
+    let made = accounts::create_api_token(&state.db, &viewer.user.id, name.as_deref().unwrap_or_default()).await?;
+    let (token, secret) = match made {
+        Ok(made) => made,
+        Err(refused) => {
+            to_page(format!("/settings/api-tokens?error={}", refused_code(refused)));
+            return Err(ApiError::bad_request(refused.to_string()));
+        }
     };
-    let (_, secret) = accounts::create_api_token(&state.db, &viewer.user.id, &name).await?;
-    if let Err(e) =
-        workspaces::record_everywhere(&state.db, &viewer.user.id, &actor(&viewer), audit::API_TOKEN_CREATED, &name)
-            .await
+    // The name as stored (one line, at most 100 characters): never what was typed.
+    if let Err(e) = workspaces::record_everywhere(
+        &state.db,
+        &viewer.user.id,
+        &actor(&viewer),
+        audit::API_TOKEN_CREATED,
+        &token.name,
+    )
+    .await
     {
         tracing::error!(error = %e, "cannot record an audit event");
     }
@@ -35,6 +49,17 @@ pub async fn create_api_token(name: Option<String>) -> Result<String, ApiError> 
         return Ok(String::new());
     }
     Ok(secret)
+}
+
+/// The code the API tokens page shows a refusal by (`?error=`).
+#[cfg(feature = "ssr")]
+fn refused_code(refused: accounts::TokenRefused) -> &'static str {
+    use accounts::{TokenNameProblem, TokenRefused};
+    match refused {
+        TokenRefused::Name(TokenNameProblem::Empty) => "name",
+        TokenRefused::Name(TokenNameProblem::Invisible) => "name_invisible",
+        TokenRefused::TooMany(_) => "too_many",
+    }
 }
 
 /// `POST /api/tokens/revoke`, `id`.

@@ -44,6 +44,18 @@ fn member_code(e: &MemberError) -> &'static str {
         TooManyInvitations(_) => "too_many_invitations",
         TooManyWorkspaces(_) => "too_many_workspaces",
         BadName => "bad_name",
+        InvisibleName => "invisible_name",
+        InviterCannotInvite => "inviter_cannot_invite",
+    }
+}
+
+/// What the audit log adds when a member's change withdrew their open invitations.
+#[cfg(feature = "ssr")]
+fn revoked_note(revoked: u64) -> String {
+    match revoked {
+        0 => String::new(),
+        1 => " (their open invitation was withdrawn)".to_owned(),
+        n => format!(" (their {n} open invitations were withdrawn)"),
     }
 }
 
@@ -54,7 +66,9 @@ pub(crate) fn refuse(e: MemberError) -> ApiError {
     let kind = match e {
         MemberError::NotAMember => ApiErrorKind::NotFound,
         MemberError::AboveOwnRole | MemberError::OtherEmail => ApiErrorKind::Forbidden,
-        MemberError::LastOwner | MemberError::NotPending(_) => ApiErrorKind::Conflict,
+        MemberError::LastOwner | MemberError::NotPending(_) | MemberError::InviterCannotInvite => {
+            ApiErrorKind::Conflict
+        }
         _ => ApiErrorKind::BadRequest,
     };
     ApiError::new(kind, e.to_string())
@@ -120,10 +134,17 @@ pub async fn set_role(
     let Some(role) = role.as_deref().and_then(Role::parse) else {
         return Err(ApiError::bad_request("Choose a role: owner, admin or viewer."));
     };
-    let before = workspaces::set_role(&state.db, &target.id, user_id.as_deref().unwrap_or_default(), role)
+    let changed = workspaces::set_role(&state.db, &target.id, user_id.as_deref().unwrap_or_default(), role)
         .await?
         .map_err(refuse)?;
-    let what = format!("{}: {} → {}", before.email, before.role.as_str(), role.as_str());
+    let before = changed.member;
+    let what = format!(
+        "{}: {} → {}{}",
+        before.email,
+        before.role.as_str(),
+        role.as_str(),
+        revoked_note(changed.invitations_revoked)
+    );
     audit(&state, &target.id, &viewer, audit::MEMBER_ROLE_CHANGED, &what).await;
     to_page("/settings/workspace?changed=1");
     Ok(Member { role, ..before })
@@ -137,9 +158,10 @@ pub async fn remove_member(user_id: Option<String>, workspace: Option<String>) -
     let target = workspace_for(&viewer, workspace.as_deref(), Action::ManageMembers)?;
     let removed =
         workspaces::remove(&state.db, &target.id, user_id.as_deref().unwrap_or_default()).await?.map_err(refuse)?;
-    audit(&state, &target.id, &viewer, audit::MEMBER_REMOVED, &removed.email).await;
+    let what = format!("{}{}", removed.member.email, revoked_note(removed.invitations_revoked));
+    audit(&state, &target.id, &viewer, audit::MEMBER_REMOVED, &what).await;
     to_page("/settings/workspace?removed=1");
-    Ok(removed)
+    Ok(removed.member)
 }
 
 /// Leaves a workspace: `POST /api/workspaces/leave`. Its last owner cannot.
@@ -148,8 +170,9 @@ pub async fn leave_workspace(workspace: Option<String>) -> Result<bool, ApiError
     let state = state()?;
     let viewer = viewer()?;
     let target = workspace_for(&viewer, workspace.as_deref(), Action::ViewConnections)?;
-    workspaces::remove(&state.db, &target.id, &viewer.user.id).await?.map_err(refuse)?;
-    audit(&state, &target.id, &viewer, audit::MEMBER_LEFT, &viewer.user.email).await;
+    let left = workspaces::remove(&state.db, &target.id, &viewer.user.id).await?.map_err(refuse)?;
+    let what = format!("{}{}", viewer.user.email, revoked_note(left.invitations_revoked));
+    audit(&state, &target.id, &viewer, audit::MEMBER_LEFT, &what).await;
     to_page("/settings/workspace?left=1");
     Ok(true)
 }

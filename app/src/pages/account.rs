@@ -39,6 +39,12 @@ fn signup_error(code: &str) -> (String, &'static str) {
     match code {
         "busy" => (BUSY.into(), "#password"),
         "email_invalid" => ("Enter an email address in the right format, like name@example.com".into(), "#email"),
+        code if code.starts_with("email_") && code != "email_taken" => {
+            match code.strip_prefix("email_").and_then(crate::account::EmailProblem::from_code) {
+                Some(problem) => (problem.to_string().trim_end_matches('.').to_owned(), "#email"),
+                None => ("Enter an email address in the right format, like name@example.com".into(), "#email"),
+            }
+        }
         "email_taken" => ("An account with this email address already exists: log in instead".into(), "#email"),
         "password_short" => ("Your password must be at least 10 characters long".into(), "#password"),
         "password_long" => ("Your password must be at most 200 characters long".into(), "#password"),
@@ -129,6 +135,22 @@ pub fn SignupPage() -> impl IntoView {
     }
 }
 
+/// What a `?error=` code of the API tokens page means.
+fn api_token_error(code: &str) -> String {
+    use crate::account::{TokenNameProblem, MAX_API_TOKENS};
+    if let Some(wait) = limited_wait(code) {
+        return format!("Too many new API tokens. Try again in {wait} seconds");
+    }
+    let text = match code {
+        "name_invisible" => TokenNameProblem::Invisible.to_string(),
+        "too_many" => {
+            format!("You have {MAX_API_TOKENS} API tokens, the most an account may have: revoke one you no longer use first.")
+        }
+        _ => TokenNameProblem::Empty.to_string(),
+    };
+    text.trim_end_matches('.').to_owned()
+}
+
 /// An Onramp API token as listed: never its secret.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ApiTokenView {
@@ -172,7 +194,7 @@ impl ApiTokens {
 #[component]
 pub fn ApiTokensPage() -> impl IntoView {
     let page = loaded::<ApiTokens>();
-    let name_error = query("error").map(|_| "Give the token a name, so you know later what uses it".to_owned());
+    let name_error = query("error").map(|code| api_token_error(&code));
     let title = if name_error.is_some() { "Error: Onramp API tokens · Onramp" } else { "Onramp API tokens · Onramp" };
     view! {
         <Title text=title/>
@@ -193,8 +215,12 @@ pub fn ApiTokensPage() -> impl IntoView {
             <form method="post" action=api::CreateApiToken::PATH data-enhance="" novalidate>
                 <div class="field" class:field-error=name_error.is_some()>
                     <label for="token-name">"Token name"</label>
-                    <p class="hint" id="token-name-hint">"What will use it, for example \"nightly export\""</p>
-                    <input id="token-name" name="name" type="text" aria-describedby="token-name-hint"/>
+                    <p class="hint" id="token-name-hint">{format!(
+                        "What will use it, for example \"nightly export\": one line, at most {} characters (a longer name is cut). An account has at most {} tokens.",
+                        crate::account::TOKEN_NAME_MAX,
+                        crate::account::MAX_API_TOKENS,
+                    )}</p>
+                    <input id="token-name" name="name" type="text" maxlength=crate::account::TOKEN_NAME_MAX.to_string() aria-describedby="token-name-hint"/>
                 </div>
                 <button type="submit" class="button">"Create token"</button>
             </form>

@@ -93,9 +93,16 @@ async fn load(
             data.insert(Team::load(app, w).await?);
         }
         (Page::Audit, Some(w)) if w.role.may(Action::ViewAudit) => {
-            let before = param("before").and_then(|b| b.parse::<i64>().ok());
-            let events = crate::store::workspaces::audit_log(&app.db, &w.id, before, AUDIT_PAGE).await?;
-            data.insert(AuditEvents(events));
+            let wanted = param("before");
+            let audit = match crate::workspace::audit_cursor(wanted.as_deref()) {
+                Ok(before) => AuditEvents {
+                    events: crate::store::workspaces::audit_log(&app.db, &w.id, before.as_deref(), AUDIT_PAGE).await?,
+                    older_page: wanted.is_some(),
+                    bad_cursor: false,
+                },
+                Err(_) => AuditEvents { bad_cursor: true, ..AuditEvents::default() },
+            };
+            data.insert(audit);
         }
         (Page::ApiTokens, _) => {
             data.insert(ApiTokens::load(app, user_id, param("created").as_deref()).await?);

@@ -11,6 +11,7 @@ use crate::auth::{use_viewer, AUDIT_PAGE};
 use crate::gitlab::base_url::BaseUrl;
 use crate::workspace::{
     audit, Action, AuditEvent, Invitation, InvitationInfo, InvitationState, Member, MemberError, Membership, Role,
+    UNVERIFIED,
 };
 use leptos::prelude::*;
 use leptos::server_fn::ServerFn;
@@ -27,7 +28,11 @@ fn member_error(code: &str) -> Option<String> {
         "too_many_workspaces" => MemberError::TooManyWorkspaces(crate::workspace::MAX_OWNED_WORKSPACES).to_string(),
         "bad_name" => MemberError::BadName.to_string(),
         "invite_email" => "Enter the colleague's email address like name@example.com, or leave it empty.".to_owned(),
-        _ => return None,
+        "invisible_name" => MemberError::InvisibleName.to_string(),
+        code => {
+            let problem = code.strip_prefix("invite_email_").and_then(crate::account::EmailProblem::from_code)?;
+            format!("{problem} Enter the colleague's email address like name@example.com, or leave it empty.")
+        }
     })
 }
 
@@ -75,9 +80,16 @@ impl Team {
 #[derive(Clone, Debug, Default)]
 pub(crate) struct NewInvitationLink(pub Option<String>);
 
-/// On `/settings/audit`: one page of the current workspace's audit log (`?before=` a time).
+/// On `/settings/audit`: one page of the current workspace's audit log (`?before=` the id of
+/// the last event of the page before, see [`crate::workspace::audit_cursor`]).
 #[derive(Clone, Debug, Default)]
-pub(crate) struct AuditEvents(pub Vec<AuditEvent>);
+pub(crate) struct AuditEvents {
+    pub events: Vec<AuditEvent>,
+    /// A page after the first.
+    pub older_page: bool,
+    /// `?before=` was not a cursor Onramp makes.
+    pub bad_cursor: bool,
+}
 
 /// `/settings/workspace`: the current workspace, its members and invitations, and the others.
 #[component]
@@ -183,6 +195,7 @@ fn members_section(current: &Membership, me: &str, members: Vec<crate::workspace
     view! {
                 <section aria-labelledby="members-title">
             <h2 id="members-title">"Members"</h2>
+            <p class="hint" id="unverified-hint">"Addresses are marked unverified: Onramp sends no mail, so it has not checked that an address belongs to the person who typed it."</p>
             // A region that may scroll sideways at 360 px: reachable and named for the keyboard.
             <div class="table-scroll" tabindex="0" role="region" aria-labelledby="members-title">
             <table class="members">
@@ -195,7 +208,8 @@ fn members_section(current: &Membership, me: &str, members: Vec<crate::workspace
                         let select_id = format!("role-{}", m.user_id);
                         view! {
                             <tr>
-                                <td class="member-email">{m.email.clone()}{is_me.then_some(" (you)")}</td>
+                                <td class="member-email">{m.email.clone()}{is_me.then_some(" (you)")}
+                                    {(!m.email_verified).then(|| view! { <span class="unverified">{format!(" ({UNVERIFIED})")}</span> })}</td>
                                 <td class="member-role">{m.role.label()}</td>
                                 <td>{when(m.joined_at)}</td>
                                 {owner.then(|| view! {
@@ -276,7 +290,7 @@ fn invite_section(
                 <ul class="invitations">
                     {open.into_iter().map(|i| view! {
                         <li>
-                            {format!("{} — {}, by {}, expires {}", i.role.label(), i.email.clone().unwrap_or_else(|| "anyone with the link".into()), i.invited_by, when(i.expires_at))}
+                            {format!("{} — {}, by {} ({UNVERIFIED}), expires {}", i.role.label(), i.email.clone().unwrap_or_else(|| "anyone with the link".into()), i.invited_by, when(i.expires_at))}
                             <form method="post" action=api::RevokeInvitation::PATH class="inline-form" data-enhance="">
                                 <input type="hidden" name="id" value=i.id.clone()/>
                                 <button type="submit" class="link-button danger-link">"Revoke" <span class="visually-hidden">" this invitation"</span></button>
@@ -337,11 +351,16 @@ pub(crate) fn InvitationNotice(info: InvitationInfo) -> impl IntoView {
     view! {
         <div class="callout invitation" id="invitation">
             <p>
-                <strong class="invited-by">{info.invited_by.clone()}</strong> " invites you to the workspace "
+                <strong class="invited-by">{info.invited_by.clone()}</strong>
+                {(!info.invited_by_verified).then(|| view! { <span class="unverified">{format!(" ({UNVERIFIED} address)")}</span> })}
+                " invites you to the workspace "
                 <strong class="invited-to">{info.workspace_name.clone()}</strong> " as "
                 <strong>{info.role.label().to_lowercase()}</strong> "."
             </p>
             <p>{format!("As {}, you {}.", info.role.label().to_lowercase(), info.role.explain())}</p>
+            {(!info.invited_by_verified).then(|| view! {
+                <p class="hint">"Onramp has not verified this address: it sends no mail, so anyone could have typed it. Join only if you expected this invitation."</p>
+            })}
             {info.email.clone().map(|e| view! { <p>"This invitation is for " <strong>{e}</strong> "."</p> })}
         </div>
     }
@@ -433,13 +452,22 @@ pub fn AuditPage() -> impl IntoView {
     let viewer = use_viewer();
     let allowed = viewer.as_ref().is_some_and(|v| v.may(Action::ViewAudit));
     let name = viewer.and_then(|v| v.workspace).map(|w| w.name).unwrap_or_default();
-    let events = loaded::<AuditEvents>().0;
+    let AuditEvents { events, older_page, bad_cursor } = loaded::<AuditEvents>();
     let older = (events.len() as i64 == AUDIT_PAGE)
-        .then(|| events.last().map(|e| format!("/settings/audit?before={}", e.at)))
+        .then(|| events.last().map(|e| format!("/settings/audit?before={}", e.id)))
         .flatten();
     let body = if !allowed {
         set_status(403);
         view! { <p>"Only the workspace's owners and admins can read its audit log."</p> }.into_any()
+    } else if bad_cursor {
+        set_status(400);
+        view! {
+            <p class="callout warning">"This link to older events is not one Onramp makes: "
+                <a href="/settings/audit">"start from the newest events"</a> " and follow \"Older events\"."</p>
+        }
+        .into_any()
+    } else if events.is_empty() && older_page {
+        view! { <p>"There are no older events."</p> <p><a href="/settings/audit">"Newest events"</a></p> }.into_any()
     } else if events.is_empty() {
         view! { <p>"Nothing has been recorded yet."</p> }.into_any()
     } else {
@@ -447,7 +475,7 @@ pub fn AuditPage() -> impl IntoView {
             <div class="table-scroll" tabindex="0" role="region" aria-label="Audit log">
             <table class="audit">
                 <caption class="visually-hidden">"Changes to " {name.clone()} ", newest first"</caption>
-                <thead><tr><th scope="col">"When"</th><th scope="col">"Who"</th><th scope="col">"What"</th><th scope="col">"From"</th></tr></thead>
+                <thead><tr><th scope="col">"When"</th><th scope="col">{format!("Who ({UNVERIFIED} address)")}</th><th scope="col">"What"</th><th scope="col">"From"</th></tr></thead>
                 <tbody>
                     {events.into_iter().map(|e| view! {
                         <tr data-action=e.action.clone()>

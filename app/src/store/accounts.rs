@@ -7,6 +7,8 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use argon2::Argon2;
 use serde::{Deserialize, Serialize};
 
+pub use crate::account::{token_name, Email, EmailProblem, TokenNameProblem, MAX_API_TOKENS, TOKEN_NAME_MAX};
+
 /// How long a session lasts.
 pub const SESSION_SECONDS: i64 = 14 * 24 * 3600;
 
@@ -16,44 +18,16 @@ pub struct User {
     pub email: String,
 }
 
-/// A syntactically plausible e-mail address, lower-cased.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Email(String);
-
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum AccountError {
-    #[error("Enter an email address in the right format, like name@example.com")]
-    EmailInvalid,
+    #[error("{0}")]
+    EmailInvalid(#[from] EmailProblem),
     #[error("An account with this email address already exists: log in instead")]
     EmailTaken,
     #[error("Your password must be at least 10 characters long")]
     PasswordTooShort,
     #[error("Your password must be at most 200 characters long")]
     PasswordTooLong,
-}
-
-impl Email {
-    pub fn parse(input: &str) -> Result<Email, AccountError> {
-        let email = input.trim().to_lowercase();
-        let valid = email.len() <= 254
-            && !email.chars().any(char::is_whitespace)
-            && email.split_once('@').is_some_and(|(local, domain)| {
-                !local.is_empty()
-                    && domain.contains('.')
-                    && !domain.starts_with('.')
-                    && !domain.ends_with('.')
-                    && !domain.contains('@')
-            });
-        if valid {
-            Ok(Email(email))
-        } else {
-            Err(AccountError::EmailInvalid)
-        }
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
 pub fn check_password(password: &str) -> Result<(), AccountError> {
@@ -220,18 +194,57 @@ pub struct ApiToken {
 /// The prefix of Onramp API tokens, so they are recognisable (and scannable) in leaks.
 pub const API_TOKEN_PREFIX: &str = "onr_";
 
-/// Creates an API token; the secret is returned once and only its hash is kept.
-pub async fn create_api_token(db: &Db, user_id: &str, name: &str) -> Result<(ApiToken, String), StoreError> {
+/// Why a new API token was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum TokenRefused {
+    #[error("{0}")]
+    Name(TokenNameProblem),
+    #[error("You have {0} API tokens, the most an account may have: revoke one you no longer use first.")]
+    TooMany(i64),
+}
+
+/// Creates an API token for a person (the settings page, `POST /api/tokens/create`): its name as
+/// [`token_name`] makes it, at most [`MAX_API_TOKENS`] per account (counted and inserted in one
+/// write transaction, so parallel requests cannot pass the cap). The secret is returned once and
+/// only its hash is kept.
+pub async fn create_api_token(
+    db: &Db,
+    user_id: &str,
+    name: &str,
+) -> Result<Result<(ApiToken, String), TokenRefused>, StoreError> {
+    let name = match token_name(name) {
+        Ok(name) => name,
+        Err(e) => return Ok(Err(TokenRefused::Name(e))),
+    };
+    let mut tx = db.begin_write().await?;
+    // Serialise this account's creations (PostgreSQL: the row lock; SQLite: one writer).
+    sqlx::query("UPDATE users SET email = email WHERE id = $1").bind(user_id).execute(&mut *tx).await?;
+    let held: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM api_tokens WHERE user_id = $1")
+        .bind(user_id)
+        .fetch_one(&mut *tx)
+        .await?;
+    if held >= MAX_API_TOKENS {
+        return Ok(Err(TokenRefused::TooMany(MAX_API_TOKENS)));
+    }
+    let made = insert_api_token(&mut tx, user_id, &name).await?;
+    tx.commit().await?;
+    Ok(Ok(made))
+}
+
+async fn insert_api_token(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    user_id: &str,
+    name: &str,
+) -> Result<(ApiToken, String), StoreError> {
     let secret = format!("{API_TOKEN_PREFIX}{}", random_secret());
-    let token =
-        ApiToken { id: new_id(), name: name.trim().chars().take(100).collect(), created_at: now(), last_used_at: None };
+    let token = ApiToken { id: new_id(), name: name.to_owned(), created_at: now(), last_used_at: None };
     sqlx::query("INSERT INTO api_tokens (id, user_id, name, token_hash, created_at) VALUES ($1, $2, $3, $4, $5)")
         .bind(&token.id)
         .bind(user_id)
         .bind(&token.name)
         .bind(hash_secret(&secret))
         .bind(token.created_at)
-        .execute(db.pool())
+        .execute(&mut **tx)
         .await?;
     Ok((token, secret))
 }
@@ -293,8 +306,13 @@ pub async fn api_token_is_admin(db: &Db, secret: &str) -> Result<bool, StoreErro
 /// it reads operator endpoints such as `/metrics`. `None` when there is no such account.
 pub async fn create_admin_token(db: &Db, email: &str, name: &str) -> Result<Option<String>, StoreError> {
     let Some((user, _)) = user_by_email(db, &email.trim().to_lowercase()).await? else { return Ok(None) };
-    let (token, secret) = create_api_token(db, &user.id, name).await?;
-    sqlx::query("UPDATE api_tokens SET admin = 1 WHERE id = $1").bind(&token.id).execute(db.pool()).await?;
+    // The operator's own command: not counted against the account's cap.
+    let name: String =
+        name.trim().chars().filter(|c| !crate::workspace::is_invisible(*c)).take(TOKEN_NAME_MAX).collect();
+    let mut tx = db.begin_write().await?;
+    let (token, secret) = insert_api_token(&mut tx, &user.id, &name).await?;
+    sqlx::query("UPDATE api_tokens SET admin = 1 WHERE id = $1").bind(&token.id).execute(&mut *tx).await?;
+    tx.commit().await?;
     Ok(Some(secret))
 }
 
@@ -355,15 +373,30 @@ mod tests {
     use crate::store::test_db;
 
     #[test]
-    fn emails_and_passwords() {
-        assert_eq!(Email::parse("  Jane@Example.COM ").unwrap().as_str(), "jane@example.com");
-        for bad in ["", "jane", "jane@", "@example.com", "jane@example", "ja ne@example.com", "a@b@c.com", "jane@.com"]
-        {
-            assert_eq!(Email::parse(bad), Err(AccountError::EmailInvalid), "{bad:?}");
-        }
+    fn passwords() {
         assert_eq!(check_password("short"), Err(AccountError::PasswordTooShort));
         assert!(check_password("long enough password").is_ok());
         assert_eq!(check_password(&"x".repeat(201)), Err(AccountError::PasswordTooLong));
+    }
+
+    #[tokio::test]
+    async fn api_tokens_are_capped_per_account_even_in_parallel() {
+        let (db, _dir) = test_db::sqlite().await;
+        let user = create_user(&db, &Email::parse("jane@example.com").unwrap(), "correct horse battery")
+            .await
+            .unwrap()
+            .unwrap();
+        let made = futures::future::join_all((0..MAX_API_TOKENS + 5).map(|i| {
+            let (db, id) = (db.clone(), user.id.clone());
+            async move { create_api_token(&db, &id, &format!("t{i}")).await.unwrap() }
+        }))
+        .await;
+        assert_eq!(made.iter().filter(|m| m.is_ok()).count() as i64, MAX_API_TOKENS);
+        assert!(made.iter().filter_map(|m| m.as_ref().err()).all(|e| *e == TokenRefused::TooMany(MAX_API_TOKENS)));
+        assert_eq!(list_api_tokens(&db, &user.id).await.unwrap().len() as i64, MAX_API_TOKENS);
+        assert!(TokenRefused::TooMany(MAX_API_TOKENS).to_string().contains("20 API tokens"));
+        // the operator's admin token is not counted
+        assert!(create_admin_token(&db, "jane@example.com", "prometheus\n").await.unwrap().is_some());
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -443,7 +476,7 @@ mod tests {
         delete_session(&db, &session).await.unwrap();
         assert_eq!(session_user(&db, &session).await.unwrap(), None);
 
-        let (token, secret) = create_api_token(&db, &user.id, "CI").await.unwrap();
+        let (token, secret) = create_api_token(&db, &user.id, "CI").await.unwrap().unwrap();
         assert!(secret.starts_with(API_TOKEN_PREFIX));
         assert_eq!(api_token_user(&db, &secret).await.unwrap(), Some(user.clone()));
         assert_eq!(list_api_tokens(&db, &user.id).await.unwrap()[0].id, token.id);

@@ -113,6 +113,14 @@ pub struct Outgoing {
     pub to: Vec<String>,
 }
 
+/// Whether a stored address may be written into a mail's `To`: only a plain address in its
+/// canonical form. Accounts made before addresses were parsed strictly may hold one like
+/// `x<victim@corp.example>`, which a mail library reads as a name and *another* address: such a
+/// member gets no mail rather than someone else getting it.
+pub fn mailable(address: &str) -> bool {
+    crate::account::Email::parse(address).is_ok_and(|email| email.as_str() == address)
+}
+
 /// Events whose mail is pending, oldest first, at most `limit`.
 pub async fn outbox(db: &Db, limit: i64) -> Result<Vec<Outgoing>, StoreError> {
     let rows = sqlx::query(
@@ -135,7 +143,10 @@ pub async fn outbox(db: &Db, limit: i64) -> Result<Vec<Outgoing>, StoreError> {
         .await?
         .iter()
         .map(|r| get::<String>(r, "email"))
-        .collect::<Result<Vec<_>, _>>()?;
+        .collect::<Result<Vec<String>, _>>()?
+        .into_iter()
+        .filter(|address| mailable(address))
+        .collect();
         let username: String = get(row, "username")?;
         let base_url: String = get(row, "base_url")?;
         out.push(Outgoing {
@@ -185,4 +196,18 @@ pub async fn mail_failed(db: &Db, event_id: &str) -> Result<(), StoreError> {
     .execute(db.pool())
     .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_plain_canonical_addresses_are_mailed() {
+        assert!(mailable("jane@example.com"));
+        for stored in ["x<victim@corp.example>", "Jane <jane@example.com>", "\"a\"@example.com", "a\u{0}@example.com"] {
+            assert!(!mailable(stored), "{stored:?}");
+        }
+        assert!(!mailable("Jane@example.com"), "not canonical: not as Onramp stores addresses now");
+    }
 }

@@ -27,6 +27,8 @@ fn member(row: &AnyRow) -> Result<Member, StoreError> {
     Ok(Member {
         user_id: get(row, "id")?,
         email: get(row, "email")?,
+        // Onramp sends no confirmation mail: no address is verified.
+        email_verified: false,
         role: role(row)?,
         joined_at: get(row, "created_at")?,
     })
@@ -186,13 +188,49 @@ async fn member_in(
     row.as_ref().map(member).transpose()
 }
 
-/// Gives a member another role. Answers the member as they were.
+/// Withdraws the open invitations `member` made in the workspace for a role they may no longer
+/// hand out with `role` (`None`: they are no longer a member, so all of them), inside the
+/// transaction that changes their membership. Answers how many.
+async fn revoke_invitations_of(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    workspace_id: &str,
+    member: &Member,
+    role: Option<Role>,
+) -> Result<u64, StoreError> {
+    let mut revoked = 0;
+    for offered in Role::ALL.into_iter().filter(|offered| !role.is_some_and(|r| r.may_grant(*offered))) {
+        revoked += sqlx::query(
+            "UPDATE invitations SET state = 'revoked', ended_at = $1 WHERE workspace_id = $2 AND invited_by_email = $3 \
+             AND role = $4 AND state = 'pending'",
+        )
+        .bind(now())
+        .bind(workspace_id)
+        .bind(&member.email)
+        .bind(offered.as_str())
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+    }
+    Ok(revoked)
+}
+
+/// A member whose role changed or who left, and how many of their open invitations were
+/// withdrawn with it (those for a role they can no longer hand out).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Changed {
+    /// The member as they were.
+    pub member: Member,
+    pub invitations_revoked: u64,
+}
+
+/// Gives a member another role. Their open invitations for roles the new one cannot hand out
+/// (all of them for a viewer) are withdrawn in the same transaction.
 pub async fn set_role(
     db: &Db,
     workspace_id: &str,
     user_id: &str,
     new_role: Role,
-) -> Result<Result<Member, MemberError>, StoreError> {
+) -> Result<Result<Changed, MemberError>, StoreError> {
     let mut tx = lock_workspace(db, workspace_id).await?;
     let Some(member) = member_in(&mut tx, workspace_id, user_id).await? else {
         return Ok(Err(MemberError::NotAMember));
@@ -208,12 +246,14 @@ pub async fn set_role(
         .bind(user_id)
         .execute(&mut *tx)
         .await?;
+    let invitations_revoked = revoke_invitations_of(&mut tx, workspace_id, &member, Some(new_role)).await?;
     tx.commit().await?;
-    Ok(Ok(member))
+    Ok(Ok(Changed { member, invitations_revoked }))
 }
 
-/// Removes a member (or lets one leave). Answers who it was.
-pub async fn remove(db: &Db, workspace_id: &str, user_id: &str) -> Result<Result<Member, MemberError>, StoreError> {
+/// Removes a member (or lets one leave), withdrawing their open invitations in the same
+/// transaction: a link they made cannot bring them, or anyone, back.
+pub async fn remove(db: &Db, workspace_id: &str, user_id: &str) -> Result<Result<Changed, MemberError>, StoreError> {
     let mut tx = lock_workspace(db, workspace_id).await?;
     let Some(member) = member_in(&mut tx, workspace_id, user_id).await? else {
         return Ok(Err(MemberError::NotAMember));
@@ -226,8 +266,9 @@ pub async fn remove(db: &Db, workspace_id: &str, user_id: &str) -> Result<Result
         .bind(user_id)
         .execute(&mut *tx)
         .await?;
+    let invitations_revoked = revoke_invitations_of(&mut tx, workspace_id, &member, None).await?;
     tx.commit().await?;
-    Ok(Ok(member))
+    Ok(Ok(Changed { member, invitations_revoked }))
 }
 
 /// A new invitation; answers its id and the secret of its link (shown once, stored hashed).
@@ -339,6 +380,8 @@ fn info(row: &AnyRow) -> Result<InvitationInfo, StoreError> {
     Ok(InvitationInfo {
         workspace_name: get(row, "name")?,
         invited_by: get(row, "invited_by_email")?,
+        // Onramp sends no confirmation mail: no address is verified.
+        invited_by_verified: false,
         role: role(row)?,
         email: get(row, "email")?,
         next: get(row, "next_path")?,
@@ -346,9 +389,36 @@ fn info(row: &AnyRow) -> Result<InvitationInfo, StoreError> {
     })
 }
 
-/// What an invitation link offers, whatever its state; `None` for a link that never existed.
+/// Whether the member with address `inviter` may hand out `offered` in the workspace now.
+async fn inviter_may_grant(
+    conn: impl sqlx::Executor<'_, Database = sqlx::Any>,
+    workspace_id: &str,
+    inviter: &str,
+    offered: Role,
+) -> Result<bool, StoreError> {
+    let row = sqlx::query(
+        "SELECT m.role FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.workspace_id = $1 AND u.email = $2",
+    )
+    .bind(workspace_id)
+    .bind(inviter)
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.as_ref().map(role).transpose()?.is_some_and(|r| r.may_grant(offered)))
+}
+
+/// What an invitation link offers, whatever its state; `None` for a link that never existed. A
+/// pending link whose maker may no longer hand out its role is shown withdrawn, as accepting it
+/// would make it.
 pub async fn invitation(db: &Db, secret: &str) -> Result<Option<InvitationInfo>, StoreError> {
-    invitation_row(db.pool(), secret).await?.as_ref().map(info).transpose()
+    let Some(row) = invitation_row(db.pool(), secret).await? else { return Ok(None) };
+    let mut info = info(&row)?;
+    if info.state == InvitationState::Pending {
+        let workspace_id: String = get(&row, "workspace_id")?;
+        if !inviter_may_grant(db.pool(), &workspace_id, &info.invited_by, info.role).await? {
+            info.state = InvitationState::Revoked;
+        }
+    }
+    Ok(Some(info))
 }
 
 /// An accepted or declined invitation: which workspace, and what the link offered.
@@ -385,6 +455,22 @@ async fn answer(db: &Db, secret: &str, user: &User, accept: bool) -> Result<Resu
     }
     let id: String = get(&row, "id")?;
     let workspace_id: String = get(&row, "workspace_id")?;
+    // Member changes of this workspace wait for this answer, and it for them (PostgreSQL: the
+    // row lock; SQLite: one writer): the inviter read below is the inviter now.
+    sqlx::query("UPDATE workspaces SET name = name WHERE id = $1").bind(&workspace_id).execute(&mut *tx).await?;
+    if accept {
+        // The link offers what its maker may hand out *now*: a member removed or demoted since
+        // cannot come back, or promote anyone, through a link made while they could.
+        if !inviter_may_grant(&mut *tx, &workspace_id, &info.invited_by, info.role).await? {
+            sqlx::query("UPDATE invitations SET state = 'revoked', ended_at = $1 WHERE id = $2 AND state = 'pending'")
+                .bind(now())
+                .bind(&id)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            return Ok(Err(MemberError::InviterCannotInvite));
+        }
+    }
     let done = sqlx::query("UPDATE invitations SET state = $1, ended_at = $2 WHERE id = $3 AND state = 'pending'")
         .bind(if accept { "accepted" } else { "declined" })
         .bind(now())
@@ -484,20 +570,22 @@ pub async fn record_everywhere(
     Ok(())
 }
 
-/// A page of the workspace's audit log, newest first: events before `before` (Unix seconds,
-/// exclusive), at most `limit`.
+/// A page of the workspace's audit log, newest first by id (unique, in the order events were
+/// recorded): events whose id sorts below `before` (see [`crate::workspace::audit_cursor`]), at
+/// most `limit`. Ids are fixed-length lower-case hex, so text order is their order.
 pub async fn audit_log(
     db: &Db,
     workspace_id: &str,
-    before: Option<i64>,
+    before: Option<&str>,
     limit: i64,
 ) -> Result<Vec<AuditEvent>, StoreError> {
+    // "g" sorts after every hex digit: no bound.
     let rows = sqlx::query(
-        "SELECT id, at, actor_email, ip, action, target FROM audit_events WHERE workspace_id = $1 AND at < $2 \
-         ORDER BY at DESC, id DESC LIMIT $3",
+        "SELECT id, at, actor_email, ip, action, target FROM audit_events WHERE workspace_id = $1 AND id < $2 \
+         ORDER BY id DESC LIMIT $3",
     )
     .bind(workspace_id)
-    .bind(before.unwrap_or(i64::MAX))
+    .bind(before.unwrap_or("g"))
     .bind(limit)
     .fetch_all(db.pool())
     .await?;
@@ -578,6 +666,99 @@ mod tests {
         assert_eq!(invitation(&db, &secret).await.unwrap().unwrap().state, InvitationState::Expired);
         assert_eq!(accept(&db, &secret, &other).await.unwrap(), Err(MemberError::NotPending(InvitationState::Expired)));
         assert_eq!(role_of(&db, &ws.id, &other.id).await.unwrap(), None);
+    }
+
+    /// The check at accept, apart from the withdrawal at removal: a link whose maker lost the
+    /// role (here changed behind the store's back, as before links were withdrawn) is refused,
+    /// and it stops working.
+    #[tokio::test]
+    async fn a_link_offers_only_what_its_maker_may_still_hand_out() {
+        let (db, _dir) = test_db::sqlite().await;
+        let lead = user(&db, "lead@example.com").await;
+        let b = user(&db, "b@example.com").await;
+        let c = user(&db, "c@example.com").await;
+        let (_, Some(ws)) = memberships(&db, &lead.id).await.unwrap() else { panic!() };
+        let (_, secret) = create_invitation(&db, &ws.id, Role::Admin, None, None, &lead.email).await.unwrap().unwrap();
+        accept(&db, &secret, &b).await.unwrap().unwrap();
+        let (_, by_b) = create_invitation(&db, &ws.id, Role::Admin, None, None, &b.email).await.unwrap().unwrap();
+        sqlx::query("UPDATE memberships SET role = 'viewer' WHERE user_id = $1")
+            .bind(&b.id)
+            .execute(db.pool())
+            .await
+            .unwrap();
+        assert_eq!(invitation(&db, &by_b).await.unwrap().unwrap().state, InvitationState::Revoked, "its page says so");
+        assert_eq!(
+            accept(&db, &by_b, &b).await.unwrap(),
+            Err(MemberError::InviterCannotInvite),
+            "no way back to admin"
+        );
+        assert_eq!(role_of(&db, &ws.id, &b.id).await.unwrap(), Some(Role::Viewer));
+        assert_eq!(
+            invitation(&db, &by_b).await.unwrap().unwrap().state,
+            InvitationState::Revoked,
+            "and it is withdrawn"
+        );
+        assert_eq!(accept(&db, &by_b, &c).await.unwrap(), Err(MemberError::NotPending(InvitationState::Revoked)));
+        // gone altogether
+        let (_, by_lead) =
+            create_invitation(&db, &ws.id, Role::Viewer, None, None, &lead.email).await.unwrap().unwrap();
+        sqlx::query("UPDATE memberships SET role = 'admin' WHERE user_id = $1")
+            .bind(&b.id)
+            .execute(db.pool())
+            .await
+            .unwrap();
+        let (_, by_b) = create_invitation(&db, &ws.id, Role::Viewer, None, None, &b.email).await.unwrap().unwrap();
+        sqlx::query("DELETE FROM memberships WHERE user_id = $1").bind(&b.id).execute(db.pool()).await.unwrap();
+        assert_eq!(accept(&db, &by_b, &c).await.unwrap(), Err(MemberError::InviterCannotInvite));
+        assert_eq!(role_of(&db, &ws.id, &c.id).await.unwrap(), None);
+        // a link of a member who still may works
+        assert_eq!(accept(&db, &by_lead, &c).await.unwrap().unwrap().role, Role::Viewer);
+    }
+
+    /// Removal and demotion withdraw the member's open links in the same transaction: only
+    /// those for a role they can no longer hand out.
+    #[tokio::test]
+    async fn removal_and_demotion_withdraw_the_members_links() {
+        let (db, _dir) = test_db::sqlite().await;
+        let lead = user(&db, "lead@example.com").await;
+        let b = user(&db, "b@example.com").await;
+        let (_, Some(ws)) = memberships(&db, &lead.id).await.unwrap() else { panic!() };
+        let (_, secret) = create_invitation(&db, &ws.id, Role::Owner, None, None, &lead.email).await.unwrap().unwrap();
+        accept(&db, &secret, &b).await.unwrap().unwrap();
+        for role in Role::ALL {
+            create_invitation(&db, &ws.id, role, None, None, &b.email).await.unwrap().unwrap();
+        }
+        let kept = create_invitation(&db, &ws.id, Role::Admin, None, None, &lead.email).await.unwrap().unwrap();
+        let open_of = |who: String| {
+            let db = db.clone();
+            let ws = ws.id.clone();
+            async move {
+                let mut roles: Vec<Role> = open_invitations(&db, &ws)
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .filter(|i| i.invited_by == who)
+                    .map(|i| i.role)
+                    .collect();
+                roles.sort();
+                roles
+            }
+        };
+        let changed = set_role(&db, &ws.id, &b.id, Role::Admin).await.unwrap().unwrap();
+        assert_eq!(changed.invitations_revoked, 1);
+        assert_eq!(
+            open_of(b.email.clone()).await,
+            [Role::Admin, Role::Viewer],
+            "an admin's links stay, not an owner's"
+        );
+        let changed = set_role(&db, &ws.id, &b.id, Role::Viewer).await.unwrap().unwrap();
+        assert_eq!(changed.invitations_revoked, 2);
+        assert!(open_of(b.email.clone()).await.is_empty());
+        set_role(&db, &ws.id, &b.id, Role::Admin).await.unwrap().unwrap();
+        create_invitation(&db, &ws.id, Role::Viewer, None, None, &b.email).await.unwrap().unwrap();
+        assert_eq!(remove(&db, &ws.id, &b.id).await.unwrap().unwrap().invitations_revoked, 1);
+        assert!(open_of(b.email.clone()).await.is_empty());
+        assert_eq!(open_of(lead.email.clone()).await, [Role::Admin], "nobody else's: {kept:?}");
     }
 
     #[tokio::test]

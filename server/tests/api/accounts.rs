@@ -147,7 +147,7 @@ async fn sign_up_and_log_in_explain_mistakes() {
     let onramp = spawn_onramp().await;
     let visitor = browser_client(&onramp.server);
     let cases = [
-        ("/api/auth/signup", "not-an-email", PASSWORD, "error=email_invalid"),
+        ("/api/auth/signup", "not-an-email", PASSWORD, "error=email_format"),
         ("/api/auth/signup", "jane@example.com", "not jane's password", "error=email_taken"),
         ("/api/auth/signup", "new@example.com", "tiny-pw", "error=password_short"),
         ("/api/auth/login", "jane@example.com", "wrong password!", "error=invalid"),
@@ -722,4 +722,124 @@ async fn the_public_url_in_the_settings_makes_cookies_secure_and_links_public() 
     let answer: serde_json::Value = r.json().await.unwrap();
     let link = answer["link"].as_str().unwrap();
     assert!(link.starts_with("https://onramp.example.com/invite/"), "{link}");
+}
+
+/// Addresses are a strict `addr-spec`: a display name (`x<victim@corp.example>`, which a mail
+/// library reads as the victim's address), quotes, NUL and the like are refused at sign-up, each
+/// with a message saying what to type, and nothing is stored; a good address is stored in its
+/// canonical form.
+#[tokio::test]
+async fn sign_up_takes_only_a_plain_address_and_keeps_it_canonical() {
+    let onramp = spawn_onramp().await;
+    let visitor = browser_client(&onramp.server);
+    let cases = [
+        ("x<victim@corp.example>", "not_just_an_address", "no name, spaces, quotes, brackets or commas"),
+        ("Jane Doe <jane.doe@corp.example>", "not_just_an_address", "Type only the address"),
+        ("\"jane\"@corp.example", "not_just_an_address", "quotes"),
+        ("jane\u{0}@corp.example", "control", "control characters"),
+        ("jane@corp.example\r\nBcc: all@corp.example", "control", "control characters"),
+        ("jäne@corp.example", "not_ascii", "xn--"),
+        ("jane@corp", "domain", "a domain like example.com"),
+        ("jane@-corp.example", "domain", "a domain like example.com"),
+        (".jane@corp.example", "local_part", "not at either end"),
+        ("jane@@corp.example", "format", "one @"),
+    ];
+    let too_long_local = format!("{}@corp.example", "a".repeat(65));
+    let too_long = format!("a@{}.example", "b".repeat(250));
+    let cases = cases.iter().map(|(e, c, m)| (e.to_string(), *c, *m)).chain([
+        (too_long_local, "local_too_long", "longer than 64 characters"),
+        (too_long, "too_long", "longer than 254 characters"),
+    ]);
+    for (email, code, message) in cases {
+        let r = post(&visitor, &onramp, "/api/auth/signup", HTML, &[("email", &email), ("password", PASSWORD)]).await;
+        assert_eq!(r.status(), 302, "{email:?}");
+        let at = location(&r);
+        assert!(at.contains(&format!("error=email_{code}")), "{email:?}: {at}");
+        let (_, body, _) = get(&visitor, &onramp, &at).await;
+        assert!(body.contains("There is a problem") && body.contains(message), "{email:?}: {message}");
+        let r = post(
+            &visitor,
+            &onramp,
+            "/api/auth/signup",
+            "application/json",
+            &[("email", &email), ("password", PASSWORD)],
+        )
+        .await;
+        assert_eq!(r.status(), 400, "{email:?}");
+        let answer: serde_json::Value = r.json().await.unwrap();
+        assert!(answer["message"].as_str().unwrap().contains(message), "{email:?}: {answer}");
+    }
+    let users: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(onramp.state.db.pool()).await.unwrap();
+    assert_eq!(users, 1, "only jane, from before");
+    // The canonical form: trimmed and lower-cased (the local part too: one account per address
+    // whatever its case, as before).
+    let dev = browser_client(&onramp.server);
+    enter_at(&dev, &onramp.server, "/api/auth/signup", "  O'Brien+Onramp@Corp.EXAMPLE ").await;
+    let stored: Vec<String> =
+        sqlx::query_scalar("SELECT email FROM users ORDER BY email").fetch_all(onramp.state.db.pool()).await.unwrap();
+    assert_eq!(stored, ["jane@example.com", "o'brien+onramp@corp.example"]);
+    let again = browser_client(&onramp.server);
+    enter_at(&again, &onramp.server, "/api/auth/login", "o'brien+onramp@corp.example").await;
+}
+
+/// Signed-in answers and pages that show a secret once carry `Cache-Control: no-store`: a new
+/// API token's page and answer, an invitation link's creation and its `/invite/…` page (also for
+/// a visitor without a session), log-in opened from one, any page of a signed-in person, and the
+/// sign-up that sets the session cookie. A public step page for an anonymous visitor keeps being
+/// served from memory, without it.
+#[tokio::test]
+async fn secrets_and_signed_in_pages_stay_out_of_caches() {
+    let onramp = spawn_onramp().await;
+    let no_store = |r: &reqwest::Response| r.headers().get("cache-control").map(|v| v.to_str().unwrap().to_owned());
+    let store_none = Some("no-store".to_owned());
+    // A new API token: the JSON answer (session cookie), its page, and with the token itself.
+    let r = post(&onramp.client, &onramp, "/api/tokens/create", "application/json", &[("name", "ci")]).await;
+    assert_eq!(no_store(&r), store_none, "the API answer with the secret");
+    let secret: String = r.json().await.unwrap();
+    let r = post(&onramp.client, &onramp, "/api/tokens/create", HTML, &[("name", "ci 2")]).await;
+    let shown_at = location(&r);
+    let r = onramp.client.get(onramp.server.url(&shown_at)).send().await.unwrap();
+    assert_eq!(no_store(&r), store_none, "the page that shows the new token");
+    assert!(r.text().await.unwrap().contains("new-api-token"));
+    let r = onramp.anon.get(onramp.server.url("/api/integrations")).bearer_auth(&secret).send().await.unwrap();
+    assert_eq!((r.status().as_u16(), no_store(&r)), (200, store_none.clone()), "an API token's answers");
+    // An invitation link: made (JSON and page), and its page for someone without a session.
+    let r = post(&onramp.client, &onramp, "/api/invitations/create", "application/json", &[("role", "viewer")]).await;
+    assert_eq!(no_store(&r), store_none);
+    let answer: serde_json::Value = r.json().await.unwrap();
+    let invite = answer["link"].as_str().unwrap().rsplit_once("/invite/").unwrap().1.to_owned();
+    let r = post(&onramp.client, &onramp, "/api/invitations/create", HTML, &[("role", "viewer")]).await;
+    let r = onramp.client.get(onramp.server.url(&location(&r))).send().await.unwrap();
+    assert_eq!(no_store(&r), store_none, "the workspace page showing the new link");
+    for path in
+        [format!("/invite/{invite}"), format!("/login?invite={invite}"), format!("/signup?next=%2F&invite={invite}")]
+    {
+        let r = onramp.anon.get(onramp.server.url(&path)).send().await.unwrap();
+        assert_eq!((r.status().as_u16(), no_store(&r)), (200, store_none.clone()), "{path}");
+    }
+    // Any signed-in page, a step page included; the sign-up that sets the cookie.
+    for path in ["/integrations/gitlab/step/8", "/settings/workspace", "/settings/audit", "/integrations/gitlab"] {
+        let r = onramp.client.get(onramp.server.url(path)).header("accept-encoding", "br").send().await.unwrap();
+        assert_eq!((r.status().as_u16(), no_store(&r)), (200, store_none.clone()), "{path}");
+    }
+    let visitor = browser_client(&onramp.server);
+    let r = post(&visitor, &onramp, "/api/auth/signup", HTML, &[("email", "new@example.com"), ("password", PASSWORD)])
+        .await;
+    assert!(r.headers().contains_key("set-cookie"));
+    assert_eq!(no_store(&r), store_none, "the answer that sets the session cookie");
+    // An anonymous step page: kept in memory and compressed, no no-store.
+    for _ in 0..2 {
+        let r = onramp
+            .anon
+            .get(onramp.server.url("/integrations/gitlab/step/8"))
+            .header("accept-encoding", "br")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(no_store(&r), None, "a public step page keeps its caching");
+        assert_eq!(r.headers()["content-encoding"], "br", "served from the page cache");
+    }
+    let r = onramp.anon.get(onramp.server.url("/login")).send().await.unwrap();
+    assert_eq!(no_store(&r), None, "log-in without an invitation has nothing to hide");
 }

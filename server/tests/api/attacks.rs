@@ -498,3 +498,93 @@ async fn connection_checks_are_limited_per_address_and_per_user_apart() {
     assert_eq!(check(&mark_here).await, 429, "per address: another user from Jane's address");
     assert_eq!(check(&mark_there).await, 200, "another user from another address");
 }
+
+/// The audit rows of one action in the signed-in user's current workspace, newest first.
+async fn audit_targets(onramp: &Onramp, action: &str) -> Vec<String> {
+    let r = onramp.client.get(onramp.server.url("/api/audit")).header("accept", JSON).send().await.unwrap();
+    let events: serde_json::Value = r.json().await.unwrap();
+    events
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == action)
+        .map(|e| e["target"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+async fn create_token(client: &reqwest::Client, onramp: &Onramp, name: &str) -> (u16, serde_json::Value) {
+    let r = post(client, onramp, "/api/tokens/create", JSON, &[("name", name)]).await;
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap())
+}
+
+async fn token_count(onramp: &Onramp) -> i64 {
+    sqlx::query_scalar("SELECT COUNT(*) FROM api_tokens").fetch_one(onramp.state.db.pool()).await.unwrap()
+}
+
+/// API-token names reach every workspace's audit log: a 2,500-character name is cut to 100 characters
+/// (characters, not bytes) there and in the list, a name with a line break or an invisible
+/// character is refused with a message and leaves no row, and the page says the limit.
+#[tokio::test]
+async fn api_token_names_are_one_line_of_at_most_100_characters() {
+    let onramp = spawn_onramp().await;
+    let long = "é".repeat(2_500); // 5,000 bytes, 15,000 once form-encoded (the body limit is 16 KiB)
+    let (status, secret) = create_token(&onramp.client, &onramp, &long).await;
+    assert_eq!(status, 200, "{secret}");
+    assert_eq!(audit_targets(&onramp, "api_token.created").await, ["é".repeat(100)]);
+    let stored: String =
+        sqlx::query_scalar("SELECT name FROM api_tokens").fetch_one(onramp.state.db.pool()).await.unwrap();
+    assert_eq!(stored, "é".repeat(100));
+    for bad in ["nightly\nexport", "a\r\nb", "tab\there", "right\u{202E}lt", "zero\u{200B}width", "nul\u{0}"] {
+        let (status, answer) = create_token(&onramp.client, &onramp, bad).await;
+        assert_eq!(status, 400, "{bad:?}: {answer}");
+        assert!(answer["message"].as_str().unwrap().contains("one line of visible text"), "{answer}");
+    }
+    assert_eq!(token_count(&onramp).await, 1, "nothing stored for the refused names");
+    assert_eq!(audit_targets(&onramp, "api_token.created").await.len(), 1, "nor audited");
+    // A browser is sent back to the form, which says why and what the limits are.
+    let r = post(&onramp.client, &onramp, "/api/tokens/create", HTML, &[("name", "a\nb")]).await;
+    assert_eq!(location(&r), "/settings/api-tokens?error=name_invisible");
+    let (_, body) = onramp.get(&location(&r)).await;
+    assert!(body.contains("There is a problem") && body.contains("one line of visible text"));
+    assert!(body.contains("at most 100 characters") && body.contains(r#"maxlength="100""#));
+}
+
+/// An account has at most 20 API tokens (the refusal says so), and creates at most 20 an hour
+/// however many it revokes meanwhile (429 with `Retry-After`).
+#[tokio::test]
+async fn api_tokens_are_capped_per_account_and_their_creation_rate_limited() {
+    let onramp = spawn_onramp_with(|c| c.settings.api_tokens_per_hour = std::num::NonZeroU32::new(1000).unwrap()).await;
+    for i in 0..20 {
+        let (status, answer) = create_token(&onramp.client, &onramp, &format!("t{i}")).await;
+        assert_eq!(status, 200, "{answer}");
+    }
+    let (status, answer) = create_token(&onramp.client, &onramp, "one too many").await;
+    assert_eq!(status, 400, "{answer}");
+    assert!(answer["message"].as_str().unwrap().contains("You have 20 API tokens"), "{answer}");
+    assert_eq!(token_count(&onramp).await, 20);
+    let r = post(&onramp.client, &onramp, "/api/tokens/create", HTML, &[("name", "x")]).await;
+    assert_eq!(location(&r), "/settings/api-tokens?error=too_many");
+    let (_, body) = onramp.get(&location(&r)).await;
+    assert!(body.contains("You have 20 API tokens"));
+
+    // The rate: the default 20 an hour, revoking in between.
+    let onramp = spawn_onramp().await;
+    for i in 0..20 {
+        let (status, answer) = create_token(&onramp.client, &onramp, &format!("t{i}")).await;
+        assert_eq!(status, 200, "{i}: {answer}");
+        let id: String =
+            sqlx::query_scalar("SELECT id FROM api_tokens").fetch_one(onramp.state.db.pool()).await.unwrap();
+        let r = post(&onramp.client, &onramp, "/api/tokens/revoke", JSON, &[("id", &id)]).await;
+        assert_eq!(r.status(), 200);
+    }
+    let r = post(&onramp.client, &onramp, "/api/tokens/create", JSON, &[("name", "t21")]).await;
+    assert_eq!(r.status(), 429);
+    assert!(r.headers().contains_key("retry-after"));
+    let answer: serde_json::Value = r.json().await.unwrap();
+    assert!(answer["message"].as_str().unwrap().starts_with("Too many new API tokens"), "{answer}");
+    assert_eq!(token_count(&onramp).await, 0, "nothing made");
+    let r = post(&onramp.client, &onramp, "/api/tokens/create", HTML, &[("name", "t21")]).await;
+    let (_, body) = onramp.get(&location(&r)).await;
+    assert!(body.contains("Too many new API tokens. Try again in"), "{}", location(&r));
+}

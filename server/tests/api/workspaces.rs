@@ -66,6 +66,30 @@ async fn audit_actions(client: &reqwest::Client, onramp: &Onramp) -> Vec<String>
     events.as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap().to_owned()).collect()
 }
 
+/// What a refused write must leave as it was, read back from the database: every workspace's
+/// name, every membership and its role, every invitation and its state, the number of audit
+/// events and of API tokens.
+async fn written_state(onramp: &Onramp) -> Vec<String> {
+    let pool = onramp.state.db.pool();
+    let mut rows: Vec<String> = Vec::new();
+    let names: Vec<(String, String)> =
+        sqlx::query_as("SELECT id, name FROM workspaces ORDER BY id").fetch_all(pool).await.unwrap();
+    rows.extend(names.into_iter().map(|(id, name)| format!("workspace {id} {name}")));
+    let members: Vec<(String, String, String)> =
+        sqlx::query_as("SELECT workspace_id, user_id, role FROM memberships ORDER BY workspace_id, user_id")
+            .fetch_all(pool)
+            .await
+            .unwrap();
+    rows.extend(members.into_iter().map(|(w, u, r)| format!("member {w} {u} {r}")));
+    let invitations: Vec<(String, String, String)> =
+        sqlx::query_as("SELECT id, role, state FROM invitations ORDER BY id").fetch_all(pool).await.unwrap();
+    rows.extend(invitations.into_iter().map(|(i, r, st)| format!("invitation {i} {r} {st}")));
+    let audit: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_events").fetch_one(pool).await.unwrap();
+    let tokens: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM api_tokens").fetch_one(pool).await.unwrap();
+    rows.push(format!("audit events {audit}, api tokens {tokens}"));
+    rows
+}
+
 #[tokio::test]
 async fn the_lead_sends_step_8_and_the_colleague_connects_into_the_leads_workspace() {
     let fake = spawn_fake(FakeGitlab::default()).await;
@@ -141,9 +165,12 @@ async fn the_lead_sends_step_8_and_the_colleague_connects_into_the_leads_workspa
     assert_eq!(status, 410);
     assert!(used.contains("already been used"));
     onramp.sign_up(&late, "late@example.com").await;
+    let before = written_state(&onramp).await;
     let (status, _) = call(&late, &onramp, "/api/invitations/accept", &[("invite", &secret)]).await;
     assert_eq!(status, 404);
     assert_ne!(current_workspace(&late, &onramp).await, lead_ws);
+    assert_eq!(written_state(&onramp).await, before, "the refused accept changed nothing");
+    assert_eq!(role_in(&onramp, &lead_ws, "late@example.com").await, None);
 }
 
 #[tokio::test]
@@ -183,9 +210,12 @@ async fn every_route_refuses_who_may_not_use_it() {
         .await
         .unwrap();
     let late = colleague(&onramp, "late@example.com", None).await;
+    let before = written_state(&onramp).await;
     let (status, answer) = call(&late, &onramp, "/api/invitations/accept", &[("invite", &expired_secret)]).await;
     assert_eq!(status, 404, "{answer}");
     assert!(answer["message"].as_str().unwrap().contains("expired"), "{answer}");
+    assert_eq!(written_state(&onramp).await, before, "the expired invitation let nobody in");
+    assert_eq!(role_in(&onramp, &lead_ws, "late@example.com").await, None);
     let (status, expired_page) = page(&late, &onramp, &format!("/invite/{expired_secret}")).await;
     assert_eq!(status, 410);
     assert!(expired_page.contains("has expired"));
@@ -205,6 +235,7 @@ async fn every_route_refuses_who_may_not_use_it() {
         ("/api/workspaces/remove", vec![("user_id", &viewer_id), ("workspace", ws)]),
         ("/api/workspaces/rename", vec![("name", "pwned"), ("workspace", ws)]),
     ];
+    let before = written_state(&onramp).await;
     // A viewer sees, and changes nothing: 403 (the kept check of `accept` is not theirs: 404).
     for (path, form) in &changes {
         let (status, answer) = call(&viewer, &onramp, path, form).await;
@@ -255,12 +286,21 @@ async fn every_route_refuses_who_may_not_use_it() {
         assert_ne!(current_workspace(client, &onramp).await, lead_ws, "{who} works elsewhere");
     }
 
-    // Nothing changed the lead's connection.
+    // Nothing changed the lead's connection, nor the workspace's name, members, invitations or
+    // audit log: each refused write is read back as it was.
     let row_after: (String, i64) = sqlx::query_as("SELECT token_last4, updated_at FROM integrations")
         .fetch_one(onramp.state.db.pool())
         .await
         .unwrap();
     assert_eq!(row_before, row_after);
+    assert_eq!(written_state(&onramp).await, before);
+    assert_eq!(role_in(&onramp, ws, "viewer@example.com").await.as_deref(), Some("viewer"));
+    let open_state: String = sqlx::query_scalar("SELECT state FROM invitations WHERE id = $1")
+        .bind(&open_id)
+        .fetch_one(onramp.state.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(open_state, "pending", "not revoked by those who may not");
     let (status, _) = call(lead, &onramp, "/api/gitlab/recheck", &[("id", &id)]).await;
     assert_eq!(status, 200, "the owner still may");
 }
@@ -311,17 +351,23 @@ async fn a_workspace_always_keeps_an_owner_and_roles_change_with_a_record() {
     let lead = &onramp.client;
     let (_, members) = get_json(lead, &onramp, "/api/workspaces/members").await;
     let jane_id = members[0]["user_id"].as_str().unwrap().to_owned();
+    let ws = current_workspace(lead, &onramp).await;
+    let before = written_state(&onramp).await;
     let (status, answer) =
         call(lead, &onramp, "/api/workspaces/set_role", &[("user_id", &jane_id), ("role", "admin")]).await;
     assert_eq!(status, 409, "{answer}");
     assert!(answer["message"].as_str().unwrap().contains("at least one owner"));
     let (status, _) = call(lead, &onramp, "/api/workspaces/leave", &[]).await;
     assert_eq!(status, 409, "the last owner cannot leave");
+    assert_eq!(written_state(&onramp).await, before, "refused: nothing changed");
+    assert_eq!(role_in(&onramp, &ws, "jane@example.com").await.as_deref(), Some("owner"));
     // An admin cannot hand out ownership.
     let admin_secret = invite(lead, &onramp, "admin").await;
     let admin = colleague(&onramp, "admin@example.com", Some(&admin_secret)).await;
+    let before = written_state(&onramp).await;
     let (status, _) = call(&admin, &onramp, "/api/invitations/create", &[("role", "owner")]).await;
     assert_eq!(status, 403);
+    assert_eq!(written_state(&onramp).await, before, "no invitation was made");
     let (status, _) = call(&admin, &onramp, "/api/invitations/create", &[("role", "viewer")]).await;
     assert_eq!(status, 200, "but may invite viewers");
     // An invitation for an address is for that address only.
@@ -330,7 +376,10 @@ async fn a_workspace_always_keeps_an_owner_and_roles_change_with_a_record() {
     assert_eq!(status, 200, "{answer}");
     let secret = answer["link"].as_str().unwrap().rsplit_once("/invite/").unwrap().1.to_owned();
     let other = colleague(&onramp, "other@example.com", None).await;
+    let before = written_state(&onramp).await;
     assert_eq!(call(&other, &onramp, "/api/invitations/accept", &[("invite", &secret)]).await.0, 403);
+    assert_eq!(written_state(&onramp).await, before, "still pending, and other is no member");
+    assert_eq!(role_in(&onramp, &ws, "other@example.com").await, None);
     let only = colleague(&onramp, "only@example.com", None).await;
     assert_eq!(call(&only, &onramp, "/api/invitations/accept", &[("invite", &secret)]).await.0, 200);
     // Hand over ownership, then step down.
@@ -345,7 +394,9 @@ async fn a_workspace_always_keeps_an_owner_and_roles_change_with_a_record() {
     let (status, _) =
         call(lead, &onramp, "/api/workspaces/set_role", &[("user_id", &jane_id), ("role", "viewer")]).await;
     assert_eq!(status, 200);
+    let before = written_state(&onramp).await;
     assert_eq!(call(lead, &onramp, "/api/workspaces/rename", &[("name", "Acme")]).await.0, 403, "now a viewer");
+    assert_eq!(written_state(&onramp).await, before, "the name stayed");
     let (_, events) = get_json(&admin, &onramp, "/api/audit").await;
     let changes: Vec<&str> = events
         .as_array()
@@ -474,4 +525,257 @@ async fn a_database_from_before_workspaces_keeps_every_connection() {
     let added = app::store::integrations::save(&db, &keys, &current.id, user, &other, &token, "").await.unwrap();
     assert!(matches!(added, app::store::integrations::Saved::Saved(_)));
     assert_eq!(app::store::integrations::list(&db, &current.id).await.unwrap().len(), 2);
+}
+
+/// The user id of the member with this address, as the members list has it.
+async fn member_id(client: &reqwest::Client, onramp: &Onramp, email: &str) -> String {
+    let (status, members) = get_json(client, onramp, "/api/workspaces/members").await;
+    assert_eq!(status, 200, "{members}");
+    members.as_array().unwrap().iter().find(|m| m["email"] == email).unwrap_or_else(|| panic!("{email}: {members}"))
+        ["user_id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// The state of the invitation whose link is `secret`, read from the database.
+async fn invitation_state(onramp: &Onramp, secret: &str) -> String {
+    let hash = app::store::hash_secret(secret);
+    sqlx::query_scalar("SELECT state FROM invitations WHERE secret_hash = $1")
+        .bind(hash)
+        .fetch_one(onramp.state.db.pool())
+        .await
+        .unwrap()
+}
+
+/// The role of the member with this address in the lead's workspace, or `None`.
+async fn role_in(onramp: &Onramp, workspace: &str, email: &str) -> Option<String> {
+    sqlx::query_scalar(
+        "SELECT m.role FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.workspace_id = $1 AND u.email = $2",
+    )
+    .bind(workspace)
+    .bind(email)
+    .fetch_optional(onramp.state.db.pool())
+    .await
+    .unwrap()
+}
+
+/// Removal and demotion stick: the links an admin made stop working when they are removed or
+/// made viewer (withdrawn in the same transaction), nobody becomes admin through one, and the
+/// links of an admin who is still admin keep working. On SQLite and PostgreSQL.
+#[tokio::test]
+async fn a_removed_or_demoted_admins_links_stop_working() {
+    let onramp = spawn_onramp().await;
+    let lead = &onramp.client;
+    let ws = current_workspace(lead, &onramp).await;
+    let b_secret = invite(lead, &onramp, "admin").await;
+    let b = colleague(&onramp, "b@example.com", Some(&b_secret)).await;
+    let b_id = member_id(lead, &onramp, "b@example.com").await;
+
+    // Demoted to viewer: B's admin link is withdrawn, and B cannot make themself admin with it.
+    let by_b = invite(&b, &onramp, "admin").await;
+    let (status, answer) =
+        call(lead, &onramp, "/api/workspaces/set_role", &[("user_id", &b_id), ("role", "viewer")]).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(invitation_state(&onramp, &by_b).await, "revoked");
+    let (status, answer) = call(&b, &onramp, "/api/invitations/accept", &[("invite", &by_b)]).await;
+    assert_eq!(status, 404, "{answer}");
+    assert!(answer["message"].as_str().unwrap().contains("withdrawn"), "{answer}");
+    assert_eq!(role_in(&onramp, &ws, "b@example.com").await.as_deref(), Some("viewer"), "still a viewer");
+    let c = colleague(&onramp, "c@example.com", None).await;
+    let (status, _) = call(&c, &onramp, "/api/invitations/accept", &[("invite", &by_b)]).await;
+    assert_eq!(status, 404);
+    assert_eq!(role_in(&onramp, &ws, "c@example.com").await, None, "nobody joined as admin");
+    let (status, page_of_link) = page(&c, &onramp, &format!("/invite/{by_b}")).await;
+    assert_eq!(status, 410, "the link's page says it no longer works");
+    assert!(page_of_link.contains("withdrawn"));
+
+    // Admin again, B makes two links; then B is removed: both stop working.
+    let (status, _) = call(lead, &onramp, "/api/workspaces/set_role", &[("user_id", &b_id), ("role", "admin")]).await;
+    assert_eq!(status, 200);
+    let by_b_admin = invite(&b, &onramp, "admin").await;
+    let by_b_viewer = invite(&b, &onramp, "viewer").await;
+    let (status, answer) = call(lead, &onramp, "/api/workspaces/remove", &[("user_id", &b_id)]).await;
+    assert_eq!(status, 200, "{answer}");
+    for secret in [&by_b_admin, &by_b_viewer] {
+        assert_eq!(invitation_state(&onramp, secret).await, "revoked");
+        let (status, answer) = call(&b, &onramp, "/api/invitations/accept", &[("invite", secret)]).await;
+        assert_eq!(status, 404, "B does not come back: {answer}");
+        let (status, _) = call(&c, &onramp, "/api/invitations/accept", &[("invite", secret)]).await;
+        assert_eq!(status, 404);
+    }
+    assert_eq!(role_in(&onramp, &ws, "b@example.com").await, None);
+    assert_eq!(role_in(&onramp, &ws, "c@example.com").await, None);
+    let (_, log) = get_json(lead, &onramp, "/api/audit").await;
+    let removed = log.as_array().unwrap().iter().find(|e| e["action"] == "member.removed").unwrap();
+    assert_eq!(removed["target"], "b@example.com (their 2 open invitations were withdrawn)");
+
+    // An admin who is still admin: their link works.
+    let d_secret = invite(lead, &onramp, "admin").await;
+    let d = colleague(&onramp, "d@example.com", Some(&d_secret)).await;
+    let by_d = invite(&d, &onramp, "admin").await;
+    let (status, answer) = call(&c, &onramp, "/api/invitations/accept", &[("invite", &by_d)]).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(role_in(&onramp, &ws, "c@example.com").await.as_deref(), Some("admin"));
+}
+
+/// The audit log pages by event, not by second: an event followed by 150 more in the same second
+/// is on exactly one page, and walking the pages (API and page links alike) shows every event
+/// once. Links made when `before=` was a time still work; anything else is refused, saying why.
+#[tokio::test]
+async fn the_audit_log_pages_by_event_not_by_second() {
+    let onramp = spawn_onramp().await;
+    let lead = &onramp.client;
+    let ws = current_workspace(lead, &onramp).await;
+    let actor = app::store::workspaces::Actor { email: "jane@example.com".into(), ip: "127.0.0.1".into() };
+    let db = &onramp.state.db;
+    app::store::workspaces::record(db, &ws, &actor, "member.invited", "the first").await.unwrap();
+    for i in 0..150 {
+        app::store::workspaces::record(db, &ws, &actor, "member.invited", &format!("burst {i}")).await.unwrap();
+    }
+    let mut all: Vec<String> = sqlx::query_scalar("SELECT id FROM audit_events WHERE workspace_id = $1")
+        .bind(&ws)
+        .fetch_all(db.pool())
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 151);
+    all.sort();
+    // An id starts with its microsecond, in 16 hex digits.
+    let second_of = |id: &str| u64::from_str_radix(&id[..16], 16).unwrap() / 1_000_000;
+    let (first_second, last_second) = (second_of(&all[0]), second_of(&all[150]));
+    // All in one second, as a burst is.
+    sqlx::query("UPDATE audit_events SET at = $1 WHERE workspace_id = $2")
+        .bind(first_second as i64)
+        .bind(&ws)
+        .execute(db.pool())
+        .await
+        .unwrap();
+
+    // The API: `before` = the id of the last event read.
+    let mut seen = Vec::new();
+    let mut next = "/api/audit".to_owned();
+    for _ in 0..10 {
+        let (status, events) = get_json(lead, &onramp, &next).await;
+        assert_eq!(status, 200, "{next}: {events}");
+        let events = events.as_array().unwrap().clone();
+        let Some(last) = events.last() else { break };
+        next = format!("/api/audit?before={}", last["id"].as_str().unwrap());
+        seen.extend(events.iter().map(|e| (e["id"].as_str().unwrap().to_owned(), e["target"].clone())));
+    }
+    let mut ids: Vec<String> = seen.iter().map(|(id, _)| id.clone()).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!((ids.len(), seen.len()), (151, 151), "every event once");
+    assert_eq!(seen.iter().filter(|(_, target)| target == "the first").count(), 1, "the first event is on one page");
+    assert_eq!(seen.last().unwrap().1, "the first", "oldest last");
+
+    // The pages: "Older events" links walk the same events.
+    let mut rows = 0;
+    let mut first = 0;
+    let mut next = Some("/settings/audit".to_owned());
+    while let Some(path) = next.take() {
+        let (status, body) = page(lead, &onramp, &path).await;
+        assert_eq!(status, 200, "{path}");
+        rows += body.matches("<tr data-action=").count();
+        first += body.matches(": the first<").count();
+        next = body
+            .split(r#"<a href="/settings/audit?before="#)
+            .nth(1)
+            .map(|rest| format!("/settings/audit?before={}", rest.split('"').next().unwrap()));
+        assert!(rows <= 151, "no event twice");
+    }
+    assert_eq!((rows, first), (151, 1));
+
+    // A time, as earlier links carried: the events before that second.
+    let (status, events) = get_json(lead, &onramp, &format!("/api/audit?before={}", last_second + 1)).await;
+    assert_eq!((status, events.as_array().unwrap().len()), (200, 100));
+    let (status, events) = get_json(lead, &onramp, &format!("/api/audit?before={first_second}")).await;
+    assert_eq!((status, events.as_array().unwrap().len()), (200, 0), "none before that second");
+    let (status, answer) = get_json(lead, &onramp, "/api/audit?before=yesterday").await;
+    assert_eq!(status, 400, "{answer}");
+    assert!(answer["message"].as_str().unwrap().contains("the last event of the page"), "{answer}");
+    let (status, body) = page(lead, &onramp, "/settings/audit?before=yesterday").await;
+    assert_eq!(status, 400);
+    assert!(body.contains("start from the newest events"));
+}
+
+/// What invitees read cannot lie: workspace names with bidi controls or zero-width characters
+/// are refused (create and rename, with a message, the name unchanged); an invitation for an
+/// address like `x<victim@corp.example>` or with a NUL is refused and none is made; and wherever
+/// an address is shown to others (the team list, the invitation page, the audit log) it is
+/// marked unverified, since Onramp verifies none.
+#[tokio::test]
+async fn names_and_addresses_others_see_cannot_hide_what_they_are() {
+    let onramp = spawn_onramp().await;
+    let lead = &onramp.client;
+    let ws = current_workspace(lead, &onramp).await;
+    let pool = onramp.state.db.pool().clone();
+    let name_of = |id: String| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query_scalar::<_, String>("SELECT name FROM workspaces WHERE id = $1")
+                .bind(id)
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+    };
+    let workspaces_before: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM workspaces").fetch_one(onramp.state.db.pool()).await.unwrap();
+    for hidden in ["Acme\u{202E}gnp.exe", "Acme\u{2066}x\u{2069}", "Ac\u{200B}me", "Acme\u{FEFF}", "Acme\u{2028}Corp"] {
+        for (path, form) in [("/api/workspaces/rename", ("name", hidden)), ("/api/workspaces/create", ("name", hidden))]
+        {
+            let (status, answer) = call(lead, &onramp, path, &[form]).await;
+            assert_eq!(status, 400, "{path} {hidden:?}: {answer}");
+            assert!(answer["message"].as_str().unwrap().contains("invisible characters"), "{answer}");
+        }
+    }
+    let r = post(lead, &onramp, "/api/workspaces/rename", HTML, &[("name", "Acme\u{202E}gnp")]).await;
+    assert_eq!(location(&r), "/settings/workspace?error=invisible_name");
+    let (_, body) = page(lead, &onramp, &location(&r)).await;
+    assert!(body.contains("cannot contain invisible characters"));
+    assert_eq!(name_of(ws.clone()).await, "jane's workspace", "the name did not change");
+    let workspaces_after: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM workspaces").fetch_one(onramp.state.db.pool()).await.unwrap();
+    assert_eq!(workspaces_before, workspaces_after, "no workspace was made");
+    assert_eq!(call(lead, &onramp, "/api/workspaces/rename", &[("name", "Équipe données")]).await.0, 200);
+
+    for (email, message) in [
+        ("x<victim@corp.example>", "Type only the address"),
+        ("victim@corp.example\u{0}", "control characters"),
+        ("\"victim\"@corp.example", "quotes"),
+    ] {
+        let (status, answer) =
+            call(lead, &onramp, "/api/invitations/create", &[("role", "viewer"), ("email", email)]).await;
+        assert_eq!(status, 400, "{email:?}: {answer}");
+        assert!(answer["message"].as_str().unwrap().contains(message), "{answer}");
+    }
+    let r = post(lead, &onramp, "/api/invitations/create", HTML, &[("role", "viewer"), ("email", "x<v@corp.example>")])
+        .await;
+    assert_eq!(location(&r), "/settings/workspace?error=invite_email_not_just_an_address#invite");
+    let (_, body) = page(lead, &onramp, "/settings/workspace?error=invite_email_not_just_an_address").await;
+    assert!(body.contains("Type only the address"));
+    let invitations: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM invitations").fetch_one(onramp.state.db.pool()).await.unwrap();
+    assert_eq!(invitations, 0, "none was made");
+    let (status, answer) =
+        call(lead, &onramp, "/api/invitations/create", &[("role", "viewer"), ("email", " Dev@Corp.Example ")]).await;
+    assert_eq!(status, 200, "{answer}");
+    let stored: Option<String> =
+        sqlx::query_scalar("SELECT email FROM invitations").fetch_one(onramp.state.db.pool()).await.unwrap();
+    assert_eq!(stored.as_deref(), Some("dev@corp.example"), "stored canonical");
+
+    // "unverified" where others see an address.
+    let secret = invite(lead, &onramp, "viewer").await;
+    let anonymous = browser_client(&onramp.server);
+    let (_, invitation) = page(&anonymous, &onramp, &format!("/invite/{secret}")).await;
+    assert!(invitation.contains("jane@example.com</strong>"), "the inviter");
+    assert!(invitation.contains("(unverified address)") && invitation.contains("Onramp has not verified this address"));
+    let _dev = colleague(&onramp, "dev2@example.com", Some(&secret)).await;
+    let (_, team) = page(lead, &onramp, "/settings/workspace").await;
+    assert_eq!(team.matches("(unverified)").count(), 2 + 1, "each member, and the open invitation's maker");
+    let (_, members) = get_json(lead, &onramp, "/api/workspaces/members").await;
+    assert!(members.as_array().unwrap().iter().all(|m| m["email_verified"] == false), "{members}");
+    let (_, audit) = page(lead, &onramp, "/settings/audit").await;
+    assert!(audit.contains("Who (unverified address)"));
 }
