@@ -166,10 +166,12 @@ pub async fn save(
     .execute(db.pool())
     .await;
     match done {
-        Ok(done) if done.rows_affected() == 0 => Ok(match existing(db, workspace_id, &report.base_url, &f.username).await? {
-            Saved::Exists(found) => Saved::Exists(found),
-            _ => Saved::Full,
-        }),
+        Ok(done) if done.rows_affected() == 0 => {
+            Ok(match existing(db, workspace_id, &report.base_url, &f.username).await? {
+                Saved::Exists(found) => Saved::Exists(found),
+                _ => Saved::Full,
+            })
+        }
         Ok(_) => Ok(find(db, workspace_id, &id).await?.map(Saved::Saved).unwrap_or(Saved::Gone)),
         Err(e) if is_unique_violation(&e) => existing(db, workspace_id, &report.base_url, &f.username).await,
         Err(e) => Err(e.into()),

@@ -193,7 +193,8 @@ pub const MAX_SELECTED: usize = 20_000;
 pub const MAX_PATH_CHARS: usize = 1024;
 
 /// Why a selection is refused before any discovery finished.
-pub const NO_SNAPSHOT: &str = "Onramp has not listed this connection's groups and projects yet, so it cannot check the \
+pub const NO_SNAPSHOT: &str =
+    "Onramp has not listed this connection's groups and projects yet, so it cannot check the \
      selection's paths: wait until GET …/scope says \"ready\" (POST …/scope/refresh starts the list again if it \
      failed), then send the selection.";
 
@@ -447,7 +448,9 @@ impl Filter {
     pub fn admits_group(&self, group: &Group) -> bool {
         let needle = self.needle();
         self.admits_group_but_search(group)
-            && (needle.is_empty() || folded(&group.full_path).contains(&needle) || folded(&group.name).contains(&needle))
+            && (needle.is_empty()
+                || folded(&group.full_path).contains(&needle)
+                || folded(&group.name).contains(&needle))
     }
 
     fn admits_group_but_search(&self, group: &Group) -> bool {
@@ -474,7 +477,11 @@ impl Listed {
     }
 
     /// The projects `filter` admits, in order.
-    pub fn projects<'a>(&'a self, filter: &'a Filter, selection: &'a Selection) -> impl Iterator<Item = &'a Project> + 'a {
+    pub fn projects<'a>(
+        &'a self,
+        filter: &'a Filter,
+        selection: &'a Selection,
+    ) -> impl Iterator<Item = &'a Project> + 'a {
         let needle = filter.needle();
         self.snapshot.projects.iter().zip(&self.projects).filter_map(move |(p, (path, name))| {
             let found = needle.is_empty() || path.contains(&needle) || name.contains(&needle);
@@ -1036,11 +1043,39 @@ mod tests {
         assert!(tidy_work <= (3 * n * depth) as u64, "tidy: {tidy_work} lookups for {} paths", 3 * n);
         assert_eq!(tidied.groups.len(), n);
         assert!(tidied.projects.is_empty() && tidied.exclude.is_empty(), "covered projects and stray exclusions go");
+        // Through the groups, not as single projects (which one lookup would settle).
+        let through_groups = Selection { projects: BTreeSet::new(), ..s.clone() };
         let before = work::done();
-        let included = s.projects.iter().filter(|p| s.includes(&project(p, 40))).count();
+        let included = s.projects.iter().filter(|p| through_groups.includes(&project(p, 40))).count();
         let include_work = work::done() - before;
         assert_eq!(included, n);
         assert!(include_work <= (n * (depth + 2)) as u64, "includes: {include_work} lookups for {n} projects");
+    }
+
+    /// The figure in BENCHMARKS.md ("Selection rules at 20,000 paths"); timed, so never run by
+    /// `make test`: `scripts/in-toolchain.sh cargo test -p gitlab --lib -- --ignored --nocapture
+    /// selection_rules_timed`.
+    #[test]
+    #[ignore]
+    fn selection_rules_timed() {
+        let n = MAX_SELECTED;
+        let groups: BTreeSet<String> = (0..n).map(|i| format!("g{}/s{}/t{i}", i % 100, i % 1000)).collect();
+        let projects: BTreeSet<String> = (0..n).map(|i| format!("g{}/s{}/t{i}/p", i % 100, i % 1000)).collect();
+        let exclude: BTreeSet<String> = (0..n).map(|i| format!("o{}/s/p{i}", i % 100)).collect();
+        let s = Selection { groups, projects, exclude };
+        let bytes = serde_json::to_string(&s).unwrap().len();
+        let start = std::time::Instant::now();
+        let tidied = s.clone().tidy();
+        let tidy = start.elapsed();
+        let through_groups = Selection { projects: BTreeSet::new(), ..s.clone() };
+        let start = std::time::Instant::now();
+        let included = s.projects.iter().filter(|p| through_groups.includes(&project(p, 40))).count();
+        let includes = start.elapsed();
+        println!(
+            "selection of {bytes} bytes ({} paths): tidy {tidy:?} ({} groups kept), includes over {n} projects {includes:?} ({included} included)",
+            3 * n,
+            tidied.groups.len()
+        );
     }
 
     #[test]
@@ -1079,7 +1114,10 @@ mod tests {
             let listed_paths: Vec<_> = listed.projects(&filter, &sel).map(|p| p.id).collect();
             let filtered: Vec<_> = snapshot.projects.iter().filter(|p| filter.admits(p, &sel)).map(|p| p.id).collect();
             assert_eq!(listed_paths, filtered, "{filter:?}");
-            assert_eq!(listed.groups(&filter).count(), snapshot.groups.iter().filter(|g| filter.admits_group(g)).count());
+            assert_eq!(
+                listed.groups(&filter).count(),
+                snapshot.groups.iter().filter(|g| filter.admits_group(g)).count()
+            );
         }
         assert_eq!(listed.groups(&Filter { search: "äcme".into(), ..Default::default() }).count(), 1);
         assert!(listed.bytes() > 100);

@@ -382,7 +382,8 @@ async fn a_selection_is_refused_until_a_list_exists_and_must_name_what_the_list_
     ready(&onramp.client, &onramp, &id).await;
     as_if_the_first_list_failed(&onramp, &id).await;
     // Nothing to check the paths against: refused, saying what to do; nothing saved.
-    let (status, error) = send_json(&onramp.client, &onramp, "PUT", &scope_path(&id), r#"{"groups": ["anything"]}"#).await;
+    let (status, error) =
+        send_json(&onramp.client, &onramp, "PUT", &scope_path(&id), r#"{"groups": ["anything"]}"#).await;
     assert_eq!(status, 409, "{error}");
     let message = error["message"].as_str().unwrap();
     assert!(message.contains("wait") && message.contains("refresh"), "{message}");
@@ -392,7 +393,10 @@ async fn a_selection_is_refused_until_a_list_exists_and_must_name_what_the_list_
     let picker = format!("/integrations/gitlab/connections/{id}/scope");
     let form = [("shown_group", "anything"), ("group_in", "anything"), ("intent", "save")];
     assert_eq!(post(&onramp.client, &onramp, &picker, HTML, &form).await.status(), 303);
-    assert_eq!(get_json(&onramp.client, &onramp, &scope_path(&id)).await.1["selection"]["groups"], serde_json::json!([]));
+    assert_eq!(
+        get_json(&onramp.client, &onramp, &scope_path(&id)).await.1["selection"]["groups"],
+        serde_json::json!([])
+    );
 
     // With a list: the most paths a list may hold, every one unknown, is refused by name, and
     // one more than the most by its size.
@@ -462,7 +466,10 @@ async fn a_workspace_holds_at_most_50_connections_and_the_51st_is_refused_with_t
     let fake = spawn_fake(FakeGitlab::default()).await;
     let onramp = spawn_onramp().await;
     let (ws, user): (String, String) = {
-        let row = sqlx::query("SELECT workspace_id, user_id FROM memberships").fetch_one(onramp.state.db.pool()).await.unwrap();
+        let row = sqlx::query("SELECT workspace_id, user_id FROM memberships")
+            .fetch_one(onramp.state.db.pool())
+            .await
+            .unwrap();
         (sqlx::Row::get(&row, "workspace_id"), sqlx::Row::get(&row, "user_id"))
     };
     let token = app::gitlab::token::GitlabToken::parse("glpat-filler-token-1234").unwrap();
@@ -472,9 +479,10 @@ async fn a_workspace_holds_at_most_50_connections_and_the_51st_is_refused_with_t
         Report::new("https://gitlab.example.com".into(), Some("17.5.1".into()), Some(user), Some(token), vec![], 5)
     };
     for n in 0..app::integration::MAX_PER_WORKSPACE {
-        let saved = app::store::integrations::save(&onramp.state.db, &onramp.state.keys, &ws, &user, &report(n), &token, "")
-            .await
-            .unwrap();
+        let saved =
+            app::store::integrations::save(&onramp.state.db, &onramp.state.keys, &ws, &user, &report(n), &token, "")
+                .await
+                .unwrap();
         assert!(matches!(saved, app::store::integrations::Saved::Saved(_)), "{n}: {saved:?}");
     }
     let r = onramp
