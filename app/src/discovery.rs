@@ -6,7 +6,8 @@
 use crate::connections::UNUSABLE_TOKEN;
 use crate::gitlab::discover::{self, Progress};
 use crate::gitlab::scope::{
-    Filter, GroupView, Listed, Page, Preview, ProjectView, Selection, Snapshot, PREVIEW_DAYS, PREVIEW_MAX_PROJECTS,
+    Counts, Filter, GroupView, Listed, Page, Preview, ProjectView, Selection, Snapshot, PREVIEW_DAYS,
+    PREVIEW_MAX_PROJECTS,
 };
 use crate::integration::{GroupRow, Integration, Picker, ScopeSummary};
 use crate::state::AppState;
@@ -219,21 +220,11 @@ impl ScopeAnswer {
 /// Groups and projects per picker page.
 pub const PICKER_PER_PAGE: usize = 50;
 
-fn summary_of(scope: Option<&Scope>, snapshot: Option<&Snapshot>) -> ScopeSummary {
+/// The summary of a scope with the counts of its saved selection (none: no snapshot yet).
+fn summary_of(scope: Option<&Scope>, counts: Option<&Counts>) -> ScopeSummary {
     let Some(scope) = scope else { return ScopeSummary::default() };
     let selection = &scope.selection;
-    let (mut included, mut included_new, mut projects, mut unreadable) = (0, 0, 0, 0);
-    if let Some(snapshot) = snapshot {
-        // One pass, O(projects · depth): each project's ancestors looked up in the selection.
-        projects = snapshot.projects.len();
-        for p in &snapshot.projects {
-            if selection.includes(p) {
-                included += 1;
-                included_new += usize::from(p.new);
-            }
-            unreadable += usize::from(!p.readable());
-        }
-    }
+    let Counts { included, included_new, projects, unreadable, .. } = counts.cloned().unwrap_or_default();
     ScopeSummary {
         state: if scope.discovered_at.is_none() && scope.started_at == 0 {
             String::new()
@@ -261,11 +252,25 @@ fn summary_of(scope: Option<&Scope>, snapshot: Option<&Snapshot>) -> ScopeSummar
 pub async fn summary(state: &AppState, integration: &Integration) -> Result<ScopeSummary, StoreError> {
     let (ws, id) = (integration.workspace_id.as_str(), integration.id.as_str());
     let scope = scopes::find(&state.db, ws, id).await?;
+    // The counts stored with the saved selection: the snapshot is not read at all.
+    if let Some(counts) = scope.as_ref().and_then(Scope::counts) {
+        return Ok(summary_of(scope.as_ref(), Some(counts)));
+    }
     let snapshot = match &scope {
         Some(s) if s.discovered_at.is_some() => scopes::snapshot(&state.db, ws, id).await?,
         _ => None,
     };
-    off_the_workers(move || summary_of(scope.as_ref(), snapshot.as_ref().map(|s| &s.snapshot))).await
+    off_the_workers(move || {
+        let counts = snapshot.as_deref().map(|s| counts_of(scope.as_ref(), s));
+        summary_of(scope.as_ref(), counts.as_ref())
+    })
+    .await
+}
+
+/// The stored counts when they are of the saved selection, else counted now.
+fn counts_of(scope: Option<&Scope>, listed: &Listed) -> Counts {
+    let selection = scope.map(|s| s.selection.clone()).unwrap_or_default();
+    scope.and_then(Scope::counts).cloned().unwrap_or_else(|| Counts::of(&listed.snapshot, &selection, listed.version))
 }
 
 /// The picker page's data. Starts the first discovery when none ever ran (and the viewer may).
@@ -294,7 +299,8 @@ pub async fn picker(
     let (summary, groups, projects, editing_included, filter) = {
         let (scope, editing) = (scope.clone(), editing.clone());
         off_the_workers(move || {
-            let summary = summary_of(scope.as_ref(), snapshot.as_ref().map(|s| &s.snapshot));
+            let counts = snapshot.as_deref().map(|s| counts_of(scope.as_ref(), s));
+            let summary = summary_of(scope.as_ref(), counts.as_ref());
             let (groups, projects, included) = picker_lists(snapshot.as_deref(), &editing, &filter, page, group_page);
             (summary, groups, projects, included, filter)
         })

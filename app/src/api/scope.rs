@@ -14,7 +14,7 @@ use super::error::{ApiError, ApiErrorKind, RateLimited};
 use crate::auth::Viewer;
 use crate::client::ClientInfo;
 use crate::discovery::{self, off_the_workers, PickerForm, ScopeAnswer};
-use crate::gitlab::scope::{Filter, Selection};
+use crate::gitlab::scope::{Counts, Filter, Selection};
 use crate::integration::Integration;
 use crate::state::AppState;
 use crate::store::scopes::{self, Scope};
@@ -149,11 +149,13 @@ pub async fn put_scope(
             )
         })?;
         selection.validate(Some(&snapshot.snapshot))?;
-        Ok::<_, String>(selection.tidy())
+        let selection = selection.tidy();
+        let counts = Counts::of(&snapshot.snapshot, &selection, snapshot.version);
+        Ok::<_, String>((selection, counts))
     })
     .await?;
-    let selection = checked.map_err(ApiError::bad_request)?;
-    scopes::save_selection(&state.db, ws, id, &selection).await?;
+    let (selection, counts) = checked.map_err(ApiError::bad_request)?;
+    scopes::save_selection(&state.db, ws, id, &selection, Some(&counts)).await?;
     record(&state, &viewer, client, &integration).await;
     json(StatusCode::OK, &selection)
 }
@@ -246,9 +248,15 @@ pub async fn picker_form(
         return Ok(Redirect::to(&picker_href(cid, &form.filter, page, "")));
     }
     let form_for_work = form.clone();
-    let edited = off_the_workers(move || discovery::apply_form(editing, &form_for_work, &snapshot)).await?;
+    let (edited, counts) = off_the_workers(move || {
+        let edited = discovery::apply_form(editing, &form_for_work, &snapshot);
+        let counts =
+            (form_for_work.action == "save").then(|| Counts::of(&snapshot.snapshot, &edited, snapshot.version));
+        (edited, counts)
+    })
+    .await?;
     if form.action == "save" {
-        scopes::save_selection(&state.db, ws, cid, &edited).await?;
+        scopes::save_selection(&state.db, ws, cid, &edited, counts.as_ref()).await?;
         record(&state, &viewer, client, &integration).await;
         // The connection's page shows what the saved selection brings: counted now unless
         // the preview before saving counted this very selection.

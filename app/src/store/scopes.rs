@@ -6,7 +6,7 @@
 //! off the async workers, and kept in [`SnapshotCache`]; pages read the parsed copy.
 
 use super::{get, now, Db, StoreError};
-use crate::gitlab::scope::{Listed, Preview, Selection, Snapshot};
+use crate::gitlab::scope::{Counts, Listed, Preview, Selection, Snapshot};
 use sqlx::any::AnyRow;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -33,6 +33,11 @@ impl SnapshotCache {
     /// Snapshots parsed so far (each a miss of the cache).
     pub fn parses(&self) -> u64 {
         self.parses.load(Ordering::Relaxed)
+    }
+
+    /// Forgets every parsed snapshot (as a restarted process would have none).
+    pub fn clear(&self) {
+        self.entries.lock().unwrap_or_else(|e| e.into_inner()).clear();
     }
 
     fn get(&self, key: &Key) -> Option<Arc<Listed>> {
@@ -96,6 +101,8 @@ pub struct Scope {
     pub preview: Option<(Preview, Selection)>,
     /// The stored snapshot's version (0: none stored yet).
     pub snapshot_version: i64,
+    /// The snapshot's counts for the selection they name (see [`Scope::counts`]).
+    pub counts: Option<Counts>,
 }
 
 impl Scope {
@@ -108,6 +115,11 @@ impl Scope {
     /// The selection the picker shows: the draft where there is one.
     pub fn editing(&self) -> &Selection {
         self.draft.as_ref().unwrap_or(&self.selection)
+    }
+
+    /// The stored counts, when they are of the saved selection and the stored snapshot.
+    pub fn counts(&self) -> Option<&Counts> {
+        self.counts.as_ref().filter(|c| c.of == self.selection && c.version == self.snapshot_version)
     }
 
     /// The last preview, when it was computed for `selection`.
@@ -151,11 +163,12 @@ fn scope(row: &AnyRow) -> Result<Scope, StoreError> {
         draft: json(row, "draft")?,
         preview: preview.zip(preview_of),
         snapshot_version: get(row, "snapshot_version")?,
+        counts: json(row, "counts")?,
     })
 }
 
 const COLUMNS: &str = "state, started_at, discovered_at, groups_found, projects_found, error, selection, saved_at, \
-    draft, preview, preview_of, snapshot_version";
+    draft, preview, preview_of, snapshot_version, counts";
 
 /// The scope of a workspace's connection, `None` when discovery never ran and nothing was chosen.
 pub async fn find(db: &Db, workspace_id: &str, id: &str) -> Result<Option<Scope>, StoreError> {
@@ -201,7 +214,11 @@ pub async fn snapshot(db: &Db, workspace_id: &str, id: &str) -> Result<Option<Ar
     db.snapshots().parses.fetch_add(1, Ordering::Relaxed);
     metrics::counter!("onramp_snapshot_parses_total").increment(1);
     let parsed = tokio::task::spawn_blocking(move || match serde_json::from_str::<Snapshot>(&text) {
-        Ok(snapshot) => Some(Arc::new(Listed::new(snapshot))),
+        Ok(snapshot) => {
+            let mut listed = Listed::new(snapshot);
+            listed.version = version;
+            Some(Arc::new(listed))
+        }
         Err(e) => {
             tracing::error!(column = "snapshot", error = %e, "a stored scope does not parse: ignored");
             None
@@ -269,13 +286,22 @@ pub async fn finish(db: &Db, workspace_id: &str, id: &str, found: Result<Snapsho
             let previous = self::snapshot(db, workspace_id, id).await?;
             snapshot.mark_new(previous.as_ref().map(|p| &p.snapshot));
             drop(previous);
-            let text = tokio::task::spawn_blocking(move || (to_json(&snapshot), snapshot))
-                .await
-                .map_err(|e| StoreError::Config(format!("writing a snapshot stopped: {e}")))?;
-            let (text, snapshot) = text;
+            // Counted for the selection saved now; one saved meanwhile stores its own counts,
+            // and counts of another selection are never shown (see `Scope::counts`).
+            // One run at a time (the claim): the version this run stores is the one after now.
+            let scope = find(db, workspace_id, id).await?;
+            let version = scope.as_ref().map_or(0, |s| s.snapshot_version) + 1;
+            let selection = scope.map(|s| s.selection).unwrap_or_default();
+            let text = tokio::task::spawn_blocking(move || {
+                let counts = Counts::of(&snapshot, &selection, version);
+                (to_json(&snapshot), to_json(&counts), snapshot)
+            })
+            .await
+            .map_err(|e| StoreError::Config(format!("writing a snapshot stopped: {e}")))?;
+            let (text, counts, snapshot) = text;
             sqlx::query(
                 "UPDATE connection_scopes SET state = 'ready', discovered_at = $1, snapshot = $2, groups_found = $3, \
-                 projects_found = $4, error = NULL, snapshot_version = snapshot_version + 1 \
+                 projects_found = $4, error = NULL, snapshot_version = snapshot_version + 1, counts = $7 \
                  WHERE integration_id = $5 AND workspace_id = $6",
             )
             .bind(now())
@@ -284,6 +310,7 @@ pub async fn finish(db: &Db, workspace_id: &str, id: &str, found: Result<Snapsho
             .bind(i64::try_from(snapshot.projects.len()).unwrap_or(i64::MAX))
             .bind(id)
             .bind(workspace_id)
+            .bind(counts)
             .execute(db.pool())
             .await?;
         }
@@ -301,17 +328,28 @@ pub async fn finish(db: &Db, workspace_id: &str, id: &str, found: Result<Snapsho
     Ok(())
 }
 
-/// Saves the selection (and drops the draft). False when the workspace has no such connection.
-pub async fn save_selection(db: &Db, workspace_id: &str, id: &str, selection: &Selection) -> Result<bool, StoreError> {
+/// Saves the selection (and drops the draft) with its counts, kept only when they are of the
+/// stored snapshot's version (a discovery may have stored a newer one meanwhile).
+/// False when the workspace has no such connection.
+pub async fn save_selection(
+    db: &Db,
+    workspace_id: &str,
+    id: &str,
+    selection: &Selection,
+    counts: Option<&Counts>,
+) -> Result<bool, StoreError> {
     ensure(db, workspace_id, id).await?;
     let done = sqlx::query(
-        "UPDATE connection_scopes SET selection = $1, saved_at = $2, draft = NULL \
+        "UPDATE connection_scopes SET selection = $1, saved_at = $2, draft = NULL, \
+         counts = CASE WHEN snapshot_version = $6 THEN $5 ELSE NULL END \
          WHERE integration_id = $3 AND workspace_id = $4",
     )
     .bind(to_json(selection))
     .bind(now())
     .bind(id)
     .bind(workspace_id)
+    .bind(counts.map(to_json))
+    .bind(counts.map_or(-1, |c| c.version))
     .execute(db.pool())
     .await?;
     Ok(done.rows_affected() == 1)
@@ -437,7 +475,7 @@ mod tests {
         let scope = find(&db, w1, c1).await.unwrap().unwrap();
         assert_eq!(scope.editing(), &chosen);
         assert!(scope.selection.is_empty());
-        assert!(save_selection(&db, w1, c1, &chosen).await.unwrap());
+        assert!(save_selection(&db, w1, c1, &chosen, None).await.unwrap());
         let scope = find(&db, w1, c1).await.unwrap().unwrap();
         assert_eq!((scope.selection.clone(), scope.draft.clone()), (chosen.clone(), None));
         let preview = Preview::new(vec![], 0, 5);
@@ -445,7 +483,7 @@ mod tests {
         let scope = find(&db, w1, c1).await.unwrap().unwrap();
         assert_eq!(scope.preview_of(&chosen), Some(&preview));
         assert_eq!(scope.preview_of(&Selection::default()), None);
-        assert!(!save_selection(&db, "w2", c1, &chosen).await.unwrap(), "another workspace's id is no one's");
+        assert!(!save_selection(&db, "w2", c1, &chosen, None).await.unwrap(), "another workspace's id is no one's");
         sqlx::query("DELETE FROM integrations WHERE id = $1").bind(c1).execute(db.pool()).await.unwrap();
         assert!(find(&db, w1, c1).await.unwrap().is_none(), "the scope goes with its connection");
     }

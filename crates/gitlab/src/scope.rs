@@ -174,6 +174,39 @@ impl Snapshot {
     }
 }
 
+/// What a selection brings of a snapshot, in numbers: what a page that shows only counts needs.
+/// Stored beside the snapshot with the selection it counted, so such a page never reads the
+/// snapshot itself.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    pub projects: usize,
+    pub unreadable: usize,
+    /// Projects the selection includes, and of those the ones new since the list before.
+    pub included: usize,
+    pub included_new: usize,
+    /// The selection counted.
+    pub of: Selection,
+    /// The version of the snapshot counted (the store's; 0 unknown).
+    #[serde(default)]
+    pub version: i64,
+}
+
+impl Counts {
+    /// One pass over the projects, O(projects · depth).
+    pub fn of(snapshot: &Snapshot, selection: &Selection, version: i64) -> Counts {
+        let mut counts =
+            Counts { projects: snapshot.projects.len(), of: selection.clone(), version, ..Default::default() };
+        for p in &snapshot.projects {
+            if selection.includes(p) {
+                counts.included += 1;
+                counts.included_new += usize::from(p.new);
+            }
+            counts.unreadable += usize::from(!p.readable());
+        }
+        counts
+    }
+}
+
 /// What the user chose: whole groups (their projects now and later, subgroups included), single
 /// projects, and projects excluded from an included group. Full paths.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -464,6 +497,8 @@ impl Filter {
 #[derive(Debug, Default)]
 pub struct Listed {
     pub snapshot: Snapshot,
+    /// The store's version of this snapshot (0 where none is known).
+    pub version: i64,
     /// (path, name) of each project, lower-cased, in the snapshot's order.
     projects: Vec<(String, String)>,
     groups: Vec<(String, String)>,
@@ -473,7 +508,7 @@ impl Listed {
     pub fn new(snapshot: Snapshot) -> Self {
         let projects = snapshot.projects.iter().map(|p| (folded(&p.path_with_namespace), folded(&p.name))).collect();
         let groups = snapshot.groups.iter().map(|g| (folded(&g.full_path), folded(&g.name))).collect();
-        Listed { snapshot, projects, groups }
+        Listed { snapshot, version: 0, projects, groups }
     }
 
     /// The projects `filter` admits, in order.

@@ -458,6 +458,29 @@ async fn pages_read_a_snapshot_parsed_once_per_list_and_a_new_list_replaces_it()
     let (_, page) = onramp.get(&format!("{picker}?q=fresh")).await;
     assert!(page.contains("acme/platform/fresh"), "{page}");
     assert_eq!(cache.parses(), parsed + 1, "the new list parsed once");
+
+    // The connection's page shows counts only: stored with the selection, so even a process that
+    // has parsed nothing yet (the cache emptied) does not read the snapshot for it.
+    let (status, _) = send_json(&onramp.client, &onramp, "PUT", &scope_path(&id), r#"{"groups": ["acme"]}"#).await;
+    assert_eq!(status, 200);
+    let answer = ready(&onramp.client, &onramp, &id).await;
+    let included = answer["projects"].as_array().unwrap().iter().filter(|p| p["included"] == true).count();
+    assert!(included > 2, "{answer}");
+    cache.clear();
+    let parsed = cache.parses();
+    for _ in 0..12 {
+        let (status, page) = onramp.get(&connection).await;
+        assert_eq!(status, 200);
+        assert!(page.contains(&format!("{included} projects included")), "{page}");
+    }
+    assert_eq!(cache.parses(), parsed, "no snapshot parsed for the connection's page");
+    // A new list counts the saved selection again, new projects included.
+    handle.add_project("acme/platform/fresher").unwrap();
+    let r = onramp.client.post(onramp.server.url(&format!("{}/refresh", scope_path(&id)))).send().await.unwrap();
+    assert_eq!(r.status(), 202);
+    ready(&onramp.client, &onramp, &id).await;
+    let (_, page) = onramp.get(&connection).await;
+    assert!(page.contains(&format!("{} projects included", included + 1)), "{page}");
 }
 
 #[tokio::test]
