@@ -316,11 +316,21 @@ impl Selection {
     }
 
     /// Sets whether a group is included; an exclusion or single choice under it is left alone.
+    /// Un-including removes the group, the included groups above it (each looked up) and those
+    /// under it (one range of the sorted set: `path/` up to `path0`, `0` following `/`).
     pub fn set_group(&mut self, full_path: &str, included: bool) {
         if included {
             self.groups.insert(full_path.to_owned());
-        } else {
-            self.groups.retain(|g| !within(g, full_path) && !within(full_path, g));
+            return;
+        }
+        for above in ancestors(full_path) {
+            work::count(1);
+            self.groups.remove(above);
+        }
+        let under: Vec<String> = self.groups.range(format!("{full_path}/")..format!("{full_path}0")).cloned().collect();
+        work::count(1 + under.len() as u64);
+        for g in under {
+            self.groups.remove(&g);
         }
     }
 
@@ -1031,6 +1041,9 @@ mod tests {
         assert!(s.projects.is_empty());
         s.set_group("acme/platform", false);
         assert!(s.groups.is_empty(), "un-including a subgroup of an included group un-includes the cover");
+        s.groups = set(&["acme", "acme/platform/infra", "acme/platform-x", "acme/platform/x/y", "other"]);
+        s.set_group("acme/platform", false);
+        assert_eq!(s.groups, set(&["acme/platform-x", "other"]), "the cover and the subgroups go, a sibling stays");
     }
 
     #[test]
@@ -1085,6 +1098,15 @@ mod tests {
         let include_work = work::done() - before;
         assert_eq!(included, n);
         assert!(include_work <= (n * (depth + 2)) as u64, "includes: {include_work} lookups for {n} projects");
+        // The picker un-ticking every group, one by one.
+        let mut unticked = s.clone();
+        let before = work::done();
+        for g in &s.groups {
+            unticked.set_group(g, false);
+        }
+        let untick_work = work::done() - before;
+        assert!(unticked.groups.is_empty());
+        assert!(untick_work <= (n * (depth + 2)) as u64, "set_group: {untick_work} for {n} groups");
     }
 
     /// The figure in BENCHMARKS.md ("Selection rules at 20,000 paths"); timed, so never run by
