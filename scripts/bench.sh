@@ -116,4 +116,17 @@ check within 1.3 x one round trip.
 MD
 scripts/bench-serve.sh
 scripts/bench-scope.py | scripts/bench-section.py scope
+
+# The selection rules at 20,000 paths per list (issue 21): the gitlab crate's timed test, which
+# `make test` never runs (it is #[ignore]d; the unit tests count the work instead).
+rules=$(scripts/in-toolchain.sh cargo test -q -p gitlab --lib -- --ignored --nocapture selection_rules_timed 2>/dev/null | grep '^selection of')
+scripts/bench-section.py selection <<MD
+## Selection rules at 20,000 paths per list
+
+\`make bench\` on $(date -u +%F), $(nproc) cores, test profile (unoptimised):
+\`scripts/in-toolchain.sh cargo test -p gitlab --lib -- --ignored --nocapture selection_rules_timed\`
+(20,000 groups, 20,000 projects, 20,000 exclusions, 3-4 levels deep).
+
+    $rules
+MD
 cat BENCHMARKS.md

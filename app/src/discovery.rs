@@ -6,7 +6,8 @@
 use crate::connections::UNUSABLE_TOKEN;
 use crate::gitlab::discover::{self, Progress};
 use crate::gitlab::scope::{
-    Filter, GroupView, Page, Preview, ProjectView, Selection, Snapshot, PREVIEW_DAYS, PREVIEW_MAX_PROJECTS,
+    Counts, Filter, GroupView, Listed, Page, Preview, ProjectView, Selection, Snapshot, PREVIEW_DAYS,
+    PREVIEW_MAX_PROJECTS,
 };
 use crate::integration::{GroupRow, Integration, Picker, ScopeSummary};
 use crate::state::AppState;
@@ -238,7 +239,11 @@ pub async fn preview(
             .to_owned()
             .into()));
     };
-    let included: Vec<_> = snapshot.projects.into_iter().filter(|p| selection.includes(p)).collect();
+    let chosen = selection.clone();
+    let included = off_the_workers(move || {
+        snapshot.snapshot.projects.iter().filter(|p| chosen.includes(p)).cloned().collect::<Vec<_>>()
+    })
+    .await?;
     let counted: Vec<_> = included.iter().take(PREVIEW_MAX_PROJECTS).cloned().collect();
     let (cost, limit) = (discover::preview_cost(&counted), state.settings.discovery.preview_budget);
     let spent =
@@ -280,6 +285,15 @@ pub struct Found {
     pub projects: i64,
 }
 
+/// Runs CPU-heavy work over a snapshot or a selection (up to 100,000 entries) on a blocking
+/// thread, so the async workers keep answering (`/healthz` included) meanwhile.
+pub async fn off_the_workers<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T, StoreError> {
+    tokio::task::spawn_blocking(work).await.map_err(|e| {
+        tracing::error!(error = %e, "work on a blocking thread stopped");
+        StoreError::Config("work on a blocking thread stopped".into())
+    })
+}
+
 /// `GET …/scope`'s JSON: where discovery stands and, once a snapshot exists, its groups and
 /// projects with the selection applied.
 #[derive(Clone, Debug, Serialize)]
@@ -297,32 +311,30 @@ pub struct ScopeAnswer {
     /// Projects matching (all pages).
     pub total_projects: usize,
     pub page: usize,
+    /// The page size used: the one asked for, clamped to 1..=[`MAX_PER_PAGE`].
     pub per_page: usize,
+    /// The page after this one at the same size, if any.
+    pub next_page: Option<usize>,
 }
 
-/// The most projects one answer lists (a plain GET returns everything up to this many).
-pub const MAX_PER_PAGE: usize = 10_000;
+/// The most projects one answer lists, and the default (a plain GET returns everything up to this
+/// many). About 2-3 MB of JSON at most.
+pub use crate::gitlab::scope::MAX_PER_PAGE;
 
 impl ScopeAnswer {
-    pub fn new(scope: &Scope, snapshot: Option<&Snapshot>, filter: &Filter, page: usize, per_page: usize) -> Self {
+    pub fn new(scope: &Scope, snapshot: Option<&Listed>, filter: &Filter, page: usize, per_page: usize) -> Self {
         let selection = &scope.selection;
+        let per_page = per_page.clamp(1, MAX_PER_PAGE);
         let (groups, projects) = match snapshot {
             Some(s) => (
-                s.groups
-                    .iter()
-                    .filter(|g| filter.admits_group(g))
+                s.groups(filter)
                     .map(|g| GroupView {
                         full_path: g.full_path.clone(),
                         access_level: g.access_level,
                         included: selection.includes_group(&g.full_path),
                     })
                     .collect(),
-                Page::of(
-                    s.projects.iter().filter(|p| filter.admits(p, selection)),
-                    page,
-                    per_page.clamp(1, MAX_PER_PAGE),
-                    |p| ProjectView::of(p, selection),
-                ),
+                Page::of(s.projects(filter, selection), page, per_page, |p| ProjectView::of(p, selection)),
             ),
             None => (Vec::new(), Page { items: Vec::new(), page: 1, per_page, total: 0 }),
         };
@@ -338,6 +350,7 @@ impl ScopeAnswer {
             total_projects: projects.total,
             page: projects.page,
             per_page: projects.per_page,
+            next_page: projects.next(),
             projects: projects.items,
         }
     }
@@ -346,20 +359,11 @@ impl ScopeAnswer {
 /// Groups and projects per picker page.
 pub const PICKER_PER_PAGE: usize = 50;
 
-fn summary_of(scope: Option<&Scope>, snapshot: Option<&Snapshot>) -> ScopeSummary {
+/// The summary of a scope with the counts of its saved selection (none: no snapshot yet).
+fn summary_of(scope: Option<&Scope>, counts: Option<&Counts>) -> ScopeSummary {
     let Some(scope) = scope else { return ScopeSummary::default() };
     let selection = &scope.selection;
-    let (mut included, mut included_new, mut projects, mut unreadable) = (0, 0, 0, 0);
-    if let Some(snapshot) = snapshot {
-        projects = snapshot.projects.len();
-        for p in &snapshot.projects {
-            if selection.includes(p) {
-                included += 1;
-                included_new += usize::from(p.new);
-            }
-            unreadable += usize::from(!p.readable());
-        }
-    }
+    let Counts { included, included_new, projects, unreadable, .. } = counts.cloned().unwrap_or_default();
     ScopeSummary {
         state: if scope.discovered_at.is_none() && scope.started_at == 0 {
             String::new()
@@ -387,11 +391,25 @@ fn summary_of(scope: Option<&Scope>, snapshot: Option<&Snapshot>) -> ScopeSummar
 pub async fn summary(state: &AppState, integration: &Integration) -> Result<ScopeSummary, StoreError> {
     let (ws, id) = (integration.workspace_id.as_str(), integration.id.as_str());
     let scope = scopes::find(&state.db, ws, id).await?;
+    // The counts stored with the saved selection: the snapshot is not read at all.
+    if let Some(counts) = scope.as_ref().and_then(Scope::counts) {
+        return Ok(summary_of(scope.as_ref(), Some(counts)));
+    }
     let snapshot = match &scope {
         Some(s) if s.discovered_at.is_some() => scopes::snapshot(&state.db, ws, id).await?,
         _ => None,
     };
-    Ok(summary_of(scope.as_ref(), snapshot.as_ref()))
+    off_the_workers(move || {
+        let counts = snapshot.as_deref().map(|s| counts_of(scope.as_ref(), s));
+        summary_of(scope.as_ref(), counts.as_ref())
+    })
+    .await
+}
+
+/// The stored counts when they are of the saved selection, else counted now.
+fn counts_of(scope: Option<&Scope>, listed: &Listed) -> Counts {
+    let selection = scope.map(|s| s.selection.clone()).unwrap_or_default();
+    scope.and_then(Scope::counts).cloned().unwrap_or_else(|| Counts::of(&listed.snapshot, &selection, listed.version))
 }
 
 /// The picker page's data. Starts the first discovery when none ever ran (and the viewer may).
@@ -415,38 +433,55 @@ pub async fn picker(
         Some(s) if s.discovered_at.is_some() => scopes::snapshot(&state.db, ws, id).await?,
         _ => None,
     };
-    let summary = summary_of(scope.as_ref(), snapshot.as_ref());
     let editing = scope.as_ref().map(|s| s.editing().clone()).unwrap_or_default();
-    let (groups, projects, editing_included) = match &snapshot {
-        Some(snap) => (
-            Page::of(snap.groups.iter().filter(|g| filter.admits_group(g)), group_page, PICKER_PER_PAGE, |g| {
-                let through = editing.covering_group(&g.full_path).filter(|c| *c != g.full_path).map(str::to_owned);
-                GroupRow {
-                    full_path: g.full_path.clone(),
-                    name: g.name.clone(),
-                    access_level: g.access_level,
-                    included: editing.includes_group(&g.full_path),
-                    through,
-                    projects: snap.projects_in(&g.full_path).count(),
-                }
-            }),
-            Page::of(snap.projects.iter().filter(|p| filter.admits(p, &editing)), page, PICKER_PER_PAGE, |p| {
-                ProjectView::of(p, &editing)
-            }),
-            snap.projects.iter().filter(|p| editing.includes(p)).count(),
-        ),
-        None => (
-            Page { items: Vec::new(), page: 1, per_page: PICKER_PER_PAGE, total: 0 },
-            Page { items: Vec::new(), page: 1, per_page: PICKER_PER_PAGE, total: 0 },
-            0,
-        ),
+    let has_snapshot = snapshot.is_some();
+    let (summary, groups, projects, editing_included, filter) = {
+        let (scope, editing) = (scope.clone(), editing.clone());
+        off_the_workers(move || {
+            let counts = snapshot.as_deref().map(|s| counts_of(scope.as_ref(), s));
+            let summary = summary_of(scope.as_ref(), counts.as_ref());
+            let (groups, projects, included) = picker_lists(snapshot.as_deref(), &editing, &filter, page, group_page);
+            (summary, groups, projects, included, filter)
+        })
+        .await?
     };
-    let preview = if preview && snapshot.is_some() {
+    let preview = if preview && has_snapshot {
         Some(self::preview(state, integration, &editing, may_edit).await?.map_err(|r| r.message))
     } else {
         None
     };
     Ok(Picker { summary, filter, groups, projects, editing_included, preview, may_edit })
+}
+
+/// The picker's two lists (one page each) and how many projects the edited selection includes.
+fn picker_lists(
+    snapshot: Option<&Listed>,
+    editing: &Selection,
+    filter: &Filter,
+    page: usize,
+    group_page: usize,
+) -> (Page<GroupRow>, Page<ProjectView>, usize) {
+    let Some(listed) = snapshot else {
+        return (
+            Page { items: Vec::new(), page: 1, per_page: PICKER_PER_PAGE, total: 0 },
+            Page { items: Vec::new(), page: 1, per_page: PICKER_PER_PAGE, total: 0 },
+            0,
+        );
+    };
+    let snap = &listed.snapshot;
+    let groups = Page::of(listed.groups(filter), group_page, PICKER_PER_PAGE, |g| {
+        let through = editing.covering_group(&g.full_path).filter(|c| *c != g.full_path).map(str::to_owned);
+        GroupRow {
+            full_path: g.full_path.clone(),
+            name: g.name.clone(),
+            access_level: g.access_level,
+            included: editing.includes_group(&g.full_path),
+            through,
+            projects: snap.projects_in(&g.full_path).count(),
+        }
+    });
+    let projects = Page::of(listed.projects(filter, editing), page, PICKER_PER_PAGE, |p| ProjectView::of(p, editing));
+    (groups, projects, snap.projects.iter().filter(|p| editing.includes(p)).count())
 }
 
 /// What a submitted picker form changes. Only boxes whose state differs from what was shown are
@@ -465,7 +500,8 @@ pub struct PickerForm {
 }
 
 /// Applies a picker form to the selection being edited (pure).
-pub fn apply_form(mut selection: Selection, form: &PickerForm, snapshot: &Snapshot) -> Selection {
+pub fn apply_form(mut selection: Selection, form: &PickerForm, listed: &Listed) -> Selection {
+    let snapshot = &listed.snapshot;
     // Sets: a form's lists are as long as its body allows.
     fn set(list: &[String]) -> std::collections::HashSet<&str> {
         list.iter().map(String::as_str).collect()
@@ -486,7 +522,7 @@ pub fn apply_form(mut selection: Selection, form: &PickerForm, snapshot: &Snapsh
     }
     if matches!(form.action.as_str(), "include_all" | "exclude_all") {
         let include = form.action == "include_all";
-        let chosen: Vec<_> = snapshot.projects.iter().filter(|p| form.filter.admits(p, &selection)).cloned().collect();
+        let chosen: Vec<_> = listed.projects(&form.filter, &selection).cloned().collect();
         for project in &chosen {
             selection.set_project(project, include);
         }
@@ -499,7 +535,11 @@ mod tests {
     use super::*;
     use crate::gitlab::scope::{Group, Project};
 
-    fn snapshot() -> Snapshot {
+    fn snapshot() -> Listed {
+        Listed::new(plain_snapshot())
+    }
+
+    fn plain_snapshot() -> Snapshot {
         let project = |id, path: &str| Project {
             id,
             path_with_namespace: path.into(),

@@ -243,3 +243,15 @@ pub struct Picker {
     /// Whether the viewer may change the selection.
     pub may_edit: bool,
 }
+
+/// The most connections one workspace may have: each is discovered, re-checked and rotated, and
+/// its snapshot kept (up to 100,000 entries).
+pub const MAX_PER_WORKSPACE: i64 = 50;
+
+/// What to tell someone whose workspace has [`MAX_PER_WORKSPACE`] connections and adds one.
+pub fn full_message() -> String {
+    format!(
+        "This workspace has {MAX_PER_WORKSPACE} GitLab connections, the most one workspace may have: remove one you no \
+         longer need on its page, then connect again."
+    )
+}

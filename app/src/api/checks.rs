@@ -130,6 +130,10 @@ async fn after_save(
             )))
         }
         integrations::Saved::Gone => Err(ApiError::not_found("The connection went away meanwhile: connect again.")),
+        integrations::Saved::Full => {
+            to_page(with_query(crate::routes::SETTINGS_INTEGRATIONS, "full", "1"));
+            Err(ApiError::conflict(integrations::full_message()))
+        }
     }
 }
 
@@ -176,7 +180,7 @@ pub async fn accept_warnings(check: String, replace: Option<String>) -> Result<I
     .await?;
     if matches!(saved, integrations::Saved::Saved(_)) {
         integrations::delete_check(&state.db, &viewer.user.id, &check_id).await?;
-    } else {
+    } else if !matches!(saved, integrations::Saved::Full) {
         // Still there, with its token: step 12 offers to replace the existing connection.
         let exists = match &saved {
             integrations::Saved::Exists(e) => e.id.clone(),
@@ -253,7 +257,7 @@ pub async fn replace_token(id: Option<String>, token: Option<String>) -> Result<
                         other.username, other.id
                     )));
                 }
-                integrations::Saved::Gone => return Err(not_connected()),
+                integrations::Saved::Gone | integrations::Saved::Full => return Err(not_connected()),
             }
         }
         None if from_browser() => {

@@ -12,8 +12,9 @@
 use super::caller::{self, signed_in};
 use super::error::{ApiError, ApiErrorKind, RateLimited};
 use crate::auth::Viewer;
-use crate::discovery::{self, PickerForm, ScopeAnswer};
-use crate::gitlab::scope::{Filter, Selection};
+use crate::client::ClientInfo;
+use crate::discovery::{self, off_the_workers, PickerForm, ScopeAnswer};
+use crate::gitlab::scope::{Counts, Filter, Selection};
 use crate::integration::Integration;
 use crate::state::AppState;
 use crate::store::scopes::{self, Scope};
@@ -72,8 +73,9 @@ fn number(query: &HashMap<String, String>, key: &str, default: usize) -> usize {
 }
 
 /// `GET /api/gitlab/connections/{id}/scope`: where discovery stands and what it found, with the
-/// saved selection applied. Paging: `page`, `per_page` (default and most: 10,000); filters as
-/// [`filter_of`]. The first call for a connection starts its discovery.
+/// saved selection applied. Paging: `page`, `per_page` (default and most: [`discovery::MAX_PER_PAGE`];
+/// a larger size is clamped, and the answer's `per_page`, `next_page` and `Link: …; rel="next"` say
+/// the size used); filters as [`filter_of`]. The first call for a connection starts its discovery.
 pub async fn get_scope(
     State(state): State<AppState>,
     viewer: Option<Extension<Viewer>>,
@@ -96,39 +98,73 @@ pub async fn get_scope(
         None => None,
     };
     let filter = filter_of(&query, true);
-    let per_page = number(&query, "per_page", discovery::MAX_PER_PAGE);
-    let answer = ScopeAnswer::new(&scope, snapshot.as_ref(), &filter, number(&query, "page", 1), per_page);
-    json(StatusCode::OK, &answer)
+    let (page, per_page) = (number(&query, "page", 1), number(&query, "per_page", discovery::MAX_PER_PAGE));
+    let (answer, text) = off_the_workers(move || {
+        let answer = ScopeAnswer::new(&scope, snapshot.as_deref(), &filter, page, per_page);
+        let text = serde_json::to_string(&answer);
+        (answer.next_page.map(|next| (next, answer.per_page)), text)
+    })
+    .await?;
+    let text = text.map_err(|e| {
+        tracing::error!(error = %e, "cannot write an answer");
+        ApiError::internal("Something went wrong on Onramp's side. Try again in a moment.")
+    })?;
+    let mut response = (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], text).into_response();
+    if let Some((next, per_page)) = answer {
+        let mut next_query: Vec<(String, String)> =
+            query.into_iter().filter(|(k, _)| k != "page" && k != "per_page").collect();
+        next_query.sort();
+        next_query.push(("per_page".into(), per_page.to_string()));
+        next_query.push(("page".into(), next.to_string()));
+        let encoded = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(next_query).finish();
+        let link = format!("</api/gitlab/connections/{id}/scope?{encoded}>; rel=\"next\"");
+        if let Ok(value) = header::HeaderValue::from_str(&link) {
+            response.headers_mut().insert(header::LINK, value);
+        }
+    }
+    Ok(response)
 }
 
 /// `PUT /api/gitlab/connections/{id}/scope` with `{"groups": [...], "projects": [...],
-/// "exclude": [...]}` (full paths): sets the selection. Paths must be among those discovered.
+/// "exclude": [...]}` (full paths): sets the selection. Paths must be among those discovered, so
+/// nothing is accepted before the first discovery finished (409).
 pub async fn put_scope(
     State(state): State<AppState>,
     viewer: Option<Extension<Viewer>>,
+    client: Option<Extension<ClientInfo>>,
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     let (viewer, integration) = connection(&state, viewer, &id, Action::ManageConnections).await?;
-    let selection: Selection = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::bad_request(format!(
-            "Send JSON like {{\"groups\": [\"acme/platform\"], \"projects\": [\"jdoe/dotfiles\"], \"exclude\": \
-             [\"acme/platform/worker\"]}} (full paths): {e}"
-        ))
-    })?;
     let (ws, id) = (integration.workspace_id.as_str(), integration.id.as_str());
-    let snapshot = scopes::snapshot(&state.db, ws, id).await?;
-    selection.validate(snapshot.as_ref()).map_err(ApiError::bad_request)?;
-    let selection = selection.tidy();
-    scopes::save_selection(&state.db, ws, id, &selection).await?;
-    record(&state, &viewer, &integration).await;
+    let Some(snapshot) = scopes::snapshot(&state.db, ws, id).await? else {
+        return Err(ApiError::new(ApiErrorKind::NotReady, crate::gitlab::scope::NO_SNAPSHOT));
+    };
+    // Parsing, checking and tidying up to 60,000 paths: off the async workers.
+    let checked = off_the_workers(move || {
+        let selection: Selection = serde_json::from_slice(&body).map_err(|e| {
+            format!(
+                "Send JSON like {{\"groups\": [\"acme/platform\"], \"projects\": [\"jdoe/dotfiles\"], \"exclude\": \
+                 [\"acme/platform/worker\"]}} (full paths): {e}"
+            )
+        })?;
+        selection.validate(Some(&snapshot.snapshot))?;
+        let selection = selection.tidy();
+        let counts = Counts::of(&snapshot.snapshot, &selection, snapshot.version);
+        Ok::<_, String>((selection, counts))
+    })
+    .await?;
+    let (selection, counts) = checked.map_err(ApiError::bad_request)?;
+    scopes::save_selection(&state.db, ws, id, &selection, Some(&counts)).await?;
+    record(&state, &viewer, client, &integration).await;
     json(StatusCode::OK, &selection)
 }
 
-/// Records a saved selection in the audit log.
-async fn record(state: &AppState, viewer: &Viewer, integration: &Integration) {
-    // As before the move here: the scope's handlers record no client address.
-    let actor = workspaces::Actor { email: viewer.user.email.clone(), ip: String::new() };
+/// Records a saved selection in the audit log, with the client's address as the middleware
+/// judged it (trusted proxies considered), like every other audit event.
+async fn record(state: &AppState, viewer: &Viewer, client: Option<Extension<ClientInfo>>, integration: &Integration) {
+    let ip = client.map(|Extension(c)| c.ip.to_string()).unwrap_or_default();
+    let actor = workspaces::Actor { email: viewer.user.email.clone(), ip };
     caller::record(state, &integration.workspace_id, &actor, audit::SCOPE_SAVED, &caller::named(integration)).await;
 }
 
@@ -178,6 +214,7 @@ fn picker_href(id: &str, filter: &Filter, page: usize, suffix: &str) -> String {
 pub async fn picker_form(
     State(state): State<AppState>,
     viewer: Option<Extension<Viewer>>,
+    client: Option<Extension<ClientInfo>>,
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<Redirect, ApiError> {
@@ -217,10 +254,17 @@ pub async fn picker_form(
         scopes::save_draft(&state.db, ws, cid, None).await?;
         return Ok(Redirect::to(&picker_href(cid, &form.filter, page, "")));
     }
-    let edited = discovery::apply_form(editing, &form, &snapshot);
+    let form_for_work = form.clone();
+    let (edited, counts) = off_the_workers(move || {
+        let edited = discovery::apply_form(editing, &form_for_work, &snapshot);
+        let counts =
+            (form_for_work.action == "save").then(|| Counts::of(&snapshot.snapshot, &edited, snapshot.version));
+        (edited, counts)
+    })
+    .await?;
     if form.action == "save" {
-        scopes::save_selection(&state.db, ws, cid, &edited).await?;
-        record(&state, &viewer, &integration).await;
+        scopes::save_selection(&state.db, ws, cid, &edited, counts.as_ref()).await?;
+        record(&state, &viewer, client, &integration).await;
         // The connection's page shows what the saved selection brings: counted now unless
         // the preview before saving counted this very selection.
         let counted = scope.as_ref().and_then(|s| s.preview_of(&edited)).is_some();

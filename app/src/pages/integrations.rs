@@ -117,6 +117,9 @@ pub fn SettingsIntegrations() -> impl IntoView {
         <main id="main" tabindex="-1" class="narrow">
             <span class="caption">{format!("Settings · {workspace}")}</span>
             <h1 tabindex="-1">"Integrations"</h1>
+            {query("full").map(|_| view! {
+                <p class="callout warning" role="alert">{crate::integration::full_message()}</p>
+            })}
             <ul class="cards">
                 <li class="card" id="gitlab-card">
                     <h2>"GitLab"</h2>

@@ -78,7 +78,11 @@ pub enum Saved {
     Exists(Integration),
     /// The connection to replace is not (or no longer) in the workspace.
     Gone,
+    /// The workspace has [`MAX_PER_WORKSPACE`] connections already. Nothing was written.
+    Full,
 }
+
+pub use crate::integration::{full_message, MAX_PER_WORKSPACE};
 
 fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
@@ -114,7 +118,8 @@ async fn existing(db: &Db, workspace_id: &str, base_url: &str, username: &str) -
 }
 
 /// Saves a new connection in the workspace with a token whose check passed. One statement: the
-/// row is there whole, or not at all.
+/// row is there whole, or not at all; not at all when the workspace has [`MAX_PER_WORKSPACE`]
+/// connections (counted in the same statement).
 pub async fn save(
     db: &Db,
     keys: &Keyring,
@@ -132,7 +137,8 @@ pub async fn save(
         "INSERT INTO integrations (id, workspace_id, created_by, base_url, gitlab_version, username, token_name, \
          token_last4, scopes, expires_at, extra_ca_pem, key_id, token_nonce, token_ciphertext, last_check_at, \
          last_check_ok, last_report, created_at, updated_at, aad_version, token_id, token_created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, 2, $20, $21)",
+         SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, 2, $20, $21 \
+         WHERE (SELECT COUNT(*) FROM integrations WHERE workspace_id = $22) < $23",
     )
     .bind(&id)
     .bind(workspace_id)
@@ -155,9 +161,17 @@ pub async fn save(
     .bind(now)
     .bind(f.token_id)
     .bind(&f.token_created_at)
+    .bind(workspace_id)
+    .bind(MAX_PER_WORKSPACE)
     .execute(db.pool())
     .await;
     match done {
+        Ok(done) if done.rows_affected() == 0 => {
+            Ok(match existing(db, workspace_id, &report.base_url, &f.username).await? {
+                Saved::Exists(found) => Saved::Exists(found),
+                _ => Saved::Full,
+            })
+        }
         Ok(_) => Ok(find(db, workspace_id, &id).await?.map(Saved::Saved).unwrap_or(Saved::Gone)),
         Err(e) if is_unique_violation(&e) => existing(db, workspace_id, &report.base_url, &f.username).await,
         Err(e) => Err(e.into()),

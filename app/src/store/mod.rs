@@ -31,6 +31,8 @@ pub enum DbKind {
 pub struct Db {
     pool: AnyPool,
     kind: DbKind,
+    /// Parsed snapshots, shared by the handles of one pool (see [`scopes::SnapshotCache`]).
+    snapshots: std::sync::Arc<scopes::SnapshotCache>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -192,7 +194,7 @@ impl Db {
         if kind == DbKind::Sqlite {
             pool.execute("PRAGMA journal_mode = WAL;").await?;
         }
-        let db = Db { pool, kind };
+        let db = Db { pool, kind, snapshots: Default::default() };
         let migrator = match kind {
             DbKind::Sqlite => &SQLITE_MIGRATIONS,
             DbKind::Postgres => &POSTGRES_MIGRATIONS,
@@ -200,6 +202,11 @@ impl Db {
         repair_edited_migrations(&db.pool, kind, migrator).await?;
         migrator.run(&db.pool).await?;
         Ok(db)
+    }
+
+    /// The parsed snapshots this process keeps.
+    pub fn snapshots(&self) -> &scopes::SnapshotCache {
+        &self.snapshots
     }
 
     pub fn pool(&self) -> &AnyPool {

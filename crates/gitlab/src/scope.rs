@@ -82,7 +82,52 @@ impl Project {
 
 /// Whether `path` is `group` or lies under it (subgroups included).
 pub fn within(group: &str, path: &str) -> bool {
+    work::count(1);
     path == group || path.strip_prefix(group).is_some_and(|rest| rest.starts_with('/'))
+}
+
+/// GitLab nests a group under at most 20 ancestors (`NUMBER_OF_ANCESTORS_ALLOWED = 20` in
+/// `app/models/namespace.rb`): a group's full path has at most 21 segments. Onramp accepts a few
+/// more and walks no deeper.
+pub const MAX_GROUP_SEGMENTS: usize = 24;
+
+/// `path` and its ancestors, the root first: `a`, `a/b`, `a/b/c` for `a/b/c`; at most
+/// [`MAX_GROUP_SEGMENTS`] of them. Cut at `/` (one byte in UTF-8, so always between characters).
+pub fn ancestors(path: &str) -> impl Iterator<Item = &str> + '_ {
+    path.match_indices('/')
+        .map(move |(at, _)| &path[..at])
+        .chain(std::iter::once(path))
+        .filter(|p| !p.is_empty())
+        .take(MAX_GROUP_SEGMENTS)
+}
+
+/// Counts the path comparisons and set lookups of the selection's rules in tests, so a test can
+/// assert how much work a large selection costs (never how long it takes).
+pub mod work {
+    #[cfg(test)]
+    thread_local! {
+        static DONE: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+    }
+
+    #[inline]
+    pub(crate) fn count(_n: u64) {
+        #[cfg(test)]
+        DONE.with(|d| d.set(d.get() + _n));
+    }
+
+    /// Work counted on this thread so far (tests only; 0 otherwise).
+    pub fn done() -> u64 {
+        #[cfg(test)]
+        return DONE.with(|d| d.get());
+        #[cfg(not(test))]
+        0
+    }
+}
+
+/// Whether `set` has `path` (one counted lookup).
+fn has(set: &BTreeSet<String>, path: &str) -> bool {
+    work::count(1);
+    set.contains(path)
 }
 
 /// Everything discovered, sorted by path.
@@ -129,6 +174,39 @@ impl Snapshot {
     }
 }
 
+/// What a selection brings of a snapshot, in numbers: what a page that shows only counts needs.
+/// Stored beside the snapshot with the selection it counted, so such a page never reads the
+/// snapshot itself.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    pub projects: usize,
+    pub unreadable: usize,
+    /// Projects the selection includes, and of those the ones new since the list before.
+    pub included: usize,
+    pub included_new: usize,
+    /// The selection counted.
+    pub of: Selection,
+    /// The version of the snapshot counted (the store's; 0 unknown).
+    #[serde(default)]
+    pub version: i64,
+}
+
+impl Counts {
+    /// One pass over the projects, O(projects · depth).
+    pub fn of(snapshot: &Snapshot, selection: &Selection, version: i64) -> Counts {
+        let mut counts =
+            Counts { projects: snapshot.projects.len(), of: selection.clone(), version, ..Default::default() };
+        for p in &snapshot.projects {
+            if selection.includes(p) {
+                counts.included += 1;
+                counts.included_new += usize::from(p.new);
+            }
+            counts.unreadable += usize::from(!p.readable());
+        }
+        counts
+    }
+}
+
 /// What the user chose: whole groups (their projects now and later, subgroups included), single
 /// projects, and projects excluded from an included group. Full paths.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -147,14 +225,21 @@ pub const MAX_SELECTED: usize = 20_000;
 /// The longest path accepted (GitLab's own limit is lower).
 pub const MAX_PATH_CHARS: usize = 1024;
 
+/// Why a selection is refused before any discovery finished.
+pub const NO_SNAPSHOT: &str =
+    "Onramp has not listed this connection's groups and projects yet, so it cannot check the \
+     selection's paths: wait until GET …/scope says \"ready\" (POST …/scope/refresh starts the list again if it \
+     failed), then send the selection.";
+
 impl Selection {
     pub fn is_empty(&self) -> bool {
         self.groups.is_empty() && self.projects.is_empty()
     }
 
-    /// The included group that covers `path` (the group itself or an ancestor).
-    pub fn covering_group(&self, path: &str) -> Option<&str> {
-        self.groups.iter().map(String::as_str).find(|g| within(g, path))
+    /// The included group that covers `path` (the group itself or an ancestor; the one nearest
+    /// the root where several do). One lookup per ancestor: O(depth · log n).
+    pub fn covering_group<'a>(&self, path: &'a str) -> Option<&'a str> {
+        ancestors(path).find(|a| has(&self.groups, a))
     }
 
     /// Whether a group is included (itself or through an ancestor).
@@ -165,12 +250,12 @@ impl Selection {
     /// Whether a project is included after groups, single projects and exclusions are applied.
     pub fn includes(&self, project: &Project) -> bool {
         let path = project.path_with_namespace.as_str();
-        self.projects.contains(path)
-            || (self.covering_group(project.namespace()).is_some() && !self.exclude.contains(path))
+        has(&self.projects, path) || (self.covering_group(project.namespace()).is_some() && !has(&self.exclude, path))
     }
 
-    /// Checks the shape of a selection sent by a client: sizes, and (when a snapshot is known)
-    /// that every path is one of its groups or projects.
+    /// Checks a selection sent by a client: sizes, and that every path is one of the snapshot's
+    /// groups or projects (so no list is longer than the snapshot's). Without a snapshot (no
+    /// discovery finished yet) nothing can be checked, so nothing is accepted.
     pub fn validate(&self, snapshot: Option<&Snapshot>) -> Result<(), String> {
         for (name, list) in [("groups", &self.groups), ("projects", &self.projects), ("exclude", &self.exclude)] {
             if list.len() > MAX_SELECTED {
@@ -183,7 +268,12 @@ impl Selection {
                 ));
             }
         }
-        let Some(snapshot) = snapshot else { return Ok(()) };
+        if let Some(deep) = self.groups.iter().find(|g| g.split('/').count() > MAX_GROUP_SEGMENTS) {
+            return Err(format!(
+                "`groups`: {deep:?} is nested deeper than GitLab allows ({MAX_GROUP_SEGMENTS} levels at most)."
+            ));
+        }
+        let Some(snapshot) = snapshot else { return Err(NO_SNAPSHOT.into()) };
         if let Some(unknown) = self.groups.iter().find(|g| snapshot.group(g).is_none()) {
             return Err(format!(
                 "The token's user is not a member of a group {unknown:?}: use full paths as GET …/scope lists them \
@@ -203,26 +293,44 @@ impl Selection {
 
     /// Drops what is redundant: exclusions outside every included group, single projects already
     /// covered by an included group (and not excluded), groups under another included group.
+    /// One lookup per ancestor of each path: O(n · depth · log n), never a comparison of every
+    /// path with every other.
     pub fn tidy(mut self) -> Self {
-        let groups = self.groups.clone();
-        self.groups.retain(|g| !groups.iter().any(|other| other != g && within(other, g)));
+        let all = std::mem::take(&mut self.groups);
+        // A group under another included one: its strict ancestors (all but the last) looked up.
+        let nested = |g: &str| {
+            let mut up: Vec<&str> = ancestors(g).collect();
+            up.pop();
+            up.into_iter().any(|a| has(&all, a))
+        };
+        self.groups = all.iter().filter(|g| !nested(g)).cloned().collect();
         let covered = |path: &str, groups: &BTreeSet<String>| {
             let ns = path.rsplit_once('/').map_or("", |(ns, _)| ns);
-            groups.iter().any(|g| within(g, ns))
+            ancestors(ns).any(|a| has(groups, a))
         };
-        let exclude = self.exclude.clone();
-        self.projects.retain(|p| !covered(p, &self.groups) || exclude.contains(p));
-        let projects = self.projects.clone();
-        self.exclude.retain(|p| covered(p, &self.groups) && !projects.contains(p));
+        let (groups, exclude) = (&self.groups, &self.exclude);
+        self.projects.retain(|p| !covered(p, groups) || has(exclude, p));
+        let projects = &self.projects;
+        self.exclude.retain(|p| covered(p, groups) && !has(projects, p));
         self
     }
 
     /// Sets whether a group is included; an exclusion or single choice under it is left alone.
+    /// Un-including removes the group, the included groups above it (each looked up) and those
+    /// under it (one range of the sorted set: `path/` up to `path0`, `0` following `/`).
     pub fn set_group(&mut self, full_path: &str, included: bool) {
         if included {
             self.groups.insert(full_path.to_owned());
-        } else {
-            self.groups.retain(|g| !within(g, full_path) && !within(full_path, g));
+            return;
+        }
+        for above in ancestors(full_path) {
+            work::count(1);
+            self.groups.remove(above);
+        }
+        let under: Vec<String> = self.groups.range(format!("{full_path}/")..format!("{full_path}0")).cloned().collect();
+        work::count(1 + under.len() as u64);
+        for g in under {
+            self.groups.remove(&g);
         }
     }
 
@@ -358,26 +466,99 @@ impl Filter {
         }
     }
 
+    /// The search as lists compare it: trimmed and lower-cased, once per list.
+    pub fn needle(&self) -> String {
+        folded(self.search.trim())
+    }
+
+    /// Whether a project passes. Lower-cases its path and name for the search: in a loop over a
+    /// snapshot, use [`Listed::projects`], which lower-cased them once.
     pub fn admits(&self, project: &Project, selection: &Selection) -> bool {
+        let needle = self.needle();
+        self.admits_but_search(project, selection)
+            && (needle.is_empty()
+                || folded(&project.path_with_namespace).contains(&needle)
+                || folded(&project.name).contains(&needle))
+    }
+
+    fn admits_but_search(&self, project: &Project, selection: &Selection) -> bool {
         (self.show_archived || !project.archived)
             && self.role.admits_level(project.access_level, project.readable())
             && self.group.as_deref().is_none_or(|g| within(g, project.namespace()))
             && (!self.included_only || selection.includes(project))
-            && (self.search.is_empty() || {
-                let needle = folded(self.search.trim());
-                folded(&project.path_with_namespace).contains(&needle) || folded(&project.name).contains(&needle)
-            })
     }
 
     pub fn admits_group(&self, group: &Group) -> bool {
+        let needle = self.needle();
+        self.admits_group_but_search(group)
+            && (needle.is_empty()
+                || folded(&group.full_path).contains(&needle)
+                || folded(&group.name).contains(&needle))
+    }
+
+    fn admits_group_but_search(&self, group: &Group) -> bool {
         self.role.admits_level(group.access_level, group.access_level >= REPORTER)
             && self.group.as_deref().is_none_or(|g| within(g, &group.full_path))
-            && (self.search.is_empty() || {
-                let needle = folded(self.search.trim());
-                folded(&group.full_path).contains(&needle) || folded(&group.name).contains(&needle)
-            })
     }
 }
+
+/// A snapshot ready to be listed many times: each path and name lower-cased once (when it is
+/// read), so a search lower-cases only its own text. What the snapshot cache keeps.
+#[derive(Debug, Default)]
+pub struct Listed {
+    pub snapshot: Snapshot,
+    /// The store's version of this snapshot (0 where none is known).
+    pub version: i64,
+    /// (path, name) of each project, lower-cased, in the snapshot's order.
+    projects: Vec<(String, String)>,
+    groups: Vec<(String, String)>,
+}
+
+impl Listed {
+    pub fn new(snapshot: Snapshot) -> Self {
+        let projects = snapshot.projects.iter().map(|p| (folded(&p.path_with_namespace), folded(&p.name))).collect();
+        let groups = snapshot.groups.iter().map(|g| (folded(&g.full_path), folded(&g.name))).collect();
+        Listed { snapshot, version: 0, projects, groups }
+    }
+
+    /// The projects `filter` admits, in order.
+    pub fn projects<'a>(
+        &'a self,
+        filter: &'a Filter,
+        selection: &'a Selection,
+    ) -> impl Iterator<Item = &'a Project> + 'a {
+        let needle = filter.needle();
+        self.snapshot.projects.iter().zip(&self.projects).filter_map(move |(p, (path, name))| {
+            let found = needle.is_empty() || path.contains(&needle) || name.contains(&needle);
+            (found && filter.admits_but_search(p, selection)).then_some(p)
+        })
+    }
+
+    /// The groups `filter` admits, in order.
+    pub fn groups<'a>(&'a self, filter: &'a Filter) -> impl Iterator<Item = &'a Group> + 'a {
+        let needle = filter.needle();
+        self.snapshot.groups.iter().zip(&self.groups).filter_map(move |(g, (path, name))| {
+            let found = needle.is_empty() || path.contains(&needle) || name.contains(&needle);
+            (found && filter.admits_group_but_search(g)).then_some(g)
+        })
+    }
+
+    /// About how many bytes of memory this holds (for the cache's bound).
+    pub fn bytes(&self) -> usize {
+        let project = |p: &Project| {
+            std::mem::size_of::<Project>() + 2 * (p.path_with_namespace.len() + p.name.len()) + p.visibility.len()
+        };
+        let group = |g: &Group| std::mem::size_of::<Group>() + 2 * (g.full_path.len() + g.name.len());
+        std::mem::size_of::<Self>()
+            + self.snapshot.projects.iter().map(project).sum::<usize>()
+            + self.snapshot.groups.iter().map(group).sum::<usize>()
+            + (self.projects.len() + self.groups.len()) * 2 * std::mem::size_of::<String>()
+    }
+}
+
+/// The most items one page of a list holds (`GET …/scope`'s most and default `per_page`). A
+/// larger size asked for is clamped to this, and the answer says so.
+pub const MAX_PER_PAGE: usize = 10_000;
 
 /// One page of a filtered list: the items, the page (from 1) and how many matched in all.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -395,7 +576,7 @@ impl<T> Page<T> {
         per_page: usize,
         map: impl Fn(&U) -> T,
     ) -> Self {
-        let per_page = per_page.clamp(1, 500);
+        let per_page = per_page.clamp(1, MAX_PER_PAGE);
         let page = page.max(1);
         let mut total = 0;
         let mut items = Vec::new();
@@ -411,6 +592,11 @@ impl<T> Page<T> {
 
     pub fn pages(&self) -> usize {
         self.total.div_ceil(self.per_page).max(1)
+    }
+
+    /// The page after this one, when there is one (of the clamped size).
+    pub fn next(&self) -> Option<usize> {
+        (self.page < self.pages()).then_some(self.page + 1)
     }
 }
 
@@ -855,6 +1041,9 @@ mod tests {
         assert!(s.projects.is_empty());
         s.set_group("acme/platform", false);
         assert!(s.groups.is_empty(), "un-including a subgroup of an included group un-includes the cover");
+        s.groups = set(&["acme", "acme/platform/infra", "acme/platform-x", "acme/platform/x/y", "other"]);
+        s.set_group("acme/platform", false);
+        assert_eq!(s.groups, set(&["acme/platform-x", "other"]), "the cover and the subgroups go, a sibling stays");
     }
 
     #[test]
@@ -871,6 +1060,82 @@ mod tests {
     }
 
     #[test]
+    fn covering_group_is_the_included_ancestor_nearest_the_root() {
+        let s = Selection { groups: set(&["acme", "acme/platform", "ünï/cødé"]), ..Default::default() };
+        assert_eq!(s.covering_group("acme/platform/infra"), Some("acme"));
+        assert_eq!(s.covering_group("acme"), Some("acme"));
+        assert_eq!(s.covering_group("acme-labs/x"), None, "a prefix that is not a whole segment covers nothing");
+        assert_eq!(s.covering_group("ünï/cødé/sub"), Some("ünï/cødé"), "cut between characters");
+        assert_eq!(s.covering_group(""), None);
+        assert_eq!(ancestors("a/b/c").collect::<Vec<_>>(), ["a", "a/b", "a/b/c"]);
+        let deep = vec!["x"; MAX_GROUP_SEGMENTS + 5].join("/");
+        assert_eq!(ancestors(&deep).count(), MAX_GROUP_SEGMENTS);
+        let bad = Selection { groups: set(&[&deep]), ..Default::default() };
+        assert!(bad.validate(None).unwrap_err().contains("deeper than GitLab allows"));
+    }
+
+    /// 20,000 groups, 20,000 projects and 20,000 exclusions, 4 levels deep: the work counted (path
+    /// comparisons and set lookups) grows with the paths times their depth. Comparing every path
+    /// with every other, as before, is 20,000² = 400 million for the groups alone.
+    #[test]
+    fn a_large_selection_costs_work_in_proportion_to_its_paths_and_their_depth() {
+        let n = MAX_SELECTED;
+        let groups: BTreeSet<String> = (0..n).map(|i| format!("g{}/s{}/t{i}", i % 100, i % 1000)).collect();
+        let projects: BTreeSet<String> = (0..n).map(|i| format!("g{}/s{}/t{i}/p", i % 100, i % 1000)).collect();
+        let exclude: BTreeSet<String> = (0..n).map(|i| format!("o{}/s/p{i}", i % 100)).collect();
+        let s = Selection { groups, projects, exclude };
+        let depth = 4;
+        let before = work::done();
+        let tidied = s.clone().tidy();
+        let tidy_work = work::done() - before;
+        assert!(tidy_work <= (3 * n * depth) as u64, "tidy: {tidy_work} lookups for {} paths", 3 * n);
+        assert_eq!(tidied.groups.len(), n);
+        assert!(tidied.projects.is_empty() && tidied.exclude.is_empty(), "covered projects and stray exclusions go");
+        // Through the groups, not as single projects (which one lookup would settle).
+        let through_groups = Selection { projects: BTreeSet::new(), ..s.clone() };
+        let before = work::done();
+        let included = s.projects.iter().filter(|p| through_groups.includes(&project(p, 40))).count();
+        let include_work = work::done() - before;
+        assert_eq!(included, n);
+        assert!(include_work <= (n * (depth + 2)) as u64, "includes: {include_work} lookups for {n} projects");
+        // The picker un-ticking every group, one by one.
+        let mut unticked = s.clone();
+        let before = work::done();
+        for g in &s.groups {
+            unticked.set_group(g, false);
+        }
+        let untick_work = work::done() - before;
+        assert!(unticked.groups.is_empty());
+        assert!(untick_work <= (n * (depth + 2)) as u64, "set_group: {untick_work} for {n} groups");
+    }
+
+    /// The figure in BENCHMARKS.md ("Selection rules at 20,000 paths"); timed, so never run by
+    /// `make test`: `scripts/in-toolchain.sh cargo test -p gitlab --lib -- --ignored --nocapture
+    /// selection_rules_timed`.
+    #[test]
+    #[ignore]
+    fn selection_rules_timed() {
+        let n = MAX_SELECTED;
+        let groups: BTreeSet<String> = (0..n).map(|i| format!("g{}/s{}/t{i}", i % 100, i % 1000)).collect();
+        let projects: BTreeSet<String> = (0..n).map(|i| format!("g{}/s{}/t{i}/p", i % 100, i % 1000)).collect();
+        let exclude: BTreeSet<String> = (0..n).map(|i| format!("o{}/s/p{i}", i % 100)).collect();
+        let s = Selection { groups, projects, exclude };
+        let bytes = serde_json::to_string(&s).unwrap().len();
+        let start = std::time::Instant::now();
+        let tidied = s.clone().tidy();
+        let tidy = start.elapsed();
+        let through_groups = Selection { projects: BTreeSet::new(), ..s.clone() };
+        let start = std::time::Instant::now();
+        let included = s.projects.iter().filter(|p| through_groups.includes(&project(p, 40))).count();
+        let includes = start.elapsed();
+        println!(
+            "selection of {bytes} bytes ({} paths): tidy {tidy:?} ({} groups kept), includes over {n} projects {includes:?} ({included} included)",
+            3 * n,
+            tidied.groups.len()
+        );
+    }
+
+    #[test]
     fn validation_names_the_unknown_path() {
         let snapshot = Snapshot {
             groups: vec![Group { id: 1, full_path: "acme".into(), name: "Acme".into(), access_level: 40 }],
@@ -884,6 +1149,35 @@ mod tests {
         assert!(bad.validate(Some(&snapshot)).unwrap_err().contains("\"acme/apj\""));
         let empty = Selection { projects: set(&[""]), ..Default::default() };
         assert!(empty.validate(None).is_err());
+        let unchecked = Selection { groups: set(&["acme"]), ..Default::default() };
+        assert_eq!(unchecked.validate(None), Err(NO_SNAPSHOT.to_owned()), "nothing to check against: refused");
+    }
+
+    #[test]
+    fn a_listed_snapshot_searches_like_the_filter_with_names_lower_cased_once() {
+        let mut snapshot = Snapshot {
+            groups: vec![Group { id: 1, full_path: "Acme".into(), name: "ÄCME Corp".into(), access_level: 40 }],
+            projects: vec![project("Acme/Platform/Ünïcode-API", 40), project("acme/web", 40)],
+        };
+        snapshot.projects[1].archived = true;
+        let listed = Listed::new(snapshot.clone());
+        let sel = Selection::default();
+        for filter in [
+            Filter { search: " ÜNÏCODE ".into(), ..Default::default() },
+            Filter { search: "acme".into(), show_archived: true, ..Default::default() },
+            Filter { search: "acme".into(), ..Default::default() },
+            Filter::default(),
+        ] {
+            let listed_paths: Vec<_> = listed.projects(&filter, &sel).map(|p| p.id).collect();
+            let filtered: Vec<_> = snapshot.projects.iter().filter(|p| filter.admits(p, &sel)).map(|p| p.id).collect();
+            assert_eq!(listed_paths, filtered, "{filter:?}");
+            assert_eq!(
+                listed.groups(&filter).count(),
+                snapshot.groups.iter().filter(|g| filter.admits_group(g)).count()
+            );
+        }
+        assert_eq!(listed.groups(&Filter { search: "äcme".into(), ..Default::default() }).count(), 1);
+        assert!(listed.bytes() > 100);
     }
 
     #[test]
@@ -939,6 +1233,10 @@ mod tests {
         assert_eq!((page.total, page.pages()), (105, 3));
         assert!(Page::of(items.iter(), 9, 50, |n| *n).items.is_empty());
         assert_eq!(Page::of(items.iter(), 0, 0, |n| *n).items, vec![1], "clamped, never a panic");
+        assert_eq!((page.next(), Page::of(items.iter(), 2, 50, |n| *n).next()), (None, Some(3)));
+        let big: Vec<u32> = (0..10_050).collect();
+        let first = Page::of(big.iter(), 1, 20_000, |n| *n);
+        assert_eq!((first.items.len(), first.per_page, first.next()), (MAX_PER_PAGE, MAX_PER_PAGE, Some(2)));
     }
 
     #[test]

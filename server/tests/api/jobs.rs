@@ -75,8 +75,8 @@ async fn a_good_recheck_refreshes_the_list_of_groups_and_projects() {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let listed = |snapshot: Option<app::gitlab::scope::Snapshot>| -> Vec<String> {
-        snapshot.expect("a list").projects.into_iter().map(|p| p.path_with_namespace).collect()
+    let listed = |snapshot: Option<std::sync::Arc<app::gitlab::scope::Listed>>| -> Vec<String> {
+        snapshot.expect("a list").snapshot.projects.iter().map(|p| p.path_with_namespace.clone()).collect()
     };
     let before = listed(app::store::scopes::snapshot(&onramp.state.db, &ws, &id).await.unwrap());
     assert!(!before.iter().any(|p| p == "acme/platform/nightly"), "{before:?}");

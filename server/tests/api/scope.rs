@@ -191,7 +191,34 @@ async fn a_big_instance_is_listed_whole_with_few_requests_in_flight_through_429s
     // A plain GET returns everything; pages on request.
     let (_, page) = get_json(&onramp.client, &onramp, &format!("{}?per_page=100&page=3", scope_path(&id))).await;
     assert_eq!(page["projects"].as_array().unwrap().len(), 100);
-    assert_eq!(page["page"], 3);
+    assert_eq!((page["page"].as_u64(), page["next_page"].as_u64()), (Some(3), Some(4)));
+    // A page size above the most (10,000) is clamped, and the answer says so; following its next
+    // links (or next_page) sees every project exactly once.
+    let total = answer["found"]["projects"].as_u64().unwrap() as usize;
+    let mut seen = std::collections::BTreeSet::new();
+    let mut next = Some(format!("{}?per_page=25000&archived=true", scope_path(&id)));
+    let mut pages = 0;
+    while let Some(path) = next.take() {
+        let r = onramp.client.get(onramp.server.url(&path)).send().await.unwrap();
+        let link = r.headers().get("link").map(|l| l.to_str().unwrap().to_owned());
+        let page: Value = r.json().await.unwrap();
+        assert_eq!(page["per_page"], 10_000, "the size used, not the one asked for");
+        assert_eq!(page["total_projects"].as_u64(), Some(total as u64));
+        for p in page["projects"].as_array().unwrap() {
+            assert!(seen.insert(p["path_with_namespace"].as_str().unwrap().to_owned()), "{p} seen twice");
+        }
+        pages += 1;
+        match (link, page["next_page"].as_u64()) {
+            (Some(link), Some(n)) => {
+                assert!(link.ends_with("rel=\"next\"") && link.contains(&format!("page={n}")), "{link}");
+                assert!(link.contains("per_page=10000") && link.contains("archived=true"), "{link}");
+                next = Some(link.trim_start_matches('<').split_once('>').unwrap().0.to_owned());
+            }
+            (None, None) => {}
+            other => panic!("the Link header and next_page disagree: {other:?}"),
+        }
+    }
+    assert_eq!((seen.len(), pages), (total, total.div_ceil(10_000)));
 }
 
 #[tokio::test]
@@ -336,4 +363,171 @@ async fn a_list_left_running_by_a_stopped_process_can_be_started_again_from_the_
     let r = post(&onramp.client, &onramp, &format!("{picker}/refresh"), HTML, &[]).await;
     assert_eq!(r.status(), 303);
     assert_eq!(ready(&onramp.client, &onramp, &id).await["state"], "ready");
+}
+
+/// Sets the connection's row as a first discovery that failed leaves it: no snapshot.
+async fn as_if_the_first_list_failed(onramp: &Onramp, id: &str) {
+    sqlx::query(
+        "UPDATE connection_scopes SET state = 'failed', error = 'GitLab said no', snapshot = NULL, \
+         discovered_at = NULL WHERE integration_id = $1",
+    )
+    .bind(id)
+    .execute(onramp.state.db.pool())
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn a_selection_is_refused_until_a_list_exists_and_must_name_what_the_list_has() {
+    let (onramp, _fake, id) = connected(FakeGitlab::default()).await;
+    ready(&onramp.client, &onramp, &id).await;
+    as_if_the_first_list_failed(&onramp, &id).await;
+    // Nothing to check the paths against: refused, saying what to do; nothing saved.
+    let (status, error) =
+        send_json(&onramp.client, &onramp, "PUT", &scope_path(&id), r#"{"groups": ["anything"]}"#).await;
+    assert_eq!(status, 409, "{error}");
+    let message = error["message"].as_str().unwrap();
+    assert!(message.contains("wait") && message.contains("refresh"), "{message}");
+    let (_, answer) = get_json(&onramp.client, &onramp, &scope_path(&id)).await;
+    assert_eq!(answer["selection"]["groups"], serde_json::json!([]), "{answer}");
+    // The picker's form without a list: back to the picker, nothing saved.
+    let picker = format!("/integrations/gitlab/connections/{id}/scope");
+    let form = [("shown_group", "anything"), ("group_in", "anything"), ("intent", "save")];
+    assert_eq!(post(&onramp.client, &onramp, &picker, HTML, &form).await.status(), 303);
+    assert_eq!(
+        get_json(&onramp.client, &onramp, &scope_path(&id)).await.1["selection"]["groups"],
+        serde_json::json!([])
+    );
+
+    // With a list: the most paths a list may hold, every one unknown, is refused by name, and
+    // one more than the most by its size.
+    let r = onramp.client.post(onramp.server.url(&format!("{}/refresh", scope_path(&id)))).send().await.unwrap();
+    assert_eq!(r.status(), 202);
+    assert_eq!(ready(&onramp.client, &onramp, &id).await["state"], "ready");
+    for (n, said) in [(20_000, "acme/nope-0"), (20_001, "at most 20000")] {
+        let paths: Vec<String> = (0..n).map(|i| format!("acme/nope-{i}")).collect();
+        let body = serde_json::json!({ "groups": ["acme"], "exclude": paths }).to_string();
+        let (status, error) = send_json(&onramp.client, &onramp, "PUT", &scope_path(&id), &body).await;
+        assert_eq!(status, 400, "{n}: {error}");
+        assert!(error["message"].as_str().unwrap().contains(said), "{n}: {error}");
+    }
+    let (status, _) = send_json(&onramp.client, &onramp, "PUT", &scope_path(&id), r#"{"groups": ["acme"]}"#).await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn saving_a_selection_is_audited_with_the_client_address() {
+    let (onramp, _fake, id) = connected(FakeGitlab::default()).await;
+    ready(&onramp.client, &onramp, &id).await;
+    let (status, _) = send_json(&onramp.client, &onramp, "PUT", &scope_path(&id), r#"{"groups": ["acme"]}"#).await;
+    assert_eq!(status, 200);
+    let picker = format!("/integrations/gitlab/connections/{id}/scope");
+    let form = [("shown_group", "acme/platform"), ("group_in", "acme/platform"), ("intent", "save")];
+    assert_eq!(post(&onramp.client, &onramp, &picker, HTML, &form).await.status(), 303);
+    let (status, events) = get_json(&onramp.client, &onramp, "/api/audit").await;
+    assert_eq!(status, 200, "{events}");
+    let saved: Vec<&Value> =
+        events.as_array().unwrap().iter().filter(|e| e["action"] == "connection.scope_saved").collect();
+    assert_eq!(saved.len(), 2, "{events}");
+    assert!(saved.iter().all(|e| e["ip"] == "127.0.0.1"), "{saved:?}");
+}
+
+#[tokio::test]
+async fn pages_read_a_snapshot_parsed_once_per_list_and_a_new_list_replaces_it() {
+    let fake = FakeGitlab::default();
+    let handle = fake.clone();
+    let (onramp, _running, id) = connected(fake).await;
+    ready(&onramp.client, &onramp, &id).await;
+    let cache = onramp.state.db.snapshots();
+    let connection = format!("/integrations/gitlab/connections/{id}");
+    let picker = format!("{connection}/scope");
+    let (_, first) = onramp.get(&picker).await;
+    assert!(first.contains("acme/platform/api"));
+    let parsed = cache.parses();
+    for _ in 0..12 {
+        assert_eq!(onramp.get(&connection).await.0, 200);
+        assert_eq!(onramp.get(&format!("{picker}?q=API")).await.0, 200);
+        assert_eq!(get_json(&onramp.client, &onramp, &scope_path(&id)).await.0, 200);
+    }
+    assert_eq!(cache.parses(), parsed, "36 more views, no snapshot parsed again");
+    // A new list is a new version: read and parsed once, and shown.
+    handle.add_project("acme/platform/fresh").unwrap();
+    let r = onramp.client.post(onramp.server.url(&format!("{}/refresh", scope_path(&id)))).send().await.unwrap();
+    assert_eq!(r.status(), 202);
+    let answer = ready(&onramp.client, &onramp, &id).await;
+    assert_eq!(project(&answer, "acme/platform/fresh")["new"], true);
+    let (_, page) = onramp.get(&format!("{picker}?q=fresh")).await;
+    assert!(page.contains("acme/platform/fresh"), "{page}");
+    assert_eq!(cache.parses(), parsed + 1, "the new list parsed once");
+
+    // The connection's page shows counts only: stored with the selection, so even a process that
+    // has parsed nothing yet (the cache emptied) does not read the snapshot for it.
+    let (status, _) = send_json(&onramp.client, &onramp, "PUT", &scope_path(&id), r#"{"groups": ["acme"]}"#).await;
+    assert_eq!(status, 200);
+    let answer = ready(&onramp.client, &onramp, &id).await;
+    let included = answer["projects"].as_array().unwrap().iter().filter(|p| p["included"] == true).count();
+    assert!(included > 2, "{answer}");
+    cache.clear();
+    let parsed = cache.parses();
+    for _ in 0..12 {
+        let (status, page) = onramp.get(&connection).await;
+        assert_eq!(status, 200);
+        assert!(page.contains(&format!("{included} projects included")), "{page}");
+    }
+    assert_eq!(cache.parses(), parsed, "no snapshot parsed for the connection's page");
+    // A new list counts the saved selection again, new projects included.
+    handle.add_project("acme/platform/fresher").unwrap();
+    let r = onramp.client.post(onramp.server.url(&format!("{}/refresh", scope_path(&id)))).send().await.unwrap();
+    assert_eq!(r.status(), 202);
+    ready(&onramp.client, &onramp, &id).await;
+    let (_, page) = onramp.get(&connection).await;
+    assert!(page.contains(&format!("{} projects included", included + 1)), "{page}");
+}
+
+#[tokio::test]
+async fn a_workspace_holds_at_most_50_connections_and_the_51st_is_refused_with_the_cap() {
+    use app::gitlab::report::{GitlabUser, Report, TokenInfo};
+    let fake = spawn_fake(FakeGitlab::default()).await;
+    let onramp = spawn_onramp().await;
+    let (ws, user): (String, String) = {
+        let row = sqlx::query("SELECT workspace_id, user_id FROM memberships")
+            .fetch_one(onramp.state.db.pool())
+            .await
+            .unwrap();
+        (sqlx::Row::get(&row, "workspace_id"), sqlx::Row::get(&row, "user_id"))
+    };
+    let token = app::gitlab::token::GitlabToken::parse("glpat-filler-token-1234").unwrap();
+    let report = |n: i64| {
+        let user = GitlabUser { username: format!("filler-{n}"), name: "F".into(), web_url: "u".into(), bot: false };
+        let token = TokenInfo { name: Some("Onramp".into()), scopes: vec!["api".into()], ..Default::default() };
+        Report::new("https://gitlab.example.com".into(), Some("17.5.1".into()), Some(user), Some(token), vec![], 5)
+    };
+    for n in 0..app::integration::MAX_PER_WORKSPACE {
+        let saved =
+            app::store::integrations::save(&onramp.state.db, &onramp.state.keys, &ws, &user, &report(n), &token, "")
+                .await
+                .unwrap();
+        assert!(matches!(saved, app::store::integrations::Saved::Saved(_)), "{n}: {saved:?}");
+    }
+    let r = onramp
+        .client
+        .post(onramp.server.url("/api/gitlab/validate"))
+        .header("accept", "text/html")
+        .form(&[("base_url", fake.url("").as_str()), ("token", "glpat-good")])
+        .send()
+        .await
+        .unwrap();
+    // The fake's token passes with warnings: step 12 keeps the check, "Integrate anyway" saves.
+    let check = location(&r).split("check=").nth(1).unwrap().to_owned();
+    let r = post(&onramp.client, &onramp, "/api/gitlab/accept", HTML, &[("check", &check)]).await;
+    let to = location(&r);
+    assert_eq!(to, "/settings/integrations?full=1");
+    let r = post(&onramp.client, &onramp, "/api/gitlab/accept", "application/json", &[("check", &check)]).await;
+    assert_eq!(r.status(), 409);
+    let error: Value = r.json().await.unwrap();
+    assert!(error["message"].as_str().unwrap().contains("50 GitLab connections"), "{error}");
+    let (_, page) = onramp.get(&to).await;
+    assert!(page.contains("This workspace has 50 GitLab connections, the most one workspace may have"), "{page}");
+    let count = sqlx::query("SELECT COUNT(*) AS n FROM integrations").fetch_one(onramp.state.db.pool()).await.unwrap();
+    assert_eq!(sqlx::Row::get::<i64, _>(&count, "n"), 50, "nothing saved");
 }
