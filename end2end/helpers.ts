@@ -37,3 +37,21 @@ export async function confirmedStep12(page: Page, base: string) {
   await page.getByRole("button", { name: "Yes, this is my GitLab" }).click();
   await expect(page.getByLabel("GitLab base URL")).toHaveValue(base);
 }
+
+/** Presses Tab until `target` has focus, checking that every element on the way shows it. */
+export async function tabTo(page: Page, target: ReturnType<Page["locator"]>, what: string) {
+  for (let i = 0; i < 80; i++) {
+    await page.keyboard.press("Tab");
+    const focus = await page.evaluate(() => {
+      const el = document.activeElement as HTMLElement | null;
+      if (!el || el === document.body) return { visible: true, tag: "body" };
+      const style = getComputedStyle(el);
+      const visible =
+        (style.outlineStyle !== "none" && style.outlineWidth !== "0px") || style.boxShadow !== "none";
+      return { visible, tag: `${el.tagName.toLowerCase()} ${el.textContent?.trim().slice(0, 40) ?? ""}` };
+    });
+    expect(focus.visible, `focus is visible on ${focus.tag} (on the way to ${what})`).toBe(true);
+    if (await target.evaluate((el) => el === document.activeElement)) return;
+  }
+  throw new Error(`${what} was not reached with Tab`);
+}

@@ -1,6 +1,6 @@
 import AxeBuilder from "@axe-core/playwright";
 import { expect, test, type Browser, type Page } from "@playwright/test";
-import { PASSWORD, STEP, confirmedStep12, signUpNew } from "../helpers";
+import { PASSWORD, STEP, confirmedStep12, signUpNew, tabTo } from "../helpers";
 import { FAKE_GITLAB } from "../playwright.config";
 
 // An accessibility audit of every page Onramp has, with axe-core in Chromium: WCAG 2.0, 2.1 and
@@ -65,6 +65,28 @@ async function signedIn(browser: Browser, colorScheme: "light" | "dark", width: 
   return { page, id };
 }
 
+/** Pages that answer 404 on purpose; every other page must answer 200. */
+const NOT_FOUND = new Set(["/no-such-page", STEP(14)]);
+
+/**
+ * Opens `path` and checks it is the page meant before it is audited: the status (an error page
+ * would pass the audit in its place) and one level-1 heading. The picker and the preview are
+ * audited once their lists are there, not while they still say they are loading.
+ */
+async function visit(page: Page, path: string) {
+  const response = await page.goto(path);
+  const template = path.replace(/\/connections\/[^/]+/, "/connections/{id}");
+  expect(response?.status(), `status of ${path}`).toBe(NOT_FOUND.has(path) ? 404 : 200);
+  await expect(page.getByRole("heading", { level: 1 }), `the heading of ${path}`).toHaveCount(1);
+  if (/\/scope(\?|$)/.test(template)) {
+    await expect(page.locator("#discovery")).toContainText("Listed", { timeout: 15_000 });
+    await expect(page.locator("#picker")).toBeVisible();
+  }
+  if (template.endsWith("/scope/preview")) {
+    await expect(page.locator("#preview-totals")).toBeVisible({ timeout: 15_000 });
+  }
+}
+
 async function audit(page: Page, what: string) {
   const results = await new AxeBuilder({ page }).withTags(TAGS).analyze();
   const found = results.violations.map(
@@ -79,7 +101,7 @@ for (const colorScheme of ["light", "dark"] as const) {
       test.setTimeout(180_000);
       const anon = await (await browser.newContext({ colorScheme, viewport: { width, height: 900 } })).newPage();
       for (const path of PUBLIC_PAGES) {
-        await anon.goto(path);
+        await visit(anon, path);
         await audit(anon, path);
       }
       // Forms with errors: log-in and sign-up sent empty.
@@ -94,7 +116,7 @@ for (const colorScheme of ["light", "dark"] as const) {
       }
       const { page, id } = await signedIn(browser, colorScheme, width);
       for (const path of ACCOUNT_PAGES) {
-        await page.goto(path.replace("{id}", id));
+        await visit(page, path.replace("{id}", id));
         await audit(page, path);
         if (width === 360) {
           // The signed-in pages do not scroll sideways on a phone either.
@@ -125,24 +147,6 @@ test("no page scrolls sideways at 200 % zoom (1280 px at twice the size)", async
     expect(overflow, path).toBeLessThanOrEqual(0);
   }
 });
-
-/** Presses Tab until `target` has focus, checking that every element on the way shows it. */
-async function tabTo(page: Page, target: ReturnType<Page["locator"]>, what: string) {
-  for (let i = 0; i < 80; i++) {
-    await page.keyboard.press("Tab");
-    const focus = await page.evaluate(() => {
-      const el = document.activeElement as HTMLElement | null;
-      if (!el || el === document.body) return { visible: true, tag: "body" };
-      const style = getComputedStyle(el);
-      const visible =
-        (style.outlineStyle !== "none" && style.outlineWidth !== "0px") || style.boxShadow !== "none";
-      return { visible, tag: `${el.tagName.toLowerCase()} ${el.textContent?.trim().slice(0, 40) ?? ""}` };
-    });
-    expect(focus.visible, `focus is visible on ${focus.tag} (on the way to ${what})`).toBe(true);
-    if (await target.evaluate((el) => el === document.activeElement)) return;
-  }
-  throw new Error(`${what} was not reached with Tab`);
-}
 
 test("keyboard only: from step 1 to a saved connection with Tab, Enter and Space", async ({ page }) => {
   await page.goto(`/signup?next=${encodeURIComponent(STEP(1))}`);

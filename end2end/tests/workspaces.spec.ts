@@ -1,5 +1,5 @@
 import { expect, test, type Browser, type Page } from "@playwright/test";
-import { STEP, watchErrors } from "../helpers";
+import { STEP, tabTo, watchErrors } from "../helpers";
 import { FAKE_GITLAB, FAKE_GITLAB_2 } from "../playwright.config";
 
 const PASSWORD = "correct horse battery staple";
@@ -103,19 +103,26 @@ test("the workspace page: roles, invitations and switching, keyboard only", asyn
   await expect(page.locator(".workspace-name")).toBeVisible(); // signed in before moving on
   await page.goto("/settings/workspace");
   await expect(page.locator("#my-role")).toHaveText("Owner");
-  // Create an invitation for viewers with the keyboard.
-  await page.getByLabel("Role", { exact: true }).selectOption("viewer");
-  await page.getByRole("button", { name: "Create invitation link" }).focus();
+  // Everything below with the keyboard alone: Tab to a control, type, Enter or Space.
+  // An invitation for viewers: the role chosen by typing its name into the focused list.
+  const role = page.getByLabel("Role", { exact: true });
+  await tabTo(page, role, "the invitation's role");
+  await page.keyboard.type("Viewer");
+  await expect(role).toHaveValue("viewer");
+  await tabTo(page, page.getByRole("button", { name: "Create invitation link" }), "Create invitation link");
   await page.keyboard.press("Enter");
   await expect(page.getByLabel("Invitation link")).toHaveValue(/\/invite\//);
   await expect(page.locator(".invitations")).toContainText("Viewer");
   // A second workspace, then back to the first.
-  await page.getByLabel("New workspace").fill("Acme platform");
-  await page.getByRole("button", { name: "Create workspace" }).click();
+  await tabTo(page, page.getByLabel("New workspace"), "the new workspace's name");
+  await page.keyboard.type("Acme platform");
+  await tabTo(page, page.getByRole("button", { name: "Create workspace" }), "Create workspace");
+  await page.keyboard.press("Enter");
   await expect(page.locator("#status")).toContainText("The workspace was created");
   await expect(page.locator(".workspace-name")).toContainText("Acme platform");
   const own = `${email.split("@")[0]}'s workspace`;
-  await page.getByRole("button", { name: `Switch to ${own}` }).click();
+  await tabTo(page, page.getByRole("button", { name: `Switch to ${own}` }), `Switch to ${own}`);
+  await page.keyboard.press("Space");
   await expect(page.locator(".workspace-name")).toContainText(own);
   expect(errors).toEqual([]);
 });
