@@ -4,7 +4,8 @@ import { FAKE_GITLAB } from "../playwright.config";
 
 // Drives Chromium through the wizard and writes what a newcomer sees to docs/screenshots/:
 // steps 1-13, a failed check with its report, a saved connection, the picker of groups and
-// projects and its preview; light and dark; 1280 and 360 px.
+// projects and its preview, the workspace page with an invitation, the invitation as its
+// recipient sees it, the API tokens and the audit log; light and dark; 1280 and 360 px.
 // The README shows a few of them (docs/screenshots/.gitignore keeps those and drops the rest).
 
 const OUT = "../docs/screenshots";
@@ -50,6 +51,21 @@ for (const colorScheme of ["light", "dark"] as const) {
       await page.getByRole("button", { name: "Preview what this brings" }).click();
       await expect(page.locator("#preview-totals")).toBeVisible();
       await shoot(page, `scope-preview-${suffix}`);
+      await page.goto("/settings/workspace");
+      await page.getByLabel("Role", { exact: true }).selectOption("admin");
+      await page.getByRole("button", { name: "Create invitation link" }).click();
+      const link = await page.getByLabel("Invitation link").inputValue();
+      await shoot(page, `workspace-${suffix}`);
+      const invited = await context(browser, colorScheme, width);
+      await invited.goto(link);
+      await expect(invited.locator("#invitation")).toBeVisible();
+      await shoot(invited, `invitation-${suffix}`);
+      await page.goto("/settings/api-tokens");
+      await page.getByLabel("Token name").fill("DevLake collector");
+      await page.getByRole("button", { name: "Create token" }).click();
+      await shoot(page, `api-tokens-${suffix}`);
+      await page.goto("/settings/audit");
+      await shoot(page, `audit-${suffix}`);
     });
   }
 }
