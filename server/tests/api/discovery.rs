@@ -4,16 +4,11 @@
 //! projects' last page, keyset `Link`s), exact date-filtered counts, who may make GitLab count,
 //! one preview at a time, the request budget, and discovery turns per workspace.
 
+use crate::scope::{get_json, ready, scope_path};
 use crate::support::*;
 use fake_gitlab::{Endpoint, FakeGitlab, Hold, World};
 use serde_json::Value;
 use std::time::Duration;
-
-async fn get_json(client: &reqwest::Client, onramp: &Onramp, path: &str) -> (u16, Value) {
-    let r = client.get(onramp.server.url(path)).header("accept", "application/json").send().await.unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
-}
 
 async fn put_selection(client: &reqwest::Client, onramp: &Onramp, id: &str, body: &str) {
     let r = client
@@ -25,23 +20,6 @@ async fn put_selection(client: &reqwest::Client, onramp: &Onramp, id: &str, body
         .await
         .unwrap();
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
-}
-
-fn scope_path(id: &str) -> String {
-    format!("/api/gitlab/connections/{id}/scope")
-}
-
-/// Waits until discovery is no longer running (at most 30 s, then fails); the last answer.
-async fn ready(client: &reqwest::Client, onramp: &Onramp, id: &str) -> Value {
-    for _ in 0..600 {
-        let (status, answer) = get_json(client, onramp, &scope_path(id)).await;
-        assert_eq!(status, 200, "{answer}");
-        if answer["state"] != "discovering" {
-            return answer;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("discovery did not finish");
 }
 
 fn project<'a>(answer: &'a Value, path: &str) -> Option<&'a Value> {

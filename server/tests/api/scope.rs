@@ -10,7 +10,7 @@ use std::time::Duration;
 
 const HTML: &str = "text/html";
 
-async fn get_json(client: &reqwest::Client, onramp: &Onramp, path: &str) -> (u16, Value) {
+pub(crate) async fn get_json(client: &reqwest::Client, onramp: &Onramp, path: &str) -> (u16, Value) {
     let r = client.get(onramp.server.url(path)).header("accept", "application/json").send().await.unwrap();
     let status = r.status().as_u16();
     (status, r.json().await.unwrap_or(Value::Null))
@@ -29,12 +29,12 @@ async fn send_json(client: &reqwest::Client, onramp: &Onramp, method: &str, path
     (status, r.json().await.unwrap_or(Value::Null))
 }
 
-fn scope_path(id: &str) -> String {
+pub(crate) fn scope_path(id: &str) -> String {
     format!("/api/gitlab/connections/{id}/scope")
 }
 
-/// Waits until discovery is no longer running; the last answer.
-async fn ready(client: &reqwest::Client, onramp: &Onramp, id: &str) -> Value {
+/// Waits until discovery is no longer running (at most 30 s, then fails); the last answer.
+pub(crate) async fn ready(client: &reqwest::Client, onramp: &Onramp, id: &str) -> Value {
     for _ in 0..600 {
         let (status, answer) = get_json(client, onramp, &scope_path(id)).await;
         assert_eq!(status, 200, "{answer}");
