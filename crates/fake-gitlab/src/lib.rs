@@ -1612,16 +1612,7 @@ impl Listing<'_> {
 /// 30 days.
 pub fn counted(id: u64, endpoint: Endpoint, state: &str) -> usize {
     let n = match endpoint {
-        Endpoint::MergeRequests => {
-            let all = (id % 40) * 7 % 40 + 1;
-            let merged = all * 2 / 3;
-            match state {
-                "merged" => merged,
-                "opened" => all - merged,
-                "all" => all,
-                _ => 0,
-            }
-        }
+        Endpoint::MergeRequests => merge_requests_in(state, (id % 40) * 7 % 40 + 1),
         Endpoint::Pipelines if id == 101 => 12_000,
         Endpoint::Pipelines => (id % 200) * 13 % 200,
         Endpoint::Deployments => (id % 5) * 3,
@@ -1633,21 +1624,23 @@ pub fn counted(id: u64, endpoint: Endpoint, state: &str) -> usize {
 /// How many more project `id` has 120 to 319 days ago (older than any preview looks).
 pub fn counted_old(id: u64, endpoint: Endpoint, state: &str) -> usize {
     let n = match endpoint {
-        Endpoint::MergeRequests => {
-            let all = id % 4 + 3;
-            let merged = all * 2 / 3;
-            match state {
-                "merged" => merged,
-                "opened" => all - merged,
-                "all" => all,
-                _ => 0,
-            }
-        }
+        Endpoint::MergeRequests => merge_requests_in(state, id % 4 + 3),
         Endpoint::Pipelines => id % 6 + 2,
         Endpoint::Deployments => id % 3 + 1,
         _ => 0,
     };
     usize::try_from(n).unwrap_or(0)
+}
+
+/// Of `all` merge requests, two thirds merged and the rest open: how many are in `state`.
+fn merge_requests_in(state: &str, all: u64) -> u64 {
+    let merged = all * 2 / 3;
+    match state {
+        "merged" => merged,
+        "opened" => all - merged,
+        "all" => all,
+        _ => 0,
+    }
 }
 
 fn group_item(g: &Group, web: &str) -> Value {

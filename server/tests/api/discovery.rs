@@ -4,22 +4,15 @@
 //! projects' last page, keyset `Link`s), exact date-filtered counts, who may make GitLab count,
 //! one preview at a time, the request budget, and discovery turns per workspace.
 
-use crate::scope::{get_json, ready, scope_path};
+use crate::scope::{get_json, ready, scope_path, send_json};
 use crate::support::*;
 use fake_gitlab::{Endpoint, FakeGitlab, Hold, World};
 use serde_json::Value;
 use std::time::Duration;
 
 async fn put_selection(client: &reqwest::Client, onramp: &Onramp, id: &str, body: &str) {
-    let r = client
-        .put(onramp.server.url(&scope_path(id)))
-        .header("content-type", "application/json")
-        .header("accept", "application/json")
-        .body(body.to_owned())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let (status, answer) = send_json(client, onramp, "PUT", &scope_path(id), body).await;
+    assert_eq!(status, 200, "{answer}");
 }
 
 fn project<'a>(answer: &'a Value, path: &str) -> Option<&'a Value> {

@@ -16,7 +16,13 @@ pub(crate) async fn get_json(client: &reqwest::Client, onramp: &Onramp, path: &s
     (status, r.json().await.unwrap_or(Value::Null))
 }
 
-async fn send_json(client: &reqwest::Client, onramp: &Onramp, method: &str, path: &str, body: &str) -> (u16, Value) {
+pub(crate) async fn send_json(
+    client: &reqwest::Client,
+    onramp: &Onramp,
+    method: &str,
+    path: &str,
+    body: &str,
+) -> (u16, Value) {
     let r = client
         .request(method.parse().unwrap(), onramp.server.url(path))
         .header("content-type", "application/json")
