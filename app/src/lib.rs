@@ -30,6 +30,8 @@ pub mod jobs;
 pub mod mail;
 pub mod pages;
 #[cfg(feature = "ssr")]
+pub mod platform;
+#[cfg(feature = "ssr")]
 pub mod rotation;
 pub mod routes;
 #[cfg(feature = "ssr")]

@@ -113,3 +113,88 @@ pub fn table(report: &Report) -> String {
     });
     out
 }
+
+/// `onramp platform-key …`: instance-level keys for platforms that serve many customers.
+pub enum PlatformKeyAction {
+    Create { name: String, scopes: String, return_origins: Vec<String> },
+    List,
+    Revoke { key: String },
+}
+
+/// Carries out `onramp platform-key` on the storage (the server may be running on it). Standard
+/// output: what was done, and for `create` the key alone on the last line (printed once; only its
+/// hash is kept). Exit code 0, 1 when refused (bad scope, unknown key), 2 for storage errors.
+pub async fn platform_key(db: &app::store::Db, action: PlatformKeyAction) -> (String, Result<(), (u8, String)>) {
+    use app::platform::{ReturnOrigin, Scopes};
+    use app::store::platform::{self, NewKey};
+    let storage = |e: app::store::StoreError| (2u8, e.to_string());
+    match action {
+        PlatformKeyAction::Create { name, scopes, return_origins } => {
+            let scopes = match Scopes::parse(&scopes) {
+                Ok(s) => s,
+                Err(e) => return (String::new(), Err((1, e))),
+            };
+            let origins = match return_origins.iter().map(|o| ReturnOrigin::parse(o)).collect::<Result<Vec<_>, _>>() {
+                Ok(o) => o,
+                Err(e) => return (String::new(), Err((1, format!("--return-origin {e}")))),
+            };
+            match platform::create_key(db, NewKey { name: &name, scopes, return_origins: origins, workspace_id: None })
+                .await
+            {
+                Ok(Ok((key, secret))) => (
+                    format!(
+                        "Created the platform key {:?} (id {}) with {}.\nIt is shown once, now; Onramp keeps only its hash.\n{secret}\n",
+                        key.name,
+                        key.id,
+                        key.scopes.to_stored().replace(' ', ", ")
+                    ),
+                    Ok(()),
+                ),
+                Ok(Err(refused)) => (String::new(), Err((1, refused))),
+                Err(e) => (String::new(), Err(storage(e))),
+            }
+        }
+        PlatformKeyAction::List => match platform::list_keys(db, None).await {
+            Ok(keys) => {
+                let mut out = String::new();
+                if keys.is_empty() {
+                    out.push_str("No platform keys yet: onramp platform-key create --name NAME --scopes LIST\n");
+                }
+                for key in keys {
+                    let when = |t: Option<i64>| t.map_or("never".to_owned(), |t| date(t));
+                    out.push_str(&format!(
+                        "{}  {:?}  scopes: {}  return origins: {}  created {}  last used {}{}\n",
+                        key.id,
+                        key.name,
+                        key.scopes.to_stored().replace(' ', ","),
+                        if key.return_origins.is_empty() {
+                            "none".to_owned()
+                        } else {
+                            key.return_origins.iter().map(|o| o.as_str()).collect::<Vec<_>>().join(",")
+                        },
+                        date(key.created_at),
+                        when(key.last_used_at),
+                        key.revoked_at.map(|t| format!("  REVOKED {}", date(t))).unwrap_or_default(),
+                    ));
+                }
+                (out, Ok(()))
+            }
+            Err(e) => (String::new(), Err(storage(e))),
+        },
+        PlatformKeyAction::Revoke { key } => match platform::revoke_key(db, None, &key).await {
+            Ok(true) => (format!("Revoked {key:?}: it stops working now.\n"), Ok(())),
+            Ok(false) => (
+                String::new(),
+                Err((1, format!("no live platform key has the id or name {key:?} (onramp platform-key list)"))),
+            ),
+            Err(e) => (String::new(), Err(storage(e))),
+        },
+    }
+}
+
+fn date(unix: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_else(|| unix.to_string())
+}

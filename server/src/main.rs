@@ -47,6 +47,37 @@ enum Command {
         #[arg(long, default_value = "metrics")]
         name: String,
     },
+    /// Instance-level platform keys: an analytics platform that serves many customers sends
+    /// `Authorization: Bearer onp_…` to /api/v1. Works while the server runs, on the same storage.
+    PlatformKey {
+        #[command(subcommand)]
+        action: PlatformKeyCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum PlatformKeyCommand {
+    /// Make a key; it is printed once, alone on the last line, and only its hash is kept.
+    Create {
+        /// Who the key is for ("DevDynamics production").
+        #[arg(long)]
+        name: String,
+        /// What it may do, comma-separated: connect_sessions:write, connections:read,
+        /// credentials:read, webhooks:write.
+        #[arg(long)]
+        scopes: String,
+        /// An origin (https://platform.example.com) the platform's users may be sent back to
+        /// after the wizard; repeat for several.
+        #[arg(long = "return-origin")]
+        return_origins: Vec<String>,
+    },
+    /// List the instance-level keys (never their secrets), revoked ones too.
+    List,
+    /// Revoke a key by its id or name; it stops working at once.
+    Revoke {
+        /// The key's id or name.
+        key: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -112,6 +143,34 @@ fn main() -> ExitCode {
                     Err(e) => {
                         eprintln!("onramp admin-token: {e}");
                         ExitCode::from(1)
+                    }
+                }
+            })
+        }
+        Some(Command::PlatformKey { action }) => {
+            init_logging("warn", true);
+            let action = match action {
+                PlatformKeyCommand::Create { name, scopes, return_origins } => {
+                    server::cli::PlatformKeyAction::Create { name, scopes, return_origins }
+                }
+                PlatformKeyCommand::List => server::cli::PlatformKeyAction::List,
+                PlatformKeyCommand::Revoke { key } => server::cli::PlatformKeyAction::Revoke { key },
+            };
+            runtime.block_on(async {
+                let db = match server::Config::from_env() {
+                    Ok(config) => server::open_storage(&config).await.map(|(db, _)| db),
+                    Err(e) => Err(e),
+                };
+                let (out, result) = match db {
+                    Ok(db) => server::cli::platform_key(&db, action).await,
+                    Err(e) => (String::new(), Err((2, e))),
+                };
+                print!("{out}");
+                match result {
+                    Ok(()) => ExitCode::SUCCESS,
+                    Err((code, message)) => {
+                        eprintln!("onramp platform-key: {message}");
+                        ExitCode::from(code)
                     }
                 }
             })

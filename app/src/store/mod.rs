@@ -11,6 +11,7 @@ pub mod events;
 pub mod integrations;
 mod keys;
 pub mod leases;
+pub mod platform;
 pub mod rotations;
 pub mod scopes;
 pub mod signup;
