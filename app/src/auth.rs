@@ -200,6 +200,27 @@ pub mod ssr {
         let is_api = path.starts_with("/api/");
         let unsafe_method = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
 
+        // A platform's call (`/api/v1`, issue 22): its key and nothing else identifies it. A
+        // bearer key is no browser's, so no CSRF check; the handlers check the key's scopes.
+        if path.starts_with("/api/v1/") || path == "/api/v1" {
+            let key = match bearer(&headers).filter(|t| t.starts_with(crate::platform::PLATFORM_KEY_PREFIX)) {
+                Some(secret) => match crate::store::platform::authenticate(&app.db, secret).await {
+                    Ok(found) => found,
+                    Err(e) => return internal(e),
+                },
+                None => None,
+            };
+            let Some(key) = key else {
+                return json_error(
+                    StatusCode::UNAUTHORIZED,
+                    "unauthorized",
+                    "Send a live platform key: Authorization: Bearer onp_… (onramp platform-key create makes one).",
+                );
+            };
+            req.extensions_mut().insert(crate::api::platform::PlatformCaller(key));
+            return next.run(req).await;
+        }
+
         // Who is asking?
         let mut via_api_token = false;
         let user = if let Some(token) = bearer(&headers).filter(|t| t.starts_with(accounts::API_TOKEN_PREFIX)) {

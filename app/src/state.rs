@@ -20,6 +20,8 @@ pub struct Settings {
     pub signups_per_hour: NonZeroU32,
     /// New Onramp API tokens per account and hour (each is a row in every workspace's audit log).
     pub api_tokens_per_hour: NonZeroU32,
+    /// `ONRAMP_PLATFORM_RATE_PER_MIN`: `/api/v1` calls per platform key and minute (600).
+    pub platform_calls_per_minute: NonZeroU32,
     /// `ONRAMP_TRUSTED_PROXIES`: whose `X-Forwarded-For` / `-Proto` is believed.
     pub trusted_proxies: TrustedProxies,
     /// `ONRAMP_AUDIT_DAYS`: how long the audit log keeps an event.
@@ -55,6 +57,7 @@ impl Default for Settings {
             checks_per_minute: NonZeroU32::new(30).expect("non-zero"),
             signups_per_hour: NonZeroU32::new(10).expect("non-zero"),
             api_tokens_per_hour: NonZeroU32::new(API_TOKENS_PER_HOUR).expect("non-zero"),
+            platform_calls_per_minute: NonZeroU32::new(600).expect("non-zero"),
             trusted_proxies: TrustedProxies::default(),
             audit_days: crate::workspace::AUDIT_DAYS,
             rotate_days_before: crate::gitlab::rotation::DEFAULT_DAYS_BEFORE,
@@ -111,6 +114,8 @@ pub struct Shared {
     pub logins_per_ip: Limiter<IpAddr>,
     pub logins_per_account_and_ip: Limiter<([u8; 16], IpAddr)>,
     pub logins_per_account: Limiter<[u8; 16]>,
+    /// `/api/v1` calls per platform key.
+    pub platform_calls: Limiter<String>,
     /// The mail server, when one is set up: connection events then wait to be mailed.
     pub mailer: Option<Arc<crate::mail::Mailer>>,
 }
@@ -132,6 +137,7 @@ impl AppState {
             logins_per_ip: per_minute(LOGINS_PER_IP_PER_MINUTE),
             logins_per_account_and_ip: per_minute(LOGINS_PER_ACCOUNT_AND_IP_PER_MINUTE),
             logins_per_account: per_minute(LOGINS_PER_ACCOUNT_PER_MINUTE),
+            platform_calls: Limiter::new(Quota::per_minute(settings.platform_calls_per_minute)),
             settings: Arc::new(settings),
             mailer: None,
         }))
@@ -154,6 +160,7 @@ impl AppState {
             + self.logins_per_ip.forget_idle()
             + self.logins_per_account_and_ip.forget_idle()
             + self.logins_per_account.forget_idle()
+            + self.platform_calls.forget_idle()
     }
 }
 

@@ -276,6 +276,7 @@ pub mod audit {
     pub const API_TOKEN_CREATED: &str = "api_token.created";
     pub const API_TOKEN_REVOKED: &str = "api_token.revoked";
     pub const SCOPE_SAVED: &str = "connection.scope_saved";
+    pub const PLATFORM_READ: &str = "platform.read";
 
     /// How the audit page says it.
     pub fn describe(action: &str) -> &'static str {
@@ -297,6 +298,7 @@ pub mod audit {
             API_TOKEN_CREATED => "created an API token",
             API_TOKEN_REVOKED => "revoked an API token",
             SCOPE_SAVED => "chose the groups and projects a connection reads",
+            PLATFORM_READ => "read through the platform API",
             _ => "changed something",
         }
     }

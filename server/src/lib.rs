@@ -7,7 +7,7 @@ pub mod lock;
 pub mod ops;
 pub mod page_cache;
 
-use app::api::scope;
+use app::api::{platform, scope};
 use app::client::TrustedProxies;
 use app::gitlab::outbound::OutboundConfig;
 use app::jobs::{self, Job};
@@ -19,7 +19,7 @@ use axum::extract::{Query, State};
 use axum::http::{header, HeaderName, HeaderValue};
 use axum::response::IntoResponse;
 use axum::response::Redirect;
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use axum::Router;
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
@@ -78,6 +78,10 @@ impl Config {
                 defaults.signups_per_hour.get().into(),
             )?),
             api_tokens_per_hour: defaults.api_tokens_per_hour,
+            platform_calls_per_minute: non_zero(number(
+                "ONRAMP_PLATFORM_RATE_PER_MIN",
+                defaults.platform_calls_per_minute.get().into(),
+            )?),
             trusted_proxies: TrustedProxies::parse(&std::env::var("ONRAMP_TRUSTED_PROXIES").unwrap_or_default())?,
             // At most a century: the purge computes its cut-off in seconds.
             audit_days: i64::try_from(number("ONRAMP_AUDIT_DAYS", 365)?.min(36_500)).unwrap_or(365),
@@ -228,6 +232,10 @@ pub fn router(config: Config, db: Db, keys: Keyring) -> (Router, AppState) {
             "/api/gitlab/connections/{id}/scope",
             get(scope::get_scope).put(scope::put_scope).with_state(state.clone()),
         )
+        .route("/api/v1/workspaces", get(platform::list_workspaces).with_state(state.clone()))
+        .route("/api/v1/connections", get(platform::list_connections).with_state(state.clone()))
+        .route("/api/v1/connections/{id}", get(platform::get_connection).with_state(state.clone()))
+        .route("/api/v1/{*rest}", any(platform::not_found))
         .route("/api/gitlab/connections/{id}/scope/refresh", post(scope::refresh).with_state(state.clone()))
         .route("/api/gitlab/connections/{id}/scope/preview", get(scope::preview).with_state(state.clone()))
         .route("/integrations/gitlab/connections/{id}/scope", post(scope::picker_form).with_state(state.clone()))

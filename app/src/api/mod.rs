@@ -15,6 +15,8 @@ pub mod checks;
 pub mod connections;
 pub mod error;
 pub mod invitations;
+#[cfg(feature = "ssr")]
+pub mod platform;
 pub mod respond;
 #[cfg(feature = "ssr")]
 pub mod scope;

@@ -292,6 +292,14 @@ pub async fn find(db: &Db, workspace_id: &str, id: &str) -> Result<Option<Integr
     row.as_ref().map(integration).transpose()
 }
 
+/// The workspace a connection belongs to, to find it through a platform key's tenants.
+pub async fn workspace_of(db: &Db, id: &str) -> Result<Option<String>, StoreError> {
+    Ok(sqlx::query_scalar("SELECT workspace_id FROM integrations WHERE id = $1")
+        .bind(id)
+        .fetch_optional(db.pool())
+        .await?)
+}
+
 /// A connection with its token (decrypted) and CA, for a re-check. A row changed outside Onramp
 /// (or sealed under a key that is not loaded) is `Err(StoreError::Crypto(_))`: its address and CA
 /// must not be used either.

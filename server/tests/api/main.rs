@@ -16,6 +16,7 @@ mod discovery;
 mod fake_gitlab_world;
 mod jobs;
 mod operations;
+mod platform;
 mod rotation;
 mod scope;
 mod two_servers;

@@ -1,0 +1,186 @@
+//! The platform side (issue 22): platform keys made with `onramp platform-key` while the server
+//! runs, and what `/api/v1` lets them read — their scopes, their tenants, 404 across keys, the
+//! audit trail, paging and refusals.
+
+use crate::support::*;
+use fake_gitlab::FakeGitlab;
+use serde_json::Value;
+
+/// `onramp platform-key ARGS…` on this Onramp's storage: (exit code, stdout, stderr).
+async fn platform_key(onramp: &Onramp, args: &[&str]) -> (i32, String, String) {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_onramp"))
+        .arg("platform-key")
+        .args(args)
+        .env("ONRAMP_DATA_DIR", onramp.data_dir.path())
+        // the database this Onramp runs on (PostgreSQL in the second run of `make unit`)
+        .env("DATABASE_URL", onramp.database_url.clone().unwrap_or_default())
+        .env_remove("ONRAMP_SECRET_KEY")
+        .output()
+        .await
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The key `create` printed: alone, on the last line.
+fn key_of(stdout: &str) -> String {
+    let last = stdout.lines().last().unwrap_or_default().to_owned();
+    assert!(last.starts_with("onp_") && !last.contains(' '), "the key is not alone on the last line: {stdout}");
+    last
+}
+
+async fn call(onramp: &Onramp, key: &str, path: &str) -> (u16, Value) {
+    let r = onramp.anon.get(onramp.server.url(path)).bearer_auth(key).send().await.unwrap();
+    let status = r.status().as_u16();
+    if status == 200 {
+        assert_eq!(r.headers()["cache-control"], "no-store", "{path}");
+    }
+    let body = r.text().await.unwrap();
+    (status, serde_json::from_str(&body).unwrap_or_else(|_| panic!("{path} answered no JSON: {body}")))
+}
+
+#[tokio::test]
+async fn platform_keys_reach_only_their_own_workspaces_with_their_own_scopes() {
+    let fake = spawn_fake(FakeGitlab::default()).await;
+    let onramp = spawn_onramp().await;
+    connect(&onramp, &onramp.client, &fake, "glpat-good").await;
+    let (workspace, connection) = only_connection(&onramp).await;
+
+    // Made from the command line while the server runs, printed once, kept hashed.
+    let (code, out, err) = platform_key(
+        &onramp,
+        &[
+            "create",
+            "--name",
+            "DevDynamics",
+            "--scopes",
+            "connections:read",
+            "--return-origin",
+            "https://platform.example.com",
+        ],
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    let instance = key_of(&out);
+    let (code, out, _) =
+        platform_key(&onramp, &["create", "--name", "Creds only", "--scopes", "credentials:read"]).await;
+    assert_eq!(code, 0);
+    let creds_only = key_of(&out);
+    let stored: Vec<String> =
+        sqlx::query_scalar("SELECT key_hash FROM platform_keys").fetch_all(onramp.state.db.pool()).await.unwrap();
+    assert!(stored.iter().all(|h| h.len() == 64 && !h.contains(&instance[4..])));
+    // A workspace-level key, as the workspace's settings will make it.
+    let (_, team) = app::store::platform::create_key(
+        &onramp.state.db,
+        app::store::platform::NewKey {
+            name: "our collector",
+            scopes: app::platform::Scopes::parse("connections:read").unwrap(),
+            return_origins: vec![],
+            workspace_id: Some(&workspace),
+        },
+    )
+    .await
+    .unwrap()
+    .unwrap();
+
+    // The workspace-level key sees its workspace and its connection, never the token.
+    let (status, body) = call(&onramp, &team, "/api/v1/workspaces").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"][0]["id"], workspace.as_str());
+    assert_eq!(body["next"], Value::Null);
+    let (status, list) = call(&onramp, &team, "/api/v1/connections").await;
+    assert_eq!(status, 200, "{list}");
+    assert_eq!(list["data"][0]["id"], connection.as_str());
+    let (status, one) = call(&onramp, &team, &format!("/api/v1/connections/{connection}")).await;
+    assert_eq!(status, 200, "{one}");
+    assert_eq!(one["base_url"], fake.url("").trim_end_matches('/'));
+    assert_eq!(one["health"]["ok"], true);
+    assert!(one["health"]["findings"].as_array().is_some_and(|f| !f.is_empty()));
+    for answer in [&list, &one] {
+        assert!(!answer.to_string().contains("glpat-good"), "a token left through /api/v1: {answer}");
+    }
+
+    // The instance-level key created no workspace yet: it reaches nothing, and says 404.
+    let (status, body) = call(&onramp, &instance, "/api/v1/workspaces").await;
+    assert_eq!((status, body["data"].as_array().map(Vec::len)), (200, Some(0)));
+    for path in [format!("/api/v1/connections/{connection}"), format!("/api/v1/connections?workspace_id={workspace}")] {
+        let (status, body) = call(&onramp, &instance, &path).await;
+        assert_eq!(status, 404, "{path}: {body}");
+        assert_eq!(body["error"], "not_found");
+        assert!(!body.to_string().contains("glpat"), "{body}");
+    }
+    let (status, body) = call(&onramp, &team, "/api/v1/connections/no-such-id").await;
+    assert_eq!(status, 404, "{body}");
+    let (status, body) = call(&onramp, &instance, "/api/v1/connections").await;
+    assert_eq!(status, 400, "an instance-level key must say which workspace: {body}");
+
+    // A call outside the key's scopes is 403 naming the scope.
+    let (status, body) = call(&onramp, &creds_only, "/api/v1/workspaces").await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body["message"].as_str().unwrap().contains("connections:read"), "{body}");
+
+    // Only a live platform key opens /api/v1: no session, no person's API token, no revoked key.
+    let r = onramp.client.get(onramp.server.url("/api/v1/workspaces")).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    let person = onramp.create_api_token("script").await;
+    assert_eq!(call(&onramp, &person, "/api/v1/workspaces").await.0, 401);
+    assert_eq!(call(&onramp, "onp_made-up", "/api/v1/workspaces").await.0, 401);
+    let (status, body) = call(&onramp, &team, "/api/v1/nothing-here").await;
+    assert_eq!((status, body["error"].as_str()), (404, Some("not_found")));
+
+    // Paging refuses what Onramp did not give.
+    for bad in ["?limit=0", "?limit=101", "?after=%25%25", "?after=_w"] {
+        let (status, body) = call(&onramp, &team, &format!("/api/v1/workspaces{bad}")).await;
+        assert_eq!((status, body["error"].as_str()), (400, Some("bad_request")), "{bad}: {body}");
+    }
+
+    // Every use on a workspace is in its audit log, with the key's name and the client address.
+    let actors: Vec<(String, String)> =
+        sqlx::query_as("SELECT actor_email, ip FROM audit_events WHERE workspace_id = $1 AND action = 'platform.read'")
+            .bind(&workspace)
+            .fetch_all(onramp.state.db.pool())
+            .await
+            .unwrap();
+    assert!(actors.len() >= 2, "{actors:?}");
+    assert!(actors.iter().all(|(who, ip)| who.contains("our collector") && ip == "127.0.0.1"), "{actors:?}");
+
+    // `list` shows the keys and their last use, never a secret; `revoke` stops one at once.
+    let (code, listed, _) = platform_key(&onramp, &["list"]).await;
+    assert_eq!(code, 0);
+    assert!(listed.contains("DevDynamics") && listed.contains("https://platform.example.com"), "{listed}");
+    assert!(!listed.contains("onp_"), "a key's secret was listed: {listed}");
+    assert!(!listed.lines().find(|l| l.contains("DevDynamics")).unwrap().contains("last used never"), "{listed}");
+    let (code, _, _) = platform_key(&onramp, &["revoke", "DevDynamics"]).await;
+    assert_eq!(code, 0);
+    assert_eq!(call(&onramp, &instance, "/api/v1/workspaces").await.0, 401);
+    let (code, _, err) = platform_key(&onramp, &["revoke", "DevDynamics"]).await;
+    assert_eq!(code, 1, "a second revoke: {err}");
+}
+
+#[tokio::test]
+async fn platform_key_creation_refuses_bad_scopes_and_origins_with_what_to_type() {
+    let onramp = spawn_onramp().await;
+    let (code, out, err) = platform_key(&onramp, &["create", "--name", "x", "--scopes", "api"]).await;
+    assert_eq!(code, 1);
+    assert!(out.is_empty() && err.contains("connections:read"), "{err}");
+    for origin in
+        ["http://platform.example.com", "https://platform.example.com/return", "https://u:p@platform.example.com"]
+    {
+        let (code, out, err) = platform_key(
+            &onramp,
+            &["create", "--name", "x", "--scopes", "connections:read", "--return-origin", origin],
+        )
+        .await;
+        assert_eq!(code, 1, "{origin} was taken");
+        assert!(out.is_empty() && err.contains("--return-origin"), "{err}");
+    }
+    let (code, _, err) =
+        platform_key(&onramp, &["create", "--name", "two\nlines", "--scopes", "connections:read"]).await;
+    assert_eq!(code, 1, "{err}");
+    let count: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM platform_keys").fetch_one(onramp.state.db.pool()).await.unwrap();
+    assert_eq!(count, 0, "a refused key was stored");
+}
