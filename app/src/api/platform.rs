@@ -164,8 +164,18 @@ pub struct ConnectionOut {
     /// `YYYY-MM-DD`, or `null` for a token without expiry.
     pub token_expires_at: Option<String>,
     pub health: HealthOut,
+    /// When Onramp rotates the token, or why it cannot (then it reminds instead).
+    pub rotation: RotationOut,
     pub created_at: String,
     pub updated_at: String,
+}
+
+#[derive(Serialize, Default)]
+pub struct RotationOut {
+    /// `YYYY-MM-DD`: the day Onramp rotates the token, when it can.
+    pub rotates_on: Option<String>,
+    /// Why Onramp cannot rotate it, when it cannot.
+    pub cannot: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -200,10 +210,19 @@ impl From<Integration> for ConnectionOut {
             token_scopes: i.scopes,
             token_expires_at: i.expires_at,
             health: HealthOut { ok: i.last_check_ok, last_check_at: rfc3339(i.last_check_at), findings },
+            rotation: RotationOut::default(),
             created_at: rfc3339(i.created_at),
             updated_at: rfc3339(i.updated_at),
         }
     }
+}
+
+/// A connection with its rotation plan.
+async fn described(state: &AppState, integration: Integration) -> Result<ConnectionOut, ApiError> {
+    let plan = crate::rotation::view(state, &integration).await?;
+    let mut out = ConnectionOut::from(integration);
+    out.rotation = RotationOut { rotates_on: plan.rotates_on, cannot: plan.cannot };
+    Ok(out)
 }
 
 /// The workspace a call names, when the key reaches it; a workspace-level key may leave it out.
@@ -235,7 +254,12 @@ pub async fn list_connections(
     // At most 50 connections a workspace (store::integrations), so one read and a cut.
     let mut all = integrations::list(&state.db, &workspace.id).await?;
     all.sort_by(|a, b| a.id.cmp(&b.id));
-    let rest: Vec<ConnectionOut> = all.into_iter().filter(|i| i.id > after).map(ConnectionOut::from).collect();
+    all.retain(|i| i.id > after);
+    all.truncate(limit + 1);
+    let mut rest = Vec::with_capacity(all.len());
+    for integration in all {
+        rest.push(described(&state, integration).await?);
+    }
     audit(&state, &key, client, &workspace.id, "listed the connections").await;
     Ok(json(&paged(rest, limit, |c| &c.id)))
 }
@@ -257,7 +281,155 @@ pub async fn get_connection(
         &format!("read the connection {}", crate::api::caller::named(&integration)),
     )
     .await;
-    Ok(json(&ConnectionOut::from(integration)))
+    Ok(json(&described(&state, integration).await?))
+}
+
+/// What a collector needs to call GitLab. Only here does a token leave Onramp.
+#[derive(Serialize)]
+pub struct CredentialsOut {
+    pub base_url: String,
+    pub token: String,
+    /// The PEM of the GitLab's private CA, when the connection has one.
+    pub ca_pem: Option<String>,
+    pub token_expires_at: Option<String>,
+    pub rotates_at: Option<String>,
+}
+
+/// `GET /api/v1/connections/{id}/credentials` (`credentials:read`): the token, with
+/// `Cache-Control: no-store`; 409 with the reason and the fixing step when it cannot be used.
+/// Each read is an audit event in the connection's workspace.
+pub async fn credentials(
+    State(state): State<AppState>,
+    caller: Option<Extension<PlatformCaller>>,
+    client: Option<Extension<ClientInfo>>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let key = allowed(&state, caller, KeyScope::CredentialsRead)?;
+    let integration = connection(&state, &key, &id).await?;
+    let unusable = |why: String| ApiError::conflict(why);
+    if !integration.last_check_ok {
+        let failed = integration.last_report.failures().next();
+        return Err(unusable(match failed {
+            Some(f) => format!(
+                "The token cannot be used: {} Fix it at step {} ({}), then re-check the connection.",
+                f.message,
+                f.fix_step.unwrap_or(7),
+                crate::wizard::step_href(f.fix_step.unwrap_or(7), None)
+            ),
+            None => "The token failed its last check: re-check the connection in Onramp.".to_owned(),
+        }));
+    }
+    let today = time::OffsetDateTime::now_utc().date();
+    if integration.expires_at.as_deref().and_then(crate::gitlab::rotation::parse_date).is_some_and(|e| e <= today) {
+        return Err(unusable(format!(
+            "The token expired on {}. Replace it: make a new one at step 7 ({}).",
+            integration.expires_at.as_deref().unwrap_or_default(),
+            crate::wizard::step_href(7, None)
+        )));
+    }
+    let opened = match integrations::with_token(&state.db, &state.keys, &integration.workspace_id, &integration.id).await {
+        Ok(Some(found)) => found,
+        Ok(None) => return Err(ApiError::not_found("This connection was disconnected just now.")),
+        Err(crate::store::StoreError::Crypto(_)) => {
+            return Err(unusable(format!(
+                "Onramp cannot decrypt this connection's token (was the secret key changed?). Replace the token at step 7 ({}).",
+                crate::wizard::step_href(7, None)
+            )))
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let (integration, token, ca_pem) = opened;
+    let plan = crate::rotation::view(&state, &integration).await?;
+    audit(
+        &state,
+        &key,
+        client,
+        &integration.workspace_id,
+        &format!("read the token of {}", crate::api::caller::named(&integration)),
+    )
+    .await;
+    let body = CredentialsOut {
+        base_url: integration.base_url.clone(),
+        token: token.expose().to_owned(),
+        ca_pem: Some(ca_pem).filter(|p| !p.trim().is_empty()),
+        token_expires_at: integration.expires_at.clone(),
+        rotates_at: plan.rotates_on,
+    };
+    Ok(json(&body))
+}
+
+/// One chosen project, as a collector iterates over them.
+#[derive(Serialize)]
+pub struct ProjectOut {
+    /// GitLab's numeric id (`/api/v4/projects/{id}`).
+    pub id: u64,
+    pub path_with_namespace: String,
+    /// The token user's role: `guest`, `reporter`, `developer`, `maintainer` or `owner`.
+    pub role: &'static str,
+    pub archived: bool,
+}
+
+fn role_name(level: u8) -> &'static str {
+    match level {
+        50.. => "owner",
+        40..=49 => "maintainer",
+        30..=39 => "developer",
+        20..=29 => "reporter",
+        10..=19 => "guest",
+        _ => "none",
+    }
+}
+
+/// `GET /api/v1/connections/{id}/scope` (`connections:read`): the saved selection resolved against
+/// the last discovery, the projects Onramp can read, ordered by path; 409 while nothing was chosen
+/// or discovered.
+pub async fn scope(
+    State(state): State<AppState>,
+    caller: Option<Extension<PlatformCaller>>,
+    client: Option<Extension<ClientInfo>>,
+    Path(id): Path<String>,
+    Query(query): Query<PageQuery>,
+) -> Result<Response, ApiError> {
+    let key = allowed(&state, caller, KeyScope::ConnectionsRead)?;
+    let (after, limit) = query.bounds()?;
+    let integration = connection(&state, &key, &id).await?;
+    let choose = crate::routes::scope(&integration.id);
+    let chosen = crate::store::scopes::find(&state.db, &integration.workspace_id, &integration.id).await?;
+    let Some(selection) = chosen.filter(|s| s.saved_at.is_some()).map(|s| s.selection) else {
+        return Err(ApiError::new(
+            ApiErrorKind::NotReady,
+            format!("Nobody has chosen what this connection reads yet: a workspace admin chooses it at {choose}."),
+        ));
+    };
+    let Some(listed) = crate::store::scopes::snapshot(&state.db, &integration.workspace_id, &integration.id).await?
+    else {
+        return Err(ApiError::new(
+            ApiErrorKind::NotReady,
+            format!("Onramp has not listed this GitLab yet: see {choose}."),
+        ));
+    };
+    let projects: Vec<ProjectOut> = listed
+        .snapshot
+        .projects
+        .iter()
+        .filter(|p| p.readable() && selection.includes(p) && p.path_with_namespace.as_str() > after.as_str())
+        .take(limit + 1)
+        .map(|p| ProjectOut {
+            id: p.id,
+            path_with_namespace: p.path_with_namespace.clone(),
+            role: role_name(p.access_level),
+            archived: p.archived,
+        })
+        .collect();
+    audit(
+        &state,
+        &key,
+        client,
+        &integration.workspace_id,
+        &format!("read the projects of {}", crate::api::caller::named(&integration)),
+    )
+    .await;
+    Ok(json(&paged(projects, limit, |p| &p.path_with_namespace)))
 }
 
 /// The connection with this id, when it belongs to a workspace the key reaches; else 404.

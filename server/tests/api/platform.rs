@@ -184,3 +184,99 @@ async fn platform_key_creation_refuses_bad_scopes_and_origins_with_what_to_type(
         sqlx::query_scalar("SELECT COUNT(*) FROM platform_keys").fetch_one(onramp.state.db.pool()).await.unwrap();
     assert_eq!(count, 0, "a refused key was stored");
 }
+
+/// A workspace-level key with `scopes`, as the workspace's settings will make it.
+async fn workspace_key(onramp: &Onramp, workspace: &str, name: &str, scopes: &str) -> String {
+    let (_, secret) = app::store::platform::create_key(
+        &onramp.state.db,
+        app::store::platform::NewKey {
+            name,
+            scopes: app::platform::Scopes::parse(scopes).unwrap(),
+            return_origins: vec![],
+            workspace_id: Some(workspace),
+        },
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    secret
+}
+
+#[tokio::test]
+async fn a_collector_reads_the_chosen_projects_and_the_token_only_with_credentials_read() {
+    use crate::scope::{ready, scope_path, send_json};
+    let fake = spawn_fake(FakeGitlab::default()).await;
+    let onramp = spawn_onramp().await;
+    connect(&onramp, &onramp.client, &fake, "glpat-good").await;
+    let (workspace, connection) = only_connection(&onramp).await;
+    let reader = workspace_key(&onramp, &workspace, "reader", "connections:read").await;
+    let collector = workspace_key(&onramp, &workspace, "collector", "connections:read,credentials:read").await;
+    let credentials = format!("/api/v1/connections/{connection}/credentials");
+    let scope = format!("/api/v1/connections/{connection}/scope");
+
+    // The token leaves only with credentials:read, uncached, and each read is audited.
+    let (status, body) = call(&onramp, &reader, &credentials).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body["message"].as_str().unwrap().contains("credentials:read"));
+    let (status, body) = call(&onramp, &collector, &credentials).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["token"], "glpat-good");
+    assert_eq!(body["base_url"], fake.url("").trim_end_matches('/'));
+    assert_eq!(body["token_expires_at"], "2099-01-01");
+    let reads: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM audit_events WHERE workspace_id = $1 AND action = 'platform.read' AND target LIKE 'read the token%'",
+    )
+    .bind(&workspace)
+    .fetch_one(onramp.state.db.pool())
+    .await
+    .unwrap();
+    assert_eq!(reads, 1);
+    assert!(!captured_log().contains("glpat-good"), "the token was logged");
+
+    // Nothing chosen yet: 409 saying where to choose.
+    ready(&onramp.client, &onramp, &connection).await;
+    let (status, body) = call(&onramp, &reader, &scope).await;
+    assert_eq!((status, body["error"].as_str()), (409, Some("not_ready")), "{body}");
+    assert!(body["message"].as_str().unwrap().contains(&format!("/connections/{connection}/scope")), "{body}");
+
+    // Chosen: the projects of the selection, with GitLab's ids and the role, paged by path.
+    let selection =
+        r#"{"groups": ["acme/platform"], "projects": ["jdoe/dotfiles"], "exclude": ["acme/platform/worker"]}"#;
+    let (status, saved) = send_json(&onramp.client, &onramp, "PUT", &scope_path(&connection), selection).await;
+    assert_eq!(status, 200, "{saved}");
+    let (status, all) = call(&onramp, &reader, &scope).await;
+    assert_eq!(status, 200, "{all}");
+    let paths: Vec<&str> =
+        all["data"].as_array().unwrap().iter().map(|p| p["path_with_namespace"].as_str().unwrap()).collect();
+    assert!(paths.contains(&"acme/platform/api") && paths.contains(&"jdoe/dotfiles"), "{paths:?}");
+    assert!(!paths.contains(&"acme/platform/worker") && !paths.contains(&"acme/website"), "{paths:?}");
+    assert!(all["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|p| p["id"].as_u64().is_some_and(|id| id > 0) && p["role"].is_string()));
+    let mut walked = Vec::new();
+    let mut next = String::new();
+    loop {
+        let (status, page) = call(&onramp, &reader, &format!("{scope}?limit=1&after={next}")).await;
+        assert_eq!(status, 200, "{page}");
+        walked.extend(
+            page["data"].as_array().unwrap().iter().map(|p| p["path_with_namespace"].as_str().unwrap().to_owned()),
+        );
+        match page["next"].as_str() {
+            Some(n) => next = n.to_owned(),
+            None => break,
+        }
+    }
+    assert_eq!(walked, paths, "paging one by one walks the same projects once each");
+
+    // A connection whose token failed its last check answers 409 with the step that fixes it.
+    sqlx::query("UPDATE integrations SET last_check_ok = 0 WHERE id = $1")
+        .bind(&connection)
+        .execute(onramp.state.db.pool())
+        .await
+        .unwrap();
+    let (status, body) = call(&onramp, &collector, &credentials).await;
+    assert_eq!((status, body["error"].as_str()), (409, Some("conflict")), "{body}");
+    assert!(!body.to_string().contains("glpat-good"));
+}
