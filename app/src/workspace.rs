@@ -277,6 +277,8 @@ pub mod audit {
     pub const API_TOKEN_REVOKED: &str = "api_token.revoked";
     pub const SCOPE_SAVED: &str = "connection.scope_saved";
     pub const PLATFORM_READ: &str = "platform.read";
+    pub const PLATFORM_KEY_CREATED: &str = "platform_key.created";
+    pub const PLATFORM_KEY_REVOKED: &str = "platform_key.revoked";
 
     /// How the audit page says it.
     pub fn describe(action: &str) -> &'static str {
@@ -299,6 +301,8 @@ pub mod audit {
             API_TOKEN_REVOKED => "revoked an API token",
             SCOPE_SAVED => "chose the groups and projects a connection reads",
             PLATFORM_READ => "read through the platform API",
+            PLATFORM_KEY_CREATED => "created a platform key",
+            PLATFORM_KEY_REVOKED => "revoked a platform key",
             _ => "changed something",
         }
     }

@@ -116,9 +116,18 @@ pub fn table(report: &Report) -> String {
 
 /// `onramp platform-key …`: instance-level keys for platforms that serve many customers.
 pub enum PlatformKeyAction {
-    Create { name: String, scopes: String, return_origins: Vec<String> },
-    List,
-    Revoke { key: String },
+    Create { name: String, scopes: String, return_origins: Vec<String>, workspace: Option<String> },
+    List { workspace: Option<String> },
+    Revoke { key: String, workspace: Option<String> },
+}
+
+/// Records a change of a workspace's keys in its audit log, as done from the command line.
+async fn audit_key(db: &app::store::Db, workspace: Option<&str>, action: &str, name: &str) {
+    let Some(workspace) = workspace else { return };
+    let actor = app::store::workspaces::Actor { email: "onramp platform-key (command line)".into(), ip: String::new() };
+    if let Err(e) = app::store::workspaces::record(db, workspace, &actor, action, name).await {
+        eprintln!("onramp platform-key: done, but not recorded in the audit log: {e}");
+    }
 }
 
 /// Carries out `onramp platform-key` on the storage (the server may be running on it). Standard
@@ -129,7 +138,14 @@ pub async fn platform_key(db: &app::store::Db, action: PlatformKeyAction) -> (St
     use app::store::platform::{self, NewKey};
     let storage = |e: app::store::StoreError| (2u8, e.to_string());
     match action {
-        PlatformKeyAction::Create { name, scopes, return_origins } => {
+        PlatformKeyAction::Create { name, scopes, return_origins, workspace } => {
+            if let Some(id) = workspace.as_deref() {
+                match platform::workspace_exists(db, id).await {
+                    Ok(true) => {}
+                    Ok(false) => return (String::new(), Err((1, format!("there is no workspace with the id {id:?}")))),
+                    Err(e) => return (String::new(), Err(storage(e))),
+                }
+            }
             let scopes = match Scopes::parse(&scopes) {
                 Ok(s) => s,
                 Err(e) => return (String::new(), Err((1, e))),
@@ -138,10 +154,15 @@ pub async fn platform_key(db: &app::store::Db, action: PlatformKeyAction) -> (St
                 Ok(o) => o,
                 Err(e) => return (String::new(), Err((1, format!("--return-origin {e}")))),
             };
-            match platform::create_key(db, NewKey { name: &name, scopes, return_origins: origins, workspace_id: None })
-                .await
+            match platform::create_key(
+                db,
+                NewKey { name: &name, scopes, return_origins: origins, workspace_id: workspace.as_deref() },
+            )
+            .await
             {
-                Ok(Ok((key, secret))) => (
+                Ok(Ok((key, secret))) => {
+                    audit_key(db, workspace.as_deref(), app::workspace::audit::PLATFORM_KEY_CREATED, &key.name).await;
+                    (
                     format!(
                         "Created the platform key {:?} (id {}) with {}.\nIt is shown once, now; Onramp keeps only its hash.\n{secret}\n",
                         key.name,
@@ -149,19 +170,20 @@ pub async fn platform_key(db: &app::store::Db, action: PlatformKeyAction) -> (St
                         key.scopes.to_stored().replace(' ', ", ")
                     ),
                     Ok(()),
-                ),
+                )
+                }
                 Ok(Err(refused)) => (String::new(), Err((1, refused))),
                 Err(e) => (String::new(), Err(storage(e))),
             }
         }
-        PlatformKeyAction::List => match platform::list_keys(db, None).await {
+        PlatformKeyAction::List { workspace } => match platform::list_keys(db, workspace.as_deref()).await {
             Ok(keys) => {
                 let mut out = String::new();
                 if keys.is_empty() {
                     out.push_str("No platform keys yet: onramp platform-key create --name NAME --scopes LIST\n");
                 }
                 for key in keys {
-                    let when = |t: Option<i64>| t.map_or("never".to_owned(), |t| date(t));
+                    let when = |t: Option<i64>| t.map_or("never".to_owned(), date);
                     out.push_str(&format!(
                         "{}  {:?}  scopes: {}  return origins: {}  created {}  last used {}{}\n",
                         key.id,
@@ -181,14 +203,19 @@ pub async fn platform_key(db: &app::store::Db, action: PlatformKeyAction) -> (St
             }
             Err(e) => (String::new(), Err(storage(e))),
         },
-        PlatformKeyAction::Revoke { key } => match platform::revoke_key(db, None, &key).await {
-            Ok(true) => (format!("Revoked {key:?}: it stops working now.\n"), Ok(())),
-            Ok(false) => (
-                String::new(),
-                Err((1, format!("no live platform key has the id or name {key:?} (onramp platform-key list)"))),
-            ),
-            Err(e) => (String::new(), Err(storage(e))),
-        },
+        PlatformKeyAction::Revoke { key, workspace } => {
+            match platform::revoke_key(db, workspace.as_deref(), &key).await {
+                Ok(true) => {
+                    audit_key(db, workspace.as_deref(), app::workspace::audit::PLATFORM_KEY_REVOKED, &key).await;
+                    (format!("Revoked {key:?}: it stops working now.\n"), Ok(()))
+                }
+                Ok(false) => (
+                    String::new(),
+                    Err((1, format!("no live platform key has the id or name {key:?} (onramp platform-key list)"))),
+                ),
+                Err(e) => (String::new(), Err(storage(e))),
+            }
+        }
     }
 }
 

@@ -70,13 +70,23 @@ enum PlatformKeyCommand {
         /// after the wizard; repeat for several.
         #[arg(long = "return-origin")]
         return_origins: Vec<String>,
+        /// Make a workspace-level key instead: it reaches this workspace only (for a team that
+        /// runs its own collector beside Onramp).
+        #[arg(long)]
+        workspace: Option<String>,
     },
-    /// List the instance-level keys (never their secrets), revoked ones too.
-    List,
+    /// List the instance-level keys, or a workspace's (never their secrets), revoked ones too.
+    List {
+        #[arg(long)]
+        workspace: Option<String>,
+    },
     /// Revoke a key by its id or name; it stops working at once.
     Revoke {
         /// The key's id or name.
         key: String,
+        /// The workspace of a workspace-level key.
+        #[arg(long)]
+        workspace: Option<String>,
     },
 }
 
@@ -150,11 +160,13 @@ fn main() -> ExitCode {
         Some(Command::PlatformKey { action }) => {
             init_logging("warn", true);
             let action = match action {
-                PlatformKeyCommand::Create { name, scopes, return_origins } => {
-                    server::cli::PlatformKeyAction::Create { name, scopes, return_origins }
+                PlatformKeyCommand::Create { name, scopes, return_origins, workspace } => {
+                    server::cli::PlatformKeyAction::Create { name, scopes, return_origins, workspace }
                 }
-                PlatformKeyCommand::List => server::cli::PlatformKeyAction::List,
-                PlatformKeyCommand::Revoke { key } => server::cli::PlatformKeyAction::Revoke { key },
+                PlatformKeyCommand::List { workspace } => server::cli::PlatformKeyAction::List { workspace },
+                PlatformKeyCommand::Revoke { key, workspace } => {
+                    server::cli::PlatformKeyAction::Revoke { key, workspace }
+                }
             };
             runtime.block_on(async {
                 let db = match server::Config::from_env() {

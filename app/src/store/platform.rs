@@ -152,6 +152,15 @@ pub async fn authenticate(db: &Db, secret: &str) -> Result<Option<PlatformKey>, 
     Ok(Some(found))
 }
 
+/// Is there a workspace with this id (`onramp platform-key create --workspace`)?
+pub async fn workspace_exists(db: &Db, id: &str) -> Result<bool, StoreError> {
+    Ok(sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM workspaces WHERE id = $1")
+        .bind(id)
+        .fetch_one(db.pool())
+        .await?
+        > 0)
+}
+
 /// A workspace as a platform sees it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Tenant {

@@ -72,19 +72,19 @@ async fn platform_keys_reach_only_their_own_workspaces_with_their_own_scopes() {
     let stored: Vec<String> =
         sqlx::query_scalar("SELECT key_hash FROM platform_keys").fetch_all(onramp.state.db.pool()).await.unwrap();
     assert!(stored.iter().all(|h| h.len() == 64 && !h.contains(&instance[4..])));
-    // A workspace-level key, as the workspace's settings will make it.
-    let (_, team) = app::store::platform::create_key(
-        &onramp.state.db,
-        app::store::platform::NewKey {
-            name: "our collector",
-            scopes: app::platform::Scopes::parse("connections:read").unwrap(),
-            return_origins: vec![],
-            workspace_id: Some(&workspace),
-        },
+    // A workspace-level key, for a team's own collector; none for a workspace that is not there.
+    let (code, _, err) =
+        platform_key(&onramp, &["create", "--name", "x", "--scopes", "connections:read", "--workspace", "nope"]).await;
+    assert!(code == 1 && err.contains("no workspace"), "{err}");
+    let (code, out, err) = platform_key(
+        &onramp,
+        &["create", "--name", "our collector", "--scopes", "connections:read", "--workspace", &workspace],
     )
-    .await
-    .unwrap()
-    .unwrap();
+    .await;
+    assert_eq!(code, 0, "{err}");
+    let team = key_of(&out);
+    let (_, listed, _) = platform_key(&onramp, &["list", "--workspace", &workspace]).await;
+    assert!(listed.contains("our collector") && !listed.contains("DevDynamics"), "{listed}");
 
     // The workspace-level key sees its workspace and its connection, never the token.
     let (status, body) = call(&onramp, &team, "/api/v1/workspaces").await;
@@ -158,6 +158,20 @@ async fn platform_keys_reach_only_their_own_workspaces_with_their_own_scopes() {
     assert_eq!(call(&onramp, &instance, "/api/v1/workspaces").await.0, 401);
     let (code, _, err) = platform_key(&onramp, &["revoke", "DevDynamics"]).await;
     assert_eq!(code, 1, "a second revoke: {err}");
+    // A workspace's key is revoked only by naming its workspace, and that is in its audit log.
+    let (code, _, _) = platform_key(&onramp, &["revoke", "our collector"]).await;
+    assert_eq!(code, 1, "an instance-level revoke reached a workspace's key");
+    let (code, _, _) = platform_key(&onramp, &["revoke", "our collector", "--workspace", &workspace]).await;
+    assert_eq!(code, 0);
+    assert_eq!(call(&onramp, &team, "/api/v1/workspaces").await.0, 401);
+    let changes: Vec<String> = sqlx::query_scalar(
+        "SELECT action FROM audit_events WHERE workspace_id = $1 AND action LIKE 'platform_key.%' ORDER BY id",
+    )
+    .bind(&workspace)
+    .fetch_all(onramp.state.db.pool())
+    .await
+    .unwrap();
+    assert_eq!(changes, ["platform_key.created", "platform_key.revoked"]);
 }
 
 #[tokio::test]
