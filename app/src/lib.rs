@@ -29,7 +29,6 @@ pub mod jobs;
 #[cfg(feature = "ssr")]
 pub mod mail;
 pub mod pages;
-#[cfg(feature = "ssr")]
 pub mod platform;
 #[cfg(feature = "ssr")]
 pub mod rotation;
@@ -131,6 +130,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/login") view=pages::LoginPage/>
                     <Route path=path!("/signup") view=pages::SignupPage/>
                     <Route path=path!("/settings/api-tokens") view=pages::ApiTokensPage/>
+                    <Route path=path!("/settings/platform") view=pages::PlatformKeysPage/>
                 </Routes>
             </Router>
         </div>

@@ -15,6 +15,7 @@ pub const GITLAB: &str = "/integrations/gitlab";
 pub const SETTINGS_WORKSPACE: &str = "/settings/workspace";
 pub const SETTINGS_AUDIT: &str = "/settings/audit";
 pub const SETTINGS_API_TOKENS: &str = "/settings/api-tokens";
+pub const SETTINGS_PLATFORM: &str = "/settings/platform";
 
 const CONNECTIONS: &str = "/integrations/gitlab/connections/";
 const INVITE: &str = "/invite/";
@@ -114,6 +115,7 @@ pub enum Page {
     Workspace,
     Audit,
     ApiTokens,
+    PlatformKeys,
     Invite(String),
     /// `/settings` or anything below it that is no page: still needs a signed-in user.
     OtherSettings,
@@ -135,6 +137,7 @@ impl Page {
             SETTINGS_WORKSPACE => return Page::Workspace,
             SETTINGS_AUDIT => return Page::Audit,
             SETTINGS_API_TOKENS => return Page::ApiTokens,
+            SETTINGS_PLATFORM => return Page::PlatformKeys,
             _ => {}
         }
         if let Some(n) = path.strip_prefix("/integrations/gitlab/step/") {
@@ -181,6 +184,7 @@ impl Page {
             | Page::Workspace
             | Page::Audit
             | Page::ApiTokens
+            | Page::PlatformKeys
             | Page::OtherSettings => true,
             _ => self.connection_id().is_some(),
         }
@@ -215,6 +219,7 @@ mod tests {
             (SETTINGS_WORKSPACE, Page::Workspace),
             (SETTINGS_AUDIT, Page::Audit),
             (SETTINGS_API_TOKENS, Page::ApiTokens),
+            (SETTINGS_PLATFORM, Page::PlatformKeys),
             ("/settings", Page::OtherSettings),
             ("/settings/nope", Page::OtherSettings),
             ("/nope", Page::Other),
@@ -255,6 +260,7 @@ mod tests {
             "/integrations/gitlab/step/13",
             "/settings/integrations",
             "/settings/api-tokens",
+            "/settings/platform",
             "/integrations/gitlab/connections/abc",
             "/integrations/gitlab/connections/abc/disconnect",
             "/integrations/gitlab/connections/abc/scope",

@@ -17,6 +17,7 @@ pub mod error;
 pub mod invitations;
 #[cfg(feature = "ssr")]
 pub mod platform;
+pub mod platform_keys;
 pub mod respond;
 #[cfg(feature = "ssr")]
 pub mod scope;
@@ -30,6 +31,7 @@ pub use checks::*;
 pub use connections::*;
 pub use error::{ApiError, ApiErrorKind};
 pub use invitations::*;
+pub use platform_keys::*;
 pub use session::*;
 pub use tokens::*;
 pub use wizard::*;

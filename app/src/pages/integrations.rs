@@ -152,6 +152,7 @@ pub fn SettingsIntegrations() -> impl IntoView {
             </ul>
             <p><a href="/settings/workspace">"Workspace, members and invitations"</a></p>
             <p><a href="/settings/api-tokens">"Onramp API tokens for scripts"</a></p>
+            <p><a href="/settings/platform">"Platform keys for your own collector"</a></p>
         </main>
     }
 }

@@ -6,6 +6,7 @@
 
 use super::account::ApiTokens;
 use super::common::InvitationOffer;
+use super::platform::PlatformKeys;
 use super::scope::PickerData;
 use super::steps::load_check;
 use super::workspaces::{AuditEvents, NewInvitationLink, Team};
@@ -103,6 +104,9 @@ async fn load(
                 Err(_) => AuditEvents { bad_cursor: true, ..AuditEvents::default() },
             };
             data.insert(audit);
+        }
+        (Page::PlatformKeys, Some(w)) => {
+            data.insert(PlatformKeys::load(app, user_id, w, param("created").as_deref()).await?);
         }
         (Page::ApiTokens, _) => {
             data.insert(ApiTokens::load(app, user_id, param("created").as_deref()).await?);

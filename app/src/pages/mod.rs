@@ -4,6 +4,7 @@
 mod account;
 mod common;
 mod integrations;
+mod platform;
 mod report;
 mod scope;
 mod steps;
@@ -14,6 +15,7 @@ pub mod load;
 
 pub use account::{ApiTokensPage, LoginPage, SignupPage};
 pub use integrations::{ConnectionPage, DisconnectPage, GitlabIntegration, SettingsIntegrations};
+pub use platform::PlatformKeysPage;
 pub use scope::{ScopePage, ScopePreviewPage};
 pub use steps::StepPage;
 pub use workspaces::{AuditPage, InvitePage, WorkspacePage};

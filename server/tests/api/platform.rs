@@ -294,3 +294,91 @@ async fn a_collector_reads_the_chosen_projects_and_the_token_only_with_credentia
     assert_eq!((status, body["error"].as_str()), (409, Some("conflict")), "{body}");
     assert!(!body.to_string().contains("glpat-good"));
 }
+
+#[tokio::test]
+async fn an_owner_makes_and_revokes_a_workspace_key_at_settings_platform_and_an_admin_cannot() {
+    let onramp = spawn_onramp().await;
+    let pool = onramp.state.db.pool();
+    let workspace: String = sqlx::query_scalar("SELECT id FROM workspaces").fetch_one(pool).await.unwrap();
+
+    // A browser posting the form (no JavaScript) sees the key once, on the page, never in a URL.
+    let r = post(
+        &onramp.client,
+        &onramp,
+        "/api/platform_keys/create",
+        "text/html",
+        &[("name", "nightly collector"), ("connections_read", "on")],
+    )
+    .await;
+    assert!(r.status().is_redirection(), "{}", r.status());
+    let shown = location(&r);
+    assert!(shown.starts_with("/settings/platform?created=") && !shown.contains("onp_"), "{shown}");
+    let page = onramp.client.get(onramp.server.url(&shown)).send().await.unwrap().text().await.unwrap();
+    let key =
+        page.split(r#"<code id="new-platform-key">"#).nth(1).and_then(|s| s.split('<').next()).unwrap().to_owned();
+    assert!(key.starts_with("onp_"), "{key}");
+    let again = onramp.client.get(onramp.server.url(&shown)).send().await.unwrap().text().await.unwrap();
+    assert!(!again.contains(&key) && again.contains("nightly collector"), "the key was shown twice");
+    let (status, body) = call(&onramp, &key, "/api/v1/workspaces").await;
+    assert_eq!((status, body["data"][0]["id"].as_str()), (200, Some(workspace.as_str())), "{body}");
+
+    // No scope ticked: the page says what to do; nothing is stored.
+    let r = post(&onramp.client, &onramp, "/api/platform_keys/create", "text/html", &[("name", "x")]).await;
+    assert_eq!(location(&r), "/settings/platform?error=scopes");
+    let page = onramp
+        .client
+        .get(onramp.server.url("/settings/platform?error=scopes"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Tick at least one thing the key may do"), "{page}");
+    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM platform_keys").fetch_one(pool).await.unwrap();
+    assert_eq!(count, 1);
+
+    // An admin of the workspace may not make or revoke its keys.
+    let (status, invitation) = {
+        let r =
+            post(&onramp.client, &onramp, "/api/invitations/create", "application/json", &[("role", "admin")]).await;
+        (r.status().as_u16(), r.json::<Value>().await.unwrap())
+    };
+    assert_eq!(status, 200, "{invitation}");
+    let secret = invitation["link"].as_str().unwrap().rsplit_once("/invite/").unwrap().1.to_owned();
+    let admin = browser_client(&onramp.server);
+    onramp.sign_up(&admin, "ada@example.com").await;
+    let r = admin
+        .post(onramp.server.url("/api/invitations/accept"))
+        .header("accept", "application/json")
+        .form(&[("invite", secret.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let key_id: String = sqlx::query_scalar("SELECT id FROM platform_keys").fetch_one(pool).await.unwrap();
+    for (path, form) in [
+        (
+            "/api/platform_keys/create",
+            vec![
+                ("name", "mine"),
+                ("connections_read", "on"),
+                ("credentials_read", "on"),
+                ("workspace", workspace.as_str()),
+            ],
+        ),
+        ("/api/platform_keys/revoke", vec![("id", key_id.as_str()), ("workspace", workspace.as_str())]),
+    ] {
+        let r =
+            admin.post(onramp.server.url(path)).header("accept", "application/json").form(&form).send().await.unwrap();
+        assert_eq!(r.status(), 403, "{path}");
+    }
+    assert_eq!(call(&onramp, &key, "/api/v1/workspaces").await.0, 200, "an admin revoked the key");
+
+    // The owner revokes it: it stops working at once.
+    let r = post(&onramp.client, &onramp, "/api/platform_keys/revoke", "text/html", &[("id", &key_id)]).await;
+    assert_eq!(location(&r), "/settings/platform?revoked=1");
+    assert_eq!(call(&onramp, &key, "/api/v1/workspaces").await.0, 401);
+    let page = onramp.client.get(onramp.server.url("/settings/platform")).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("— revoked") && !page.contains(&key), "{page}");
+}
