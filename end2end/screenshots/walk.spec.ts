@@ -64,6 +64,12 @@ for (const colorScheme of ["light", "dark"] as const) {
       await page.getByLabel("Token name").fill("DevLake collector");
       await page.getByRole("button", { name: "Create token" }).click();
       await shoot(page, `api-tokens-${suffix}`);
+      await page.goto("/settings/platform");
+      await page.getByLabel("Key name").fill("Nightly collector");
+      await page.getByLabel(/credentials:read/).check();
+      await page.getByRole("button", { name: "Create key" }).click();
+      await expect(page.locator("#new-platform-key")).toBeVisible();
+      await shoot(page, `platform-keys-${suffix}`);
       await page.goto("/settings/audit");
       await shoot(page, `audit-${suffix}`);
     });

@@ -36,6 +36,8 @@ const ACCOUNT_PAGES = [
   "/integrations/gitlab/connections/{id}/scope?q=platform&archived=1",
   "/integrations/gitlab/connections/{id}/scope/preview",
   "/settings/api-tokens",
+  "/settings/platform",
+  "/settings/platform?error=scopes",
   "/settings/workspace",
   "/settings/audit",
 ];
