@@ -210,10 +210,27 @@ pub async fn tenants(db: &Db, key: &PlatformKey, after: &str, limit: i64) -> Res
 
 /// The workspace with this id, when the key reaches it; `None` otherwise (answered as 404).
 pub async fn tenant_of(db: &Db, key: &PlatformKey, workspace_id: &str) -> Result<Option<Tenant>, StoreError> {
-    match &key.workspace_id {
-        Some(own) if own != workspace_id => Ok(None),
-        _ => Ok(tenants(db, key, "", i64::MAX).await?.into_iter().find(|t| t.id == workspace_id)),
-    }
+    let row = match &key.workspace_id {
+        Some(own) if own != workspace_id => return Ok(None),
+        Some(own) => {
+            sqlx::query("SELECT id, name, CAST(NULL AS TEXT) AS external_id, created_at FROM workspaces WHERE id = $1")
+                .bind(own)
+                .fetch_optional(db.pool())
+                .await?
+        }
+        // One row by the primary key's (key_id, workspace_id) index, however many tenants.
+        None => {
+            sqlx::query(
+                "SELECT w.id, w.name, t.external_id, w.created_at FROM platform_tenants t \
+                 JOIN workspaces w ON w.id = t.workspace_id WHERE t.key_id = $1 AND t.workspace_id = $2",
+            )
+            .bind(&key.id)
+            .bind(workspace_id)
+            .fetch_optional(db.pool())
+            .await?
+        }
+    };
+    row.as_ref().map(tenant).transpose()
 }
 
 #[cfg(test)]
@@ -267,6 +284,22 @@ mod tests {
         assert!(tenant_of(&db, &team, "other").await.unwrap().is_none());
         assert!(tenant_of(&db, &made, &ws).await.unwrap().is_none());
         assert!(tenants(&db, &made, "", 50).await.unwrap().is_empty());
+
+        // A tenant of one instance-level key is found through it, and only through it.
+        let (other, _) = create_key(&db, new("LinearB", None)).await.unwrap().unwrap();
+        sqlx::query(
+            "INSERT INTO platform_tenants (key_id, external_id, workspace_id, created_at) VALUES ($1, 'team-7', $2, 0)",
+        )
+        .bind(&other.id)
+        .bind(&ws)
+        .execute(db.pool())
+        .await
+        .unwrap();
+        let found = tenant_of(&db, &other, &ws).await.unwrap().unwrap();
+        assert_eq!((found.id.as_str(), found.external_id.as_deref()), (ws.as_str(), Some("team-7")));
+        assert_eq!(tenants(&db, &other, "", 50).await.unwrap(), vec![found]);
+        assert!(tenants(&db, &other, &ws, 50).await.unwrap().is_empty(), "after the last one");
+        assert!(tenant_of(&db, &made, &ws).await.unwrap().is_none(), "another platform's tenant");
     }
 
     #[tokio::test]
