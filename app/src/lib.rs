@@ -34,6 +34,8 @@ pub mod platform;
 pub mod rotation;
 pub mod routes;
 #[cfg(feature = "ssr")]
+pub mod signing;
+#[cfg(feature = "ssr")]
 pub mod state;
 #[cfg(feature = "ssr")]
 pub mod store;
