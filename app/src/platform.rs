@@ -44,9 +44,9 @@ impl KeyScope {
     /// What the scope allows, for `--help`, the settings page and the README.
     pub fn allows(self) -> &'static str {
         match self {
-            KeyScope::ConnectSessionsWrite => "send an end user into the wizard (POST /api/v1/connect_sessions)",
+            KeyScope::ConnectSessionsWrite => "send an end user into the wizard (connect sessions)",
             KeyScope::ConnectionsRead => "read workspaces, connections, their health and chosen projects; no secret",
-            KeyScope::CredentialsRead => "read a connection's GitLab token (GET /api/v1/connections/{id}/credentials)",
+            KeyScope::CredentialsRead => "read a connection's GitLab token: the one place a token leaves Onramp",
             KeyScope::WebhooksWrite => "register, test and remove webhook endpoints",
         }
     }
