@@ -237,6 +237,7 @@ pub fn router(config: Config, db: Db, keys: Keyring) -> (Router, AppState) {
         .route("/api/v1/connections/{id}", get(platform::get_connection).with_state(state.clone()))
         .route("/api/v1/connections/{id}/credentials", get(platform::credentials).with_state(state.clone()))
         .route("/api/v1/connections/{id}/scope", get(platform::scope).with_state(state.clone()))
+        .route("/api/v1", any(platform::not_found))
         .route("/api/v1/{*rest}", any(platform::not_found))
         .route("/api/gitlab/connections/{id}/scope/refresh", post(scope::refresh).with_state(state.clone()))
         .route("/api/gitlab/connections/{id}/scope/preview", get(scope::preview).with_state(state.clone()))

@@ -128,8 +128,10 @@ async fn platform_keys_reach_only_their_own_workspaces_with_their_own_scopes() {
     let person = onramp.create_api_token("script").await;
     assert_eq!(call(&onramp, &person, "/api/v1/workspaces").await.0, 401);
     assert_eq!(call(&onramp, "onp_made-up", "/api/v1/workspaces").await.0, 401);
-    let (status, body) = call(&onramp, &team, "/api/v1/nothing-here").await;
-    assert_eq!((status, body["error"].as_str()), (404, Some("not_found")));
+    for unknown in ["/api/v1/nothing-here", "/api/v1"] {
+        let (status, body) = call(&onramp, &team, unknown).await;
+        assert_eq!((status, body["error"].as_str()), (404, Some("not_found")), "{unknown}");
+    }
 
     // Paging refuses what Onramp did not give.
     for bad in ["?limit=0", "?limit=101", "?after=%25%25", "?after=_w"] {
