@@ -134,6 +134,7 @@ async fn audit_key(db: &app::store::Db, workspace: Option<&str>, action: &str, n
 /// output: what was done, and for `create` the key alone on the last line (printed once; only its
 /// hash is kept). Exit code 0, 1 when refused (bad scope, unknown key), 2 for storage errors.
 pub async fn platform_key(db: &app::store::Db, action: PlatformKeyAction) -> (String, Result<(), (u8, String)>) {
+    use app::api::platform::rfc3339 as date;
     use app::platform::{ReturnOrigin, Scopes};
     use app::store::platform::{self, NewKey};
     let storage = |e: app::store::StoreError| (2u8, e.to_string());
@@ -217,11 +218,4 @@ pub async fn platform_key(db: &app::store::Db, action: PlatformKeyAction) -> (St
             }
         }
     }
-}
-
-fn date(unix: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(unix)
-        .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
-        .unwrap_or_else(|| unix.to_string())
 }

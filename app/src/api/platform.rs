@@ -112,7 +112,9 @@ impl From<Tenant> for WorkspaceOut {
     }
 }
 
-fn rfc3339(unix: i64) -> String {
+/// Unix seconds as RFC 3339 (`2026-12-04T00:45:31Z`), as `/api/v1` and `onramp platform-key list`
+/// write times.
+pub fn rfc3339(unix: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(unix)
         .ok()
         .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
