@@ -28,6 +28,9 @@ pub struct Viewer {
     pub integrations: Vec<Integration>,
     /// Authenticated with an Onramp API token rather than a browser session.
     pub via_api_token: bool,
+    /// The browser session was opened by a platform's connect session: which platform sent the
+    /// reader, and the way back to it.
+    pub embed: Option<crate::embed::Embed>,
 }
 
 impl Viewer {
@@ -223,6 +226,7 @@ pub mod ssr {
 
         // Who is asking?
         let mut via_api_token = false;
+        let mut connect_session = None;
         let user = if let Some(token) = bearer(&headers).filter(|t| t.starts_with(accounts::API_TOKEN_PREFIX)) {
             match accounts::api_token_user(&app.db, token).await {
                 Ok(Some(user)) => {
@@ -239,8 +243,12 @@ pub mod ssr {
                 Err(e) => return internal(e),
             }
         } else if let Some(secret) = session_secret(&headers, https) {
-            match accounts::session_user(&app.db, &secret).await {
-                Ok(user) => user,
+            match accounts::session(&app.db, &secret).await {
+                Ok(Some((user, from))) => {
+                    connect_session = from;
+                    Some(user)
+                }
+                Ok(None) => None,
                 Err(e) => return internal(e),
             }
         } else {
@@ -288,7 +296,15 @@ pub mod ssr {
             },
             None => Vec::new(),
         };
+        let embed = match connect_session {
+            Some(id) => match crate::store::connect_sessions::embed(&app.db, &id).await {
+                Ok(embed) => embed,
+                Err(e) => return internal(e),
+            },
+            None => None,
+        };
         let viewer = Viewer {
+            embed,
             user: UserView { id: user.id, email: user.email },
             workspace,
             workspaces,

@@ -18,6 +18,7 @@ pub mod connect;
 pub mod connections;
 #[cfg(feature = "ssr")]
 pub mod discovery;
+pub mod embed;
 pub mod figures;
 /// Everything that knows GitLab: the `gitlab` crate (`crates/gitlab`), re-exported so that
 /// `crate::gitlab::…` names it.

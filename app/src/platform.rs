@@ -203,6 +203,94 @@ pub fn check_return_url(text: &str, origins: &[ReturnOrigin]) -> Result<url::Url
     Ok(url)
 }
 
+/// What a platform hears about (`/api/v1/events`, webhooks), by its `type`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum EventType {
+    ConnectSessionCompleted,
+    ConnectionCreated,
+    ConnectionTokenReplaced,
+    ConnectionTokenRotated,
+    ConnectionCheckFailed,
+    ConnectionRecovered,
+    ConnectionExpiring,
+    ConnectionDeleted,
+    ScopeUpdated,
+    /// An endpoint that kept failing for 5 days was disabled (only its key hears it).
+    WebhookEndpointDisabled,
+}
+
+impl EventType {
+    pub const ALL: [EventType; 10] = [
+        EventType::ConnectSessionCompleted,
+        EventType::ConnectionCreated,
+        EventType::ConnectionTokenReplaced,
+        EventType::ConnectionTokenRotated,
+        EventType::ConnectionCheckFailed,
+        EventType::ConnectionRecovered,
+        EventType::ConnectionExpiring,
+        EventType::ConnectionDeleted,
+        EventType::ScopeUpdated,
+        EventType::WebhookEndpointDisabled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::ConnectSessionCompleted => "connect_session.completed",
+            EventType::ConnectionCreated => "connection.created",
+            EventType::ConnectionTokenReplaced => "connection.token_replaced",
+            EventType::ConnectionTokenRotated => "connection.token_rotated",
+            EventType::ConnectionCheckFailed => "connection.check_failed",
+            EventType::ConnectionRecovered => "connection.recovered",
+            EventType::ConnectionExpiring => "connection.expiring",
+            EventType::ConnectionDeleted => "connection.deleted",
+            EventType::ScopeUpdated => "scope.updated",
+            EventType::WebhookEndpointDisabled => "webhook_endpoint.disabled",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<EventType> {
+        EventType::ALL.into_iter().find(|t| t.as_str() == text)
+    }
+
+    /// The types a webhook endpoint subscribes to, as sent (`["connection.created", ...]`, or
+    /// `["*"]` for all); an unknown one is refused naming the known ones.
+    pub fn parse_list(list: &[String]) -> Result<Vec<EventType>, String> {
+        if list.is_empty() {
+            return Err("`events` lists the event types to send (or [\"*\"] for all of them)".to_owned());
+        }
+        let mut out = BTreeSet::new();
+        for item in list {
+            if item == "*" {
+                out.extend(EventType::ALL);
+                continue;
+            }
+            let found = EventType::parse(item).ok_or_else(|| {
+                let shown: String = item.chars().take(60).collect();
+                format!(
+                    "{shown:?} is not an event type; the types are: {}",
+                    EventType::ALL.map(EventType::as_str).join(", ")
+                )
+            })?;
+            out.insert(found);
+        }
+        Ok(out.into_iter().collect())
+    }
+}
+
+impl fmt::Display for EventType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// After a delivery's `attempts`-th failed try, how many seconds until the next one: 5 s, 5 min,
+/// 30 min, 2 h, 5 h, 10 h, 10 h (Svix's schedule, which the Standard Webhooks authors run): 8 tries
+/// over 27.6 hours. `None`: no try is left.
+pub fn retry_in(attempts: i64) -> Option<i64> {
+    const AFTER: [i64; 7] = [5, 300, 1800, 7200, 18_000, 36_000, 36_000];
+    usize::try_from(attempts).ok().and_then(|n| n.checked_sub(1)).and_then(|i| AFTER.get(i).copied())
+}
+
 /// Where a page of a `/api/v1` list starts: after the item with this ordered key. Opaque to the
 /// platform (URL-safe base64 of the key), so lists may change their ordering key later.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -360,5 +448,29 @@ mod tests {
         for bad in ["0", "101", "-1", "x", "1e3"] {
             assert!(page_limit(Some(bad)).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn event_types_parse_as_listed_with_a_star_for_all() {
+        for t in EventType::ALL {
+            assert_eq!(EventType::parse(t.as_str()), Some(t));
+        }
+        let star = EventType::parse_list(&["*".into()]).unwrap();
+        assert_eq!(star.len(), EventType::ALL.len());
+        let two = EventType::parse_list(&["scope.updated".into(), "connection.created".into(), "scope.updated".into()]);
+        assert_eq!(two.unwrap(), vec![EventType::ConnectionCreated, EventType::ScopeUpdated]);
+        let e = EventType::parse_list(&["connection.made".into()]).unwrap_err();
+        assert!(e.contains("connection.made") && e.contains("connection.created"), "{e}");
+        assert!(EventType::parse_list(&[]).is_err());
+    }
+
+    #[test]
+    fn a_failing_delivery_is_tried_within_30_seconds_then_for_more_than_a_day() {
+        assert_eq!(retry_in(0), None, "nothing failed yet");
+        assert!(retry_in(1).unwrap() <= 30, "the first retry comes within 30 seconds");
+        let waits: Vec<i64> = (1..).map_while(retry_in).collect();
+        assert!(waits.windows(2).all(|w| w[0] <= w[1]), "backs off: {waits:?}");
+        assert!(waits.iter().sum::<i64>() >= 24 * 3600, "retried for at least 24 hours");
+        assert_eq!(retry_in(8), None, "eight tries in all");
     }
 }

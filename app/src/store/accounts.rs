@@ -137,27 +137,44 @@ pub async fn verify_login(db: &Db, email: &str, password: &str) -> Result<Option
 
 /// Starts a session; returns the secret for the cookie.
 pub async fn create_session(db: &Db, user_id: &str) -> Result<String, StoreError> {
+    create_session_for(db, user_id, None).await
+}
+
+/// Starts a session, opened by a platform's connect session when `connect_session` names one
+/// (the pages then say which platform sent the reader); returns the secret for the cookie.
+pub async fn create_session_for(db: &Db, user_id: &str, connect_session: Option<&str>) -> Result<String, StoreError> {
     let secret = random_secret();
     let now = now();
-    sqlx::query("INSERT INTO sessions (id_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)")
-        .bind(hash_secret(&secret))
-        .bind(user_id)
-        .bind(now)
-        .bind(now + SESSION_SECONDS)
-        .execute(db.pool())
-        .await?;
+    sqlx::query(
+        "INSERT INTO sessions (id_hash, user_id, created_at, expires_at, connect_session_id) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(hash_secret(&secret))
+    .bind(user_id)
+    .bind(now)
+    .bind(now + SESSION_SECONDS)
+    .bind(connect_session)
+    .execute(db.pool())
+    .await?;
     Ok(secret)
 }
 
 pub async fn session_user(db: &Db, secret: &str) -> Result<Option<User>, StoreError> {
-    let row = sqlx::query(
-        "SELECT u.id, u.email FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id_hash = $1 AND s.expires_at > $2",
-    )
+    Ok(session(db, secret).await?.map(|(user, _)| user))
+}
+
+/// The live session's account, and the connect session that opened it, if one did.
+pub async fn session(db: &Db, secret: &str) -> Result<Option<(User, Option<String>)>, StoreError> {
+    let row = sqlx::query(&format!(
+        "SELECT u.id, {} AS email, s.connect_session_id FROM sessions s JOIN users u ON u.id = s.user_id \
+         WHERE s.id_hash = $1 AND s.expires_at > $2",
+        super::connect_sessions::EMAIL_OF_U
+    ))
     .bind(hash_secret(secret))
     .bind(now())
     .fetch_optional(db.pool())
     .await?;
-    row.map(|row| Ok(User { id: get(&row, "id")?, email: get(&row, "email")? })).transpose()
+    row.map(|row| Ok((User { id: get(&row, "id")?, email: get(&row, "email")? }, get(&row, "connect_session_id")?)))
+        .transpose()
 }
 
 pub async fn delete_session(db: &Db, secret: &str) -> Result<(), StoreError> {

@@ -134,10 +134,11 @@ pub async fn outbox(db: &Db, limit: i64) -> Result<Vec<Outgoing>, StoreError> {
     let mut out = Vec::with_capacity(rows.len());
     for row in &rows {
         let workspace_id: String = get(row, "workspace_id")?;
-        let to = sqlx::query(
-            "SELECT u.email FROM memberships m JOIN users u ON u.id = m.user_id \
-             WHERE m.workspace_id = $1 AND m.role IN ('owner', 'admin') ORDER BY u.email",
-        )
+        let to = sqlx::query(&format!(
+            "SELECT {} AS email FROM memberships m JOIN users u ON u.id = m.user_id \
+             WHERE m.workspace_id = $1 AND m.role IN ('owner', 'admin') ORDER BY email",
+            super::connect_sessions::EMAIL_OF_U
+        ))
         .bind(&workspace_id)
         .fetch_all(db.pool())
         .await?

@@ -544,6 +544,8 @@ pub async fn rotate_key(db: &Db, keys: &Keyring, new: &Cipher) -> Result<usize, 
             count += 1;
         }
     }
+    // Webhook endpoints' signing secrets (issue 22).
+    count += super::webhooks::reseal(&mut tx, keys, new).await?;
     tx.commit().await?;
     Ok(count)
 }

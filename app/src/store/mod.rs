@@ -6,15 +6,18 @@
 //! and never half-written ones.
 
 pub mod accounts;
+pub mod connect_sessions;
 pub mod crypto;
 pub mod events;
 pub mod integrations;
 mod keys;
 pub mod leases;
 pub mod platform;
+pub mod platform_events;
 pub mod rotations;
 pub mod scopes;
 pub mod signup;
+pub mod webhooks;
 pub mod workspaces;
 
 use sqlx::any::{AnyPoolOptions, AnyRow};

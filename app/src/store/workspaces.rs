@@ -5,6 +5,7 @@
 //! the row lock) and the workspace keeps an owner.
 
 use super::accounts::{Email, User};
+use super::connect_sessions::EMAIL_OF_U;
 use super::{get, hash_secret, new_id, now, random_secret, Db, StoreError};
 use crate::workspace::{
     leaves_an_owner, AuditEvent, Invitation, InvitationInfo, InvitationState, Member, MemberError, Membership, Role,
@@ -147,10 +148,10 @@ pub async fn rename(db: &Db, workspace_id: &str, name: &str) -> Result<Result<St
 }
 
 pub async fn members(db: &Db, workspace_id: &str) -> Result<Vec<Member>, StoreError> {
-    let rows = sqlx::query(
-        "SELECT u.id, u.email, m.role, m.created_at FROM memberships m JOIN users u ON u.id = m.user_id \
-         WHERE m.workspace_id = $1 ORDER BY u.email",
-    )
+    let rows = sqlx::query(&format!(
+        "SELECT u.id, {EMAIL_OF_U} AS email, m.role, m.created_at FROM memberships m \
+             JOIN users u ON u.id = m.user_id WHERE m.workspace_id = $1 ORDER BY email"
+    ))
     .bind(workspace_id)
     .fetch_all(db.pool())
     .await?;
@@ -177,10 +178,10 @@ async fn member_in(
     workspace_id: &str,
     user_id: &str,
 ) -> Result<Option<Member>, StoreError> {
-    let row = sqlx::query(
-        "SELECT u.id, u.email, m.role, m.created_at FROM memberships m JOIN users u ON u.id = m.user_id \
-         WHERE m.workspace_id = $1 AND m.user_id = $2",
-    )
+    let row = sqlx::query(&format!(
+        "SELECT u.id, {EMAIL_OF_U} AS email, m.role, m.created_at FROM memberships m \
+             JOIN users u ON u.id = m.user_id WHERE m.workspace_id = $1 AND m.user_id = $2"
+    ))
     .bind(workspace_id)
     .bind(user_id)
     .fetch_optional(&mut **tx)
