@@ -7,8 +7,9 @@ use crate::gitlab::check::{self, CheckInput};
 use crate::gitlab::outbound::{parse_ca, ResolveError, Target};
 use crate::gitlab::report::{CheckId, CheckResult, Report};
 use crate::integration::{event, Integration};
+use crate::platform::EventType;
 use crate::state::AppState;
-use crate::store::{events, integrations, StoreError};
+use crate::store::{events, integrations, platform_events, StoreError};
 
 /// What a page and the API say when a stored token cannot be opened.
 pub const UNUSABLE_TOKEN: &str = "Onramp cannot use the stored token: the saved connection was changed outside \
@@ -49,6 +50,9 @@ pub async fn recheck(state: &AppState, workspace_id: &str, id: &str) -> Result<O
         let once = format!("check_failed:{}", crate::store::now());
         let fix = first.and_then(|c| c.fix_step);
         note(state, &integration, event::CHECK_FAILED, &detail, fix, &once).await?;
+    } else if !integration.last_check_ok && report.ok {
+        let data = serde_json::json!({ "base_url": integration.base_url });
+        platform_events::emit_logged(&state.db, workspace_id, Some(id), EventType::ConnectionRecovered, data).await;
     }
     Ok(Some(report))
 }
@@ -64,7 +68,26 @@ pub async fn note(
 ) -> Result<bool, StoreError> {
     let once = format!("{}:{once_key}", integration.id);
     let event = events::NewEvent { kind, detail, fix_step, once_key: &once };
-    events::record(&state.db, &integration.workspace_id, &integration.id, &event, state.mailer.is_some()).await
+    let new =
+        events::record(&state.db, &integration.workspace_id, &integration.id, &event, state.mailer.is_some()).await?;
+    // The connection's platforms hear of it too, once like the event.
+    let heard = match kind {
+        event::ROTATED => Some(EventType::ConnectionTokenRotated),
+        event::CHECK_FAILED | event::ROTATION_LOST => Some(EventType::ConnectionCheckFailed),
+        event::EXPIRES_SOON => Some(EventType::ConnectionExpiring),
+        _ => None,
+    };
+    if let Some(heard) = heard.filter(|_| new) {
+        let data = serde_json::json!({
+            "base_url": integration.base_url,
+            "detail": detail,
+            "fix_step": fix_step,
+            "fix_path": fix_step.map(|s| crate::wizard::step_href(s, None)),
+            "token_expires_at": integration.expires_at,
+        });
+        platform_events::emit_logged(&state.db, &integration.workspace_id, Some(&integration.id), heard, data).await;
+    }
+    Ok(new)
 }
 
 /// The connection's GitLab, resolved and admitted by the guard, with its CA.

@@ -117,6 +117,7 @@ pub fn App() -> impl IntoView {
                     None => view! { <nav class="account" aria-label="Account"><a href="/login">"Log in"</a></nav> }.into_any(),
                 }}
             </header>
+            {auth::use_viewer().and_then(|v| v.embed).map(|embed| view! { <pages::EmbedBanner embed/> })}
             <Router>
                 <Routes fallback=pages::NotFound>
                     <Route path=path!("/") view=pages::Home/>
@@ -134,6 +135,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/signup") view=pages::SignupPage/>
                     <Route path=path!("/settings/api-tokens") view=pages::ApiTokensPage/>
                     <Route path=path!("/settings/platform") view=pages::PlatformKeysPage/>
+                    <Route path=path!("/connect/ended") view=pages::ConnectEndedPage/>
                 </Routes>
             </Router>
         </div>

@@ -81,7 +81,8 @@ impl Mailer {
         self.send(&out.to, &subject, body).await
     }
 
-    async fn send(&self, to: &[String], subject: &str, body: String) -> Result<(), String> {
+    /// Mails `body` under `subject` to `to` (addresses that cannot take mail are left out).
+    pub async fn send(&self, to: &[String], subject: &str, body: String) -> Result<(), String> {
         let mut message = Message::builder().from(self.from.clone()).subject(subject);
         for address in to {
             match address.parse::<Mailbox>() {

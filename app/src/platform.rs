@@ -283,6 +283,27 @@ impl fmt::Display for EventType {
     }
 }
 
+/// A webhook endpoint's URL: http or https, a host, no user name or password, no fragment, at
+/// most 2,048 bytes. Whether its address may be called is the outbound guard's to say (a literal
+/// address when the endpoint is made, a name when a delivery resolves it).
+pub fn check_webhook_url(text: &str) -> Result<url::Url, String> {
+    let shown: String = text.chars().take(80).collect();
+    if text.len() > 2048 {
+        return Err("the URL is longer than 2,048 bytes".to_owned());
+    }
+    let url = url::Url::parse(text.trim()).map_err(|_| format!("{shown:?} is not an absolute URL"))?;
+    if !matches!(url.scheme(), "https" | "http") || url.host().is_none() {
+        return Err(format!("{shown:?}: a webhook URL is https://host/path (or http://)"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(format!("{shown:?} carries a user name or password: Onramp signs every delivery instead"));
+    }
+    if url.fragment().is_some() {
+        return Err(format!("{shown:?} has a #fragment, which is never sent: leave it out"));
+    }
+    Ok(url)
+}
+
 /// After a delivery's `attempts`-th failed try, how many seconds until the next one: 5 s, 5 min,
 /// 30 min, 2 h, 5 h, 10 h, 10 h (Svix's schedule, which the Standard Webhooks authors run): 8 tries
 /// over 27.6 hours. `None`: no try is left.
@@ -472,5 +493,19 @@ mod tests {
         assert!(waits.windows(2).all(|w| w[0] <= w[1]), "backs off: {waits:?}");
         assert!(waits.iter().sum::<i64>() >= 24 * 3600, "retried for at least 24 hours");
         assert_eq!(retry_in(8), None, "eight tries in all");
+    }
+
+    #[test]
+    fn webhook_urls_are_plain_http_addresses() {
+        assert_eq!(
+            check_webhook_url(" https://p.example/hooks/onramp?x=1 ").unwrap().as_str(),
+            "https://p.example/hooks/onramp?x=1"
+        );
+        for bad in
+            ["ftp://p.example/", "https://u:p@p.example/", "https://p.example/#x", "/hooks", "mailto:a@b.c", "data:,x"]
+        {
+            assert!(check_webhook_url(bad).is_err(), "{bad}");
+        }
+        assert!(check_webhook_url(&format!("https://p.example/{}", "é".repeat(1100))).is_err());
     }
 }

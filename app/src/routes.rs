@@ -17,7 +17,11 @@ pub const SETTINGS_AUDIT: &str = "/settings/audit";
 pub const SETTINGS_API_TOKENS: &str = "/settings/api-tokens";
 pub const SETTINGS_PLATFORM: &str = "/settings/platform";
 
+/// Where a used or expired connect-session link without a `refresh_url` goes.
+pub const CONNECT_ENDED: &str = "/connect/ended";
+
 const CONNECTIONS: &str = "/integrations/gitlab/connections/";
+const CONNECT: &str = "/connect/";
 const INVITE: &str = "/invite/";
 
 /// One saved connection's page.
@@ -90,6 +94,12 @@ pub fn invite(secret: &str) -> String {
     format!("{INVITE}{secret}")
 }
 
+/// A connect session's link (issue 22): the secret is the whole credential, shown once to the
+/// platform that made it.
+pub fn connect_link(secret: &str) -> String {
+    format!("{CONNECT}{secret}")
+}
+
 /// Whether `secret` looks like an invitation link's secret (43 characters of URL-safe base64 as
 /// made; at most 64 accepted): anything else is not worth a query.
 pub fn secret_shaped(secret: &str) -> bool {
@@ -117,6 +127,8 @@ pub enum Page {
     ApiTokens,
     PlatformKeys,
     Invite(String),
+    /// A connect-session link that was used or ran out.
+    ConnectEnded,
     /// `/settings` or anything below it that is no page: still needs a signed-in user.
     OtherSettings,
     /// Below `/integrations/gitlab/connections/{id}/` but no page.
@@ -138,6 +150,7 @@ impl Page {
             SETTINGS_AUDIT => return Page::Audit,
             SETTINGS_API_TOKENS => return Page::ApiTokens,
             SETTINGS_PLATFORM => return Page::PlatformKeys,
+            CONNECT_ENDED => return Page::ConnectEnded,
             _ => {}
         }
         if let Some(n) = path.strip_prefix("/integrations/gitlab/step/") {
@@ -220,6 +233,7 @@ mod tests {
             (SETTINGS_AUDIT, Page::Audit),
             (SETTINGS_API_TOKENS, Page::ApiTokens),
             (SETTINGS_PLATFORM, Page::PlatformKeys),
+            (CONNECT_ENDED, Page::ConnectEnded),
             ("/settings", Page::OtherSettings),
             ("/settings/nope", Page::OtherSettings),
             ("/nope", Page::Other),

@@ -7,7 +7,7 @@ pub mod lock;
 pub mod ops;
 pub mod page_cache;
 
-use app::api::{platform, scope};
+use app::api::{embed, platform, scope, webhooks};
 use app::client::TrustedProxies;
 use app::gitlab::outbound::OutboundConfig;
 use app::jobs::{self, Job};
@@ -19,7 +19,7 @@ use axum::extract::{Query, State};
 use axum::http::{header, HeaderName, HeaderValue};
 use axum::response::IntoResponse;
 use axum::response::Redirect;
-use axum::routing::{any, get, post};
+use axum::routing::{any, delete, get, post};
 use axum::Router;
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
@@ -237,6 +237,21 @@ pub fn router(config: Config, db: Db, keys: Keyring) -> (Router, AppState) {
         .route("/api/v1/connections/{id}", get(platform::get_connection).with_state(state.clone()))
         .route("/api/v1/connections/{id}/credentials", get(platform::credentials).with_state(state.clone()))
         .route("/api/v1/connections/{id}/scope", get(platform::scope).with_state(state.clone()))
+        .route("/api/v1/connect_sessions", post(embed::create).with_state(state.clone()))
+        .route("/api/v1/connect_sessions/{id}", get(embed::status).with_state(state.clone()))
+        .route("/api/v1/events", get(webhooks::list_events).with_state(state.clone()))
+        .route(
+            "/api/v1/webhooks",
+            post(webhooks::create_endpoint).get(webhooks::list_endpoints).with_state(state.clone()),
+        )
+        .route("/api/v1/webhooks/{id}", delete(webhooks::delete_endpoint).with_state(state.clone()))
+        .route("/api/v1/webhooks/{id}/test", post(webhooks::test_endpoint).with_state(state.clone()))
+        .route("/api/v1/webhooks/{id}/deliveries", get(webhooks::list_deliveries).with_state(state.clone()))
+        .route(
+            "/api/v1/webhooks/{id}/deliveries/{delivery_id}/retry",
+            post(webhooks::retry_delivery).with_state(state.clone()),
+        )
+        .route("/connect/{secret}", get(embed::open).with_state(state.clone()))
         .route("/api/v1", any(platform::not_found))
         .route("/api/v1/{*rest}", any(platform::not_found))
         .route("/api/gitlab/connections/{id}/scope/refresh", post(scope::refresh).with_state(state.clone()))
@@ -436,6 +451,27 @@ pub async fn housekeeping_loop(state: AppState, mut stop: Stop) {
             }
         }
         minutes += 1;
+    }
+}
+
+/// Sends due webhook deliveries: whenever this process writes one, and every 5 s for those
+/// others wrote or whose retry came due. Until `stop` turns true (a send under way finishes; one
+/// cut off by a kill is sent again when its lease runs out).
+pub async fn delivery_loop(state: AppState, mut stop: Stop) {
+    loop {
+        match jobs::deliver::run(&state, time::OffsetDateTime::now_utc().unix_timestamp()).await {
+            // A full batch: more may be due at once.
+            Ok(done) if done.sent as i64 == jobs::deliver::BATCH => continue,
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "cannot send webhook deliveries"),
+        }
+        tokio::select! {
+            _ = state.db.outbox().notified() => {}
+            stopped = stop.sleep(Duration::from_secs(5)) => if stopped { return },
+        }
+        if stop.stopped() {
+            return;
+        }
     }
 }
 

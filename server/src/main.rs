@@ -268,6 +268,7 @@ async fn serve() -> ExitCode {
     });
     tokio::spawn(server::housekeeping_loop(state.clone(), stop.clone()));
     tokio::spawn(server::metrics_upkeep_loop(stop.clone()));
+    tokio::spawn(server::delivery_loop(state.clone(), stop.clone()));
     let rechecks = tokio::spawn(server::recheck_loop(state.clone(), interval, stop.clone()));
     let served = server::serve(listener, router, stop).await;
     // The re-check stops between connections; give the one under way its time.

@@ -13,6 +13,8 @@ pub mod audit;
 pub(crate) mod caller;
 pub mod checks;
 pub mod connections;
+#[cfg(feature = "ssr")]
+pub mod embed;
 pub mod error;
 pub mod invitations;
 #[cfg(feature = "ssr")]
@@ -23,6 +25,8 @@ pub mod respond;
 pub mod scope;
 pub mod session;
 pub mod tokens;
+#[cfg(feature = "ssr")]
+pub mod webhooks;
 pub mod wizard;
 pub mod workspaces;
 

@@ -24,10 +24,10 @@ use serde::{Deserialize, Serialize};
 pub struct PlatformCaller(pub PlatformKey);
 
 /// What `/api/v1` calls are counted as when a key sends too many.
-const CALLS: &str = "calls with this platform key";
+pub(crate) const CALLS: &str = "calls with this platform key";
 
 /// The key, when it has `scope` and has calls left; else 403 naming the scope, or 429.
-fn allowed(
+pub(crate) fn allowed(
     state: &AppState,
     caller: Option<Extension<PlatformCaller>>,
     scope: KeyScope,
@@ -42,7 +42,7 @@ fn allowed(
 
 /// Records the key's use in the workspace it acted on (key name, client address). The answer does
 /// not wait on a failure to record it: that is logged.
-async fn audit(
+pub(crate) async fn audit(
     state: &AppState,
     key: &PlatformKey,
     client: Option<Extension<ClientInfo>>,
@@ -70,13 +70,13 @@ pub struct Paged<T> {
 
 #[derive(Deserialize, Default)]
 pub struct PageQuery {
-    after: Option<String>,
-    limit: Option<String>,
-    workspace_id: Option<String>,
+    pub after: Option<String>,
+    pub limit: Option<String>,
+    pub workspace_id: Option<String>,
 }
 
 impl PageQuery {
-    fn bounds(&self) -> Result<(String, usize), ApiError> {
+    pub(crate) fn bounds(&self) -> Result<(String, usize), ApiError> {
         let limit = page_limit(self.limit.as_deref()).map_err(ApiError::bad_request)?;
         let after = match self.after.as_deref().filter(|a| !a.is_empty()) {
             Some(cursor) => Cursor::decode(cursor).map_err(ApiError::bad_request)?.0,
@@ -87,7 +87,7 @@ impl PageQuery {
 }
 
 /// Cuts a list fetched with one item more than the page holds: the page, and its `next`.
-fn paged<T, K: Fn(&T) -> &str>(mut items: Vec<T>, limit: usize, key: K) -> Paged<T> {
+pub(crate) fn paged<T, K: Fn(&T) -> &str>(mut items: Vec<T>, limit: usize, key: K) -> Paged<T> {
     let next = (items.len() > limit).then(|| {
         items.truncate(limit);
         Cursor::encode(key(&items[limit - 1]))
@@ -121,7 +121,7 @@ pub fn rfc3339(unix: i64) -> String {
         .unwrap_or_default()
 }
 
-fn json<T: Serialize>(body: &T) -> Response {
+pub(crate) fn json<T: Serialize>(body: &T) -> Response {
     // Nothing of it belongs in a cache between Onramp and the platform.
     ([(header::CACHE_CONTROL, "no-store")], Json(body)).into_response()
 }

@@ -14,6 +14,7 @@
 //! token, the discovery's claim in `connection_scopes`), which is what makes a connection handled
 //! once even when passes overlap (a lease that ran out, a test calling `run` beside a server).
 
+pub mod deliver;
 pub mod discover;
 pub mod mail;
 pub mod purge;

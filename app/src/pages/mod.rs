@@ -3,6 +3,7 @@
 
 mod account;
 mod common;
+mod embed;
 mod integrations;
 mod platform;
 mod report;
@@ -14,6 +15,7 @@ mod workspaces;
 pub mod load;
 
 pub use account::{ApiTokensPage, LoginPage, SignupPage};
+pub use embed::{ConnectEndedPage, EmbedBanner};
 pub use integrations::{ConnectionPage, DisconnectPage, GitlabIntegration, SettingsIntegrations};
 pub use platform::PlatformKeysPage;
 pub use scope::{ScopePage, ScopePreviewPage};

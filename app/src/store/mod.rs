@@ -37,6 +37,9 @@ pub struct Db {
     kind: DbKind,
     /// Parsed snapshots, shared by the handles of one pool (see [`scopes::SnapshotCache`]).
     snapshots: std::sync::Arc<scopes::SnapshotCache>,
+    /// Wakes this process's webhook sender when a delivery is written (`jobs::deliver`); the
+    /// sender also looks every few seconds, for rows other processes wrote.
+    outbox: std::sync::Arc<tokio::sync::Notify>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -198,7 +201,7 @@ impl Db {
         if kind == DbKind::Sqlite {
             pool.execute("PRAGMA journal_mode = WAL;").await?;
         }
-        let db = Db { pool, kind, snapshots: Default::default() };
+        let db = Db { pool, kind, snapshots: Default::default(), outbox: Default::default() };
         let migrator = match kind {
             DbKind::Sqlite => &SQLITE_MIGRATIONS,
             DbKind::Postgres => &POSTGRES_MIGRATIONS,
@@ -232,6 +235,11 @@ impl Db {
 
     pub fn kind(&self) -> DbKind {
         self.kind
+    }
+
+    /// The webhook sender's wake-up (see the field).
+    pub fn outbox(&self) -> &tokio::sync::Notify {
+        &self.outbox
     }
 }
 

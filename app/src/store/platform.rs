@@ -233,6 +233,20 @@ pub async fn tenant_of(db: &Db, key: &PlatformKey, workspace_id: &str) -> Result
     row.as_ref().map(tenant).transpose()
 }
 
+/// The addresses of the owners of a workspace-level key's workspace (none for an instance-level
+/// key: its platform runs the instance).
+pub async fn owners_of_key(db: &Db, key_id: &str) -> Result<Vec<String>, StoreError> {
+    let rows = sqlx::query(&format!(
+        "SELECT {} AS email FROM platform_keys k JOIN memberships m ON m.workspace_id = k.workspace_id \
+         JOIN users u ON u.id = m.user_id WHERE k.id = $1 AND m.role = 'owner' ORDER BY email",
+        super::connect_sessions::EMAIL_OF_U
+    ))
+    .bind(key_id)
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter().map(|r| Ok(get(r, "email")?)).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

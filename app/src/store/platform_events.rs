@@ -117,6 +117,9 @@ pub async fn emit(
         super::webhooks::enqueue(&mut tx, &endpoint_id, &id, kind.as_str(), &body, now).await?;
     }
     tx.commit().await?;
+    if !endpoints.is_empty() {
+        db.outbox().notify_one();
+    }
     Ok(id)
 }
 

@@ -230,6 +230,16 @@ impl Target {
         self.send(request, Some(token)).await
     }
 
+    /// POST `body` to `url` with `headers` and no token (a webhook delivery); never follows
+    /// redirects. The answer's body is read up to the cap like every answer.
+    pub async fn post_body(&self, url: &str, headers: &[(&str, String)], body: String) -> Result<Answer, Failure> {
+        let mut request = self.client.post(url).body(body);
+        for (name, value) in headers {
+            request = request.header(*name, value.as_str());
+        }
+        self.send(request, None).await
+    }
+
     async fn send(&self, request: reqwest::RequestBuilder, token: Option<&GitlabToken>) -> Result<Answer, Failure> {
         let mut request = request.header("accept", "application/json");
         if let Some(token) = token {
