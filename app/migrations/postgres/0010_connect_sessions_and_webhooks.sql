@@ -105,9 +105,11 @@ CREATE INDEX webhook_deliveries_endpoint ON webhook_deliveries (endpoint_id, cre
 CREATE TABLE webhook_attempts (
     id TEXT PRIMARY KEY,
     delivery_id TEXT NOT NULL REFERENCES webhook_deliveries(id) ON DELETE CASCADE,
+    -- 1 for the first try of the delivery, 2 for the next...
+    number BIGINT NOT NULL,
     started_at BIGINT NOT NULL,
     duration_ms BIGINT NOT NULL,
     status BIGINT,
     error TEXT
 );
-CREATE INDEX webhook_attempts_delivery ON webhook_attempts (delivery_id, started_at);
+CREATE INDEX webhook_attempts_delivery ON webhook_attempts (delivery_id, number);

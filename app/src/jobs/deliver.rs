@@ -86,7 +86,9 @@ async fn attempt(state: &AppState, due: &Due, timestamp: i64) -> Result<u16, Str
     let target = state.outbound.target(&origin, addrs, &[])?;
     let answer =
         target.post_body(url.as_str(), &headers(due, timestamp), due.body.clone()).await.map_err(|f| match f {
-            Failure::Timeout => "no answer within the timeout (10 s)".to_owned(),
+            Failure::Timeout => {
+                format!("no answer within {} s", state.outbound.config().request_timeout.as_secs())
+            }
             Failure::Refused => "the connection was refused".to_owned(),
             Failure::Tls(why) => format!("TLS failed: {why}"),
             Failure::PlainHttp => "an https:// URL whose server answers in plain HTTP".to_owned(),

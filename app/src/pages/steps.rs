@@ -595,6 +595,8 @@ fn step_13(base: Option<&BaseUrl>) -> Content {
         found.or_else(|| v.integrations.iter().max_by_key(|i| i.updated_at).cloned())
     });
     let workspace = use_viewer().and_then(|v| v.workspace).map(|w| w.name);
+    // Sent by a platform (a connect session): the way back to it, once the connection is saved.
+    let back = use_viewer().and_then(|v| v.embed).and_then(|e| e.back_href.map(|href| (e.platform, href)));
     let view = match saved {
         Some(saved) => {
             let has_warnings = saved.last_report.warnings().next().is_some();
@@ -613,6 +615,9 @@ fn step_13(base: Option<&BaseUrl>) -> Content {
                 <p>"Onramp is listing the groups and projects this token can reach. Pick whole groups or single projects, and see what they will bring before anything is synced."</p>
                 <div class="actions">
                     <a class="button" href=format!("/integrations/gitlab/connections/{}/scope", saved.id)>"Choose groups and projects"</a>
+                    {back.map(|(platform, href)| view! {
+                        <a class="button secondary" href=href>{format!("Back to {platform}")}</a>
+                    })}
                     <a href=format!("/integrations/gitlab/connections/{}", saved.id)>"Manage the connection"</a>
                 </div>
             }

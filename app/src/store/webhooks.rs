@@ -249,7 +249,7 @@ pub async fn deliveries(
         let id: String = get(row, "id")?;
         let attempts = sqlx::query(
             "SELECT started_at, duration_ms, status, error FROM webhook_attempts WHERE delivery_id = $1 \
-             ORDER BY started_at, id",
+             ORDER BY number",
         )
         .bind(&id)
         .fetch_all(db.pool())
@@ -398,10 +398,12 @@ pub async fn finish(db: &Db, due: &Due, attempt: &Attempt) -> Result<(Finished, 
     };
     let end = attempt.started_at + attempt.duration_ms / 1000;
     sqlx::query(
-        "INSERT INTO webhook_attempts (id, delivery_id, started_at, duration_ms, status, error) VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO webhook_attempts (id, delivery_id, number, started_at, duration_ms, status, error) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(new_id())
     .bind(&due.id)
+    .bind(attempts + 1)
     .bind(attempt.started_at)
     .bind(attempt.duration_ms)
     .bind(attempt.status.map(i64::from))

@@ -13,6 +13,7 @@ mod accounts;
 mod attacks;
 mod checks;
 mod discovery;
+mod embed;
 mod fake_gitlab_world;
 mod jobs;
 mod operations;
