@@ -221,3 +221,83 @@ async fn rotate_key_refuses_while_a_server_runs_and_no_token_is_lost() {
 fn check_status(report: &serde_json::Value, id: &str) -> String {
     check(report, id)["status"].as_str().unwrap().to_owned()
 }
+
+/// A webhook endpoint that keeps every request's `webhook-id`; the first request it gets is never
+/// answered (the sender is killed while it waits), the others get 204.
+async fn hanging_receiver() -> (Arc<Mutex<Vec<String>>>, Arc<tokio::sync::Notify>, Running) {
+    let got = Arc::new(Mutex::new(Vec::<String>::new()));
+    let arrived = Arc::new(tokio::sync::Notify::new());
+    let (g, a) = (got.clone(), arrived.clone());
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: axum::http::HeaderMap| {
+            let (got, arrived) = (g.clone(), a.clone());
+            async move {
+                let id = headers["webhook-id"].to_str().unwrap().to_owned();
+                let first = {
+                    let mut got = got.lock().unwrap();
+                    got.push(id);
+                    got.len() == 1
+                };
+                arrived.notify_one();
+                if first {
+                    std::future::pending::<()>().await;
+                }
+                axum::http::StatusCode::NO_CONTENT
+            }
+        }),
+    );
+    (got, arrived, spawn_router(app).await)
+}
+
+#[tokio::test]
+async fn kill_9_while_a_webhook_is_being_sent_loses_no_delivery() {
+    let data = tempfile::tempdir().unwrap();
+    let database_url = fresh_database_url(data.path()).await.unwrap_or_default();
+    let env = [("DATABASE_URL", database_url.as_str())];
+    let (mut child, server) = start_binary(data.path(), &env, Stdio::null()).await;
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_onramp"))
+        .args(["platform-key", "create", "--name", "DevDynamics", "--scopes", "webhooks:write"])
+        .env("ONRAMP_DATA_DIR", data.path())
+        .env("DATABASE_URL", &database_url)
+        .env_remove("ONRAMP_SECRET_KEY")
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let key = String::from_utf8_lossy(&out.stdout).lines().last().unwrap().to_owned();
+    let (got, arrived, hooks) = hanging_receiver().await;
+    let api = reqwest::Client::new();
+    let made: serde_json::Value = api
+        .post(server.url("/api/v1/webhooks"))
+        .bearer_auth(&key)
+        .json(&serde_json::json!({"url": hooks.url("/hook"), "events": ["*"]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let endpoint = made["id"].as_str().unwrap().to_owned();
+    let r = api.post(server.url(&format!("/api/v1/webhooks/{endpoint}/test"))).bearer_auth(&key).send().await.unwrap();
+    assert_eq!(r.status(), 202);
+
+    // The server's sender picks it up at once; killed while the endpoint has not answered.
+    tokio::time::timeout(Duration::from_secs(30), arrived.notified()).await.expect("the delivery was sent");
+    child.kill().await.unwrap();
+    child.wait().await.unwrap();
+
+    // Its lease runs out and another sender sends it again, with the same id.
+    let config = test_config(data.path(), Some(database_url.clone()).filter(|u| !u.is_empty()));
+    let (db, keys) = server::open_storage(&config).await.unwrap();
+    let (_, state) = server::router(config, db, keys);
+    let later = app::store::now() + app::store::webhooks::LEASE_SECONDS + 1;
+    let done = app::jobs::deliver::run(&state, later).await.unwrap();
+    assert_eq!(done.delivered, 1, "{done:?}");
+    let got = got.lock().unwrap().clone();
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[0], got[1], "the same webhook-id, so the platform can tell it is the same message");
+    let state_now: String =
+        sqlx::query_scalar("SELECT state FROM webhook_deliveries").fetch_one(state.db.pool()).await.unwrap();
+    assert_eq!(state_now, "delivered");
+}
