@@ -205,7 +205,8 @@ pub mod ssr {
 
         // A platform's call (`/api/v1`, issue 22): its key and nothing else identifies it. A
         // bearer key is no browser's, so no CSRF check; the handlers check the key's scopes.
-        if path.starts_with("/api/v1/") || path == "/api/v1" {
+        // The API's OpenAPI document holds no data: anyone may read it.
+        if (path.starts_with("/api/v1/") || path == "/api/v1") && path != "/api/v1/openapi.json" {
             let key = match bearer(&headers).filter(|t| t.starts_with(crate::platform::PLATFORM_KEY_PREFIX)) {
                 Some(secret) => match crate::store::platform::authenticate(&app.db, secret).await {
                     Ok(found) => found,

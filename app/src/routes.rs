@@ -205,9 +205,9 @@ impl Page {
 }
 
 /// API routes anyone may call (logging in needs no session; the public wizard steps confirm an
-/// instance).
+/// instance; the platform API's OpenAPI document holds no data).
 pub fn api_is_public(path: &str) -> bool {
-    path.starts_with("/api/auth/") || path.starts_with("/api/wizard/")
+    path.starts_with("/api/auth/") || path.starts_with("/api/wizard/") || path == "/api/v1/openapi.json"
 }
 
 #[cfg(test)]

@@ -237,6 +237,7 @@ pub fn router(config: Config, db: Db, keys: Keyring) -> (Router, AppState) {
         .route("/api/v1/connections/{id}", get(platform::get_connection).with_state(state.clone()))
         .route("/api/v1/connections/{id}/credentials", get(platform::credentials).with_state(state.clone()))
         .route("/api/v1/connections/{id}/scope", get(platform::scope).with_state(state.clone()))
+        .route("/api/v1/openapi.json", get(app::api::openapi::serve))
         .route("/api/v1/connect_sessions", post(embed::create).with_state(state.clone()))
         .route("/api/v1/connect_sessions/{id}", get(embed::status).with_state(state.clone()))
         .route("/api/v1/events", get(webhooks::list_events).with_state(state.clone()))

@@ -19,8 +19,7 @@ use axum::{Extension, Json};
 use serde::Serialize;
 
 /// The answer to `POST /api/v1/connect_sessions`.
-#[derive(Serialize)]
-#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct CreatedOut {
     pub id: String,
     /// Send the end user's browser here (a redirect). Single use; it holds a secret: never log it.
@@ -31,8 +30,7 @@ pub struct CreatedOut {
 }
 
 /// A connect session as its platform reads it.
-#[derive(Serialize)]
-#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct SessionOut {
     pub id: String,
     pub status: SessionStatus,
@@ -53,6 +51,8 @@ pub(crate) fn body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiErro
 
 /// `POST /api/v1/connect_sessions` (`connect_sessions:write`): 201 with the link to send the end
 /// user to.
+#[utoipa::path(post, path = "/api/v1/connect_sessions", tag = "connect sessions", request_body = ConnectRequest,
+    responses((status = 201, body = CreatedOut), (status = "4XX", body = ApiError)))]
 pub async fn create(
     State(state): State<AppState>,
     caller: Option<Extension<PlatformCaller>>,
@@ -88,6 +88,8 @@ pub async fn create(
 
 /// `GET /api/v1/connect_sessions/{id}` (`connect_sessions:write`): pending, opened, completed
 /// (with the connection) or expired. Another key's session is a 404.
+#[utoipa::path(get, path = "/api/v1/connect_sessions/{id}", tag = "connect sessions", params(("id" = String, Path)),
+    responses((status = 200, body = SessionOut), (status = "4XX", body = ApiError)))]
 pub async fn status(
     State(state): State<AppState>,
     caller: Option<Extension<PlatformCaller>>,

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 /// An error of the API itself (not a finding about GitLab: those are in the
 /// [`Report`](crate::gitlab::report::Report)).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[error("{message}")]
 pub struct ApiError {
     pub error: ApiErrorKind,
@@ -18,6 +19,7 @@ pub struct ApiError {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ApiErrorKind {
     BadRequest,

@@ -18,6 +18,8 @@ pub mod embed;
 pub mod error;
 pub mod invitations;
 #[cfg(feature = "ssr")]
+pub mod openapi;
+#[cfg(feature = "ssr")]
 pub mod platform;
 pub mod platform_keys;
 pub mod respond;

@@ -61,11 +61,28 @@ pub(crate) async fn audit(
 }
 
 /// A page of a list.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct Paged<T> {
     pub data: Vec<T>,
     /// Pass it as `?after=` for the next page; `null` on the last one.
     pub next: Option<String>,
+}
+
+/// `?after=` (a page's `next`) and `?limit=` (1–100, default 50), as the document names them.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct PageParams {
+    after: Option<String>,
+    limit: Option<u32>,
+}
+
+/// `?workspace_id=`: which workspace (a workspace-level key may leave it out).
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct WorkspaceParam {
+    workspace_id: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -96,7 +113,7 @@ pub(crate) fn paged<T, K: Fn(&T) -> &str>(mut items: Vec<T>, limit: usize, key: 
 }
 
 /// A workspace as `/api/v1` shows it.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct WorkspaceOut {
     pub id: String,
     pub name: String,
@@ -127,6 +144,8 @@ pub(crate) fn json<T: Serialize>(body: &T) -> Response {
 }
 
 /// `GET /api/v1/workspaces`: the workspaces the key reaches (`connections:read`).
+#[utoipa::path(get, path = "/api/v1/workspaces", tag = "connections", params(PageParams),
+    responses((status = 200, body = Paged<WorkspaceOut>), (status = "4XX", body = ApiError)))]
 pub async fn list_workspaces(
     State(state): State<AppState>,
     caller: Option<Extension<PlatformCaller>>,
@@ -140,10 +159,11 @@ pub async fn list_workspaces(
 }
 
 /// One finding of a connection's last check.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct FindingOut {
     pub check: String,
     /// `pass`, `warn`, `fail` or `skipped`.
+    #[schema(value_type = String)]
     pub status: crate::gitlab::report::Status,
     pub message: String,
     /// The wizard step that fixes it, and its address on this Onramp.
@@ -152,7 +172,7 @@ pub struct FindingOut {
 }
 
 /// A connection as `/api/v1` shows it: never its token.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct ConnectionOut {
     pub id: String,
     pub workspace_id: String,
@@ -172,7 +192,7 @@ pub struct ConnectionOut {
     pub updated_at: String,
 }
 
-#[derive(Serialize, Default)]
+#[derive(Serialize, Default, utoipa::ToSchema)]
 pub struct RotationOut {
     /// `YYYY-MM-DD`: the day Onramp rotates the token, when it can.
     pub rotates_on: Option<String>,
@@ -180,7 +200,7 @@ pub struct RotationOut {
     pub cannot: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct HealthOut {
     /// No check failed at the last check (warnings allowed).
     pub ok: bool,
@@ -244,6 +264,8 @@ async fn tenant(state: &AppState, key: &PlatformKey, requested: Option<&str>) ->
 }
 
 /// `GET /api/v1/connections?workspace_id=…`: a workspace's connections (`connections:read`).
+#[utoipa::path(get, path = "/api/v1/connections", tag = "connections", params(PageParams, WorkspaceParam),
+    responses((status = 200, body = Paged<ConnectionOut>), (status = "4XX", body = ApiError)))]
 pub async fn list_connections(
     State(state): State<AppState>,
     caller: Option<Extension<PlatformCaller>>,
@@ -267,6 +289,8 @@ pub async fn list_connections(
 }
 
 /// `GET /api/v1/connections/{id}` (`connections:read`).
+#[utoipa::path(get, path = "/api/v1/connections/{id}", tag = "connections", params(("id" = String, Path)),
+    responses((status = 200, body = ConnectionOut), (status = "4XX", body = ApiError)))]
 pub async fn get_connection(
     State(state): State<AppState>,
     caller: Option<Extension<PlatformCaller>>,
@@ -287,7 +311,7 @@ pub async fn get_connection(
 }
 
 /// What a collector needs to call GitLab. Only here does a token leave Onramp.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct CredentialsOut {
     pub base_url: String,
     pub token: String,
@@ -300,6 +324,9 @@ pub struct CredentialsOut {
 /// `GET /api/v1/connections/{id}/credentials` (`credentials:read`): the token, with
 /// `Cache-Control: no-store`; 409 with the reason and the fixing step when it cannot be used.
 /// Each read is an audit event in the connection's workspace.
+#[utoipa::path(get, path = "/api/v1/connections/{id}/credentials", tag = "credentials",
+    params(("id" = String, Path)),
+    responses((status = 200, body = CredentialsOut), (status = "4XX", body = ApiError)))]
 pub async fn credentials(
     State(state): State<AppState>,
     caller: Option<Extension<PlatformCaller>>,
@@ -361,7 +388,7 @@ pub async fn credentials(
 }
 
 /// One chosen project, as a collector iterates over them.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct ProjectOut {
     /// GitLab's numeric id (`/api/v4/projects/{id}`).
     pub id: u64,
@@ -385,6 +412,9 @@ fn role_name(level: u8) -> &'static str {
 /// `GET /api/v1/connections/{id}/scope` (`connections:read`): the saved selection resolved against
 /// the last discovery, the projects Onramp can read, ordered by path; 409 while nothing was chosen
 /// or discovered.
+#[utoipa::path(get, path = "/api/v1/connections/{id}/scope", tag = "connections",
+    params(("id" = String, Path), PageParams),
+    responses((status = 200, body = Paged<ProjectOut>), (status = "4XX", body = ApiError)))]
 pub async fn scope(
     State(state): State<AppState>,
     caller: Option<Extension<PlatformCaller>>,

@@ -5,7 +5,7 @@
 
 use super::embed::body;
 use super::error::ApiError;
-use super::platform::{allowed, json, paged, rfc3339, PageQuery, PlatformCaller};
+use super::platform::{allowed, json, paged, rfc3339, PageParams, PageQuery, Paged, PlatformCaller};
 use crate::platform::{check_webhook_url, page_limit, Cursor, EventType, KeyScope};
 use crate::state::AppState;
 use crate::store::platform_events;
@@ -19,8 +19,7 @@ use serde::{Deserialize, Serialize};
 
 /// An event as `/api/v1/events` lists it (and, as `{"type", "timestamp", "data"}`, as a webhook
 /// delivers it).
-#[derive(Serialize)]
-#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct EventOut {
     /// Stable: the same in the pull list and as a delivery's `webhook-id`.
     pub id: String,
@@ -29,7 +28,7 @@ pub struct EventOut {
     pub created_at: String,
     pub workspace_id: Option<String>,
     pub connection_id: Option<String>,
-    #[cfg_attr(feature = "ssr", schema(value_type = Object))]
+    #[schema(value_type = Object)]
     pub data: serde_json::Value,
 }
 
@@ -42,6 +41,8 @@ pub struct EventsQuery {
 /// `GET /api/v1/events?after=…` (`connections:read`): the events the key hears, oldest first.
 /// `after` is the id of the last event handled (or a page's `next`); without it, the list starts
 /// at the oldest event kept.
+#[utoipa::path(get, path = "/api/v1/events", tag = "events", params(PageParams),
+    responses((status = 200, body = Paged<EventOut>), (status = "4XX", body = ApiError)))]
 pub async fn list_events(
     State(state): State<AppState>,
     caller: Option<Extension<PlatformCaller>>,
@@ -79,8 +80,7 @@ pub async fn list_events(
 }
 
 /// The body of `POST /api/v1/webhooks`.
-#[derive(Deserialize, Default)]
-#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 pub struct NewEndpoint {
     /// Where deliveries go: https (or http), through Onramp's outbound guard.
     pub url: Option<String>,
@@ -89,8 +89,7 @@ pub struct NewEndpoint {
 }
 
 /// A webhook endpoint as listed: never its secret.
-#[derive(Serialize)]
-#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct EndpointOut {
     pub id: String,
     pub url: String,
@@ -116,8 +115,7 @@ impl From<Endpoint> for EndpointOut {
 }
 
 /// The answer to `POST /api/v1/webhooks`: the endpoint and its signing secret, shown this once.
-#[derive(Serialize)]
-#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct CreatedEndpointOut {
     #[serde(flatten)]
     pub endpoint: EndpointOut,
@@ -127,6 +125,8 @@ pub struct CreatedEndpointOut {
 
 /// `POST /api/v1/webhooks` (`webhooks:write`): 201 with the endpoint's secret. A URL whose host
 /// is a literal address the outbound guard refuses is a 400; a name is judged at each delivery.
+#[utoipa::path(post, path = "/api/v1/webhooks", tag = "webhooks", request_body = NewEndpoint,
+    responses((status = 201, body = CreatedEndpointOut), (status = "4XX", body = ApiError)))]
 pub async fn create_endpoint(
     State(state): State<AppState>,
     caller: Option<Extension<PlatformCaller>>,
@@ -162,13 +162,15 @@ pub async fn create_endpoint(
 }
 
 /// `GET /api/v1/webhooks` (`webhooks:write`): the key's endpoints.
+#[utoipa::path(get, path = "/api/v1/webhooks", tag = "webhooks",
+    responses((status = 200, body = Paged<EndpointOut>), (status = "4XX", body = ApiError)))]
 pub async fn list_endpoints(
     State(state): State<AppState>,
     caller: Option<Extension<PlatformCaller>>,
 ) -> Result<Response, ApiError> {
     let key = allowed(&state, caller, KeyScope::WebhooksWrite)?;
     let all: Vec<EndpointOut> = webhooks::list(&state.db, &key).await?.into_iter().map(Into::into).collect();
-    Ok(json(&super::platform::Paged { data: all, next: None }))
+    Ok(json(&Paged { data: all, next: None }))
 }
 
 fn no_endpoint() -> ApiError {
@@ -176,6 +178,8 @@ fn no_endpoint() -> ApiError {
 }
 
 /// `DELETE /api/v1/webhooks/{id}` (`webhooks:write`): 204; its deliveries go with it.
+#[utoipa::path(delete, path = "/api/v1/webhooks/{id}", tag = "webhooks", params(("id" = String, Path)),
+    responses((status = 204, description = "Deleted, with its deliveries"), (status = "4XX", body = ApiError)))]
 pub async fn delete_endpoint(
     State(state): State<AppState>,
     caller: Option<Extension<PlatformCaller>>,
@@ -190,13 +194,14 @@ pub async fn delete_endpoint(
 }
 
 /// The answer to a test or a retry: the delivery that will be sent.
-#[derive(Serialize)]
-#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct QueuedOut {
     pub delivery_id: String,
 }
 
 /// `POST /api/v1/webhooks/{id}/test` (`webhooks:write`): 202; a `ping` goes out like any delivery.
+#[utoipa::path(post, path = "/api/v1/webhooks/{id}/test", tag = "webhooks", params(("id" = String, Path)),
+    responses((status = 202, body = QueuedOut), (status = "4XX", body = ApiError)))]
 pub async fn test_endpoint(
     State(state): State<AppState>,
     caller: Option<Extension<PlatformCaller>>,
@@ -211,8 +216,7 @@ pub async fn test_endpoint(
 }
 
 /// One try of a delivery.
-#[derive(Serialize)]
-#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct AttemptOut {
     pub at: String,
     pub duration_ms: i64,
@@ -221,8 +225,7 @@ pub struct AttemptOut {
     pub error: Option<String>,
 }
 
-#[derive(Serialize)]
-#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct DeliveryOut {
     pub id: String,
     pub event_id: String,
@@ -259,6 +262,8 @@ impl From<Delivery> for DeliveryOut {
 }
 
 /// `GET /api/v1/webhooks/{id}/deliveries` (`webhooks:write`): newest first, every attempt.
+#[utoipa::path(get, path = "/api/v1/webhooks/{id}/deliveries", tag = "webhooks", params(("id" = String, Path), PageParams),
+    responses((status = 200, body = Paged<DeliveryOut>), (status = "4XX", body = ApiError)))]
 pub async fn list_deliveries(
     State(state): State<AppState>,
     caller: Option<Extension<PlatformCaller>>,
@@ -274,6 +279,9 @@ pub async fn list_deliveries(
 
 /// `POST /api/v1/webhooks/{id}/deliveries/{delivery_id}/retry` (`webhooks:write`): 202; the
 /// delivery is sent again now (same `webhook-id`).
+#[utoipa::path(post, path = "/api/v1/webhooks/{id}/deliveries/{delivery_id}/retry", tag = "webhooks",
+    params(("id" = String, Path), ("delivery_id" = String, Path)),
+    responses((status = 202, body = QueuedOut), (status = "4XX", body = ApiError)))]
 pub async fn retry_delivery(
     State(state): State<AppState>,
     caller: Option<Extension<PlatformCaller>>,

@@ -39,7 +39,9 @@ async fn api(onramp: &Onramp, key: &str, method: &str, path: &str, body: Option<
     let r = request.send().await.unwrap();
     let status = r.status().as_u16();
     let text = r.text().await.unwrap();
-    (status, if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap() })
+    let body = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap() };
+    contract::check(method, path, status, &body);
+    (status, body)
 }
 
 fn session_request(workspace: &str, user: &str) -> Value {
@@ -599,4 +601,48 @@ async fn two_processes_on_one_database_send_each_delivery_once() {
     ids.dedup();
     assert_eq!(ids.len(), 40, "each once");
     assert_eq!(receiver.got().len(), 40, "none twice");
+}
+
+#[tokio::test]
+async fn the_openapi_document_is_openapi_3_1_served_without_a_key_and_covers_every_call() {
+    let onramp = spawn_onramp().await;
+    let r = onramp.anon.get(onramp.server.url("/api/v1/openapi.json")).send().await.unwrap();
+    assert_eq!(r.status(), 200, "no key needed for the document");
+    let text = r.text().await.unwrap();
+    let doc: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(&doc, contract::document());
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"), "{}", doc["openapi"]);
+    let parsed = oas3::from_json(&text).expect("the document reads as OpenAPI 3.1");
+    assert!(parsed.components.is_some());
+    // Every schema is valid JSON Schema 2020-12, and every $ref points at one that exists.
+    for (name, schema) in doc["components"]["schemas"].as_object().unwrap() {
+        let mut s = schema.clone();
+        s["$schema"] = "https://json-schema.org/draft/2020-12/schema".into();
+        assert!(jsonschema::meta::is_valid(&s), "{name} is no valid JSON Schema");
+    }
+    for reference in text.split("\"$ref\":\"").skip(1).map(|r| r.split('"').next().unwrap()) {
+        assert!(doc.pointer(&reference.replacen('#', "", 1)).is_some(), "{reference} points nowhere");
+    }
+    // The calls the server routes are the calls the document describes.
+    for (method, path) in [
+        ("post", "/api/v1/connect_sessions"),
+        ("get", "/api/v1/connect_sessions/{id}"),
+        ("get", "/api/v1/workspaces"),
+        ("get", "/api/v1/connections"),
+        ("get", "/api/v1/connections/{id}"),
+        ("get", "/api/v1/connections/{id}/scope"),
+        ("get", "/api/v1/connections/{id}/credentials"),
+        ("get", "/api/v1/events"),
+        ("post", "/api/v1/webhooks"),
+        ("get", "/api/v1/webhooks"),
+        ("delete", "/api/v1/webhooks/{id}"),
+        ("post", "/api/v1/webhooks/{id}/test"),
+        ("get", "/api/v1/webhooks/{id}/deliveries"),
+        ("post", "/api/v1/webhooks/{id}/deliveries/{delivery_id}/retry"),
+    ] {
+        assert!(doc["paths"][path][method].is_object(), "{method} {path} is not documented");
+    }
+    // Without a key every call is 401 with the one error shape the document promises.
+    let (status, body) = api(&onramp, "onp_wrong", "GET", "/api/v1/workspaces", None).await;
+    assert_eq!((status, body["error"].as_str()), (401, Some("unauthorized")));
 }

@@ -39,7 +39,11 @@ async fn call(onramp: &Onramp, key: &str, path: &str) -> (u16, Value) {
         assert_eq!(r.headers()["cache-control"], "no-store", "{path}");
     }
     let body = r.text().await.unwrap();
-    (status, serde_json::from_str(&body).unwrap_or_else(|_| panic!("{path} answered no JSON: {body}")))
+    let body: Value = serde_json::from_str(&body).unwrap_or_else(|_| panic!("{path} answered no JSON: {body}"));
+    if path.starts_with("/api/v1/") {
+        contract::check("GET", path, status, &body);
+    }
+    (status, body)
 }
 
 #[tokio::test]

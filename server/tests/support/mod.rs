@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod contract;
+
 use app::gitlab::guard::OutboundGuard;
 use app::gitlab::outbound::OutboundConfig;
 use fake_gitlab::FakeGitlab;
