@@ -7,6 +7,12 @@ import { join } from "node:path";
 const PORT = process.env.ONRAMP_E2E_PORT ?? "3917";
 const FAKE_PORT = process.env.ONRAMP_E2E_FAKE_PORT ?? "3918";
 const FAKE_PORT_2 = process.env.ONRAMP_E2E_FAKE_PORT_2 ?? "3919";
+const PLATFORM_PORT = process.env.ONRAMP_E2E_PLATFORM_PORT ?? "3920";
+/** The example platform (examples/platform), which starts Onramp's wizard from its own page. */
+export const PLATFORM = `http://127.0.0.1:${PLATFORM_PORT}`;
+// One fresh SQLite database (and key file) for every run, shared by Onramp and the key the
+// example platform makes with `onramp platform-key create`.
+const DATA_DIR = process.env.ONRAMP_E2E_DATA_DIR ?? mkdtempSync(join(tmpdir(), "onramp-e2e-"));
 export const FAKE_GITLAB = `http://127.0.0.1:${FAKE_PORT}`;
 /** A second GitLab instance, for a workspace with two connections. */
 export const FAKE_GITLAB_2 = `http://127.0.0.1:${FAKE_PORT_2}`;
@@ -42,13 +48,27 @@ export default defineConfig({
       env: {
         ...(process.env as Record<string, string>),
         LEPTOS_SITE_ADDR: `127.0.0.1:${PORT}`,
-        // A fresh SQLite database (and key file) for every run.
-        ONRAMP_DATA_DIR: process.env.ONRAMP_E2E_DATA_DIR ?? mkdtempSync(join(tmpdir(), "onramp-e2e-")),
+        ONRAMP_DATA_DIR: DATA_DIR,
         DATABASE_URL: "",
         ONRAMP_SECRET_KEY: "",
         ONRAMP_OUTBOUND_ALLOW: "127.0.0.1",
         ONRAMP_CHECK_RATE_PER_MIN: "1000",
         ONRAMP_SIGNUPS_PER_IP_PER_HOUR: "1000",
+      },
+    },
+    {
+      command: "examples/platform/run.sh",
+      cwd: "..",
+      url: `${PLATFORM}/healthz`,
+      reuseExistingServer: false,
+      stdout: "ignore",
+      env: {
+        ...(process.env as Record<string, string>),
+        ONRAMP_URL: `http://127.0.0.1:${PORT}`,
+        ONRAMP_DATA_DIR: DATA_DIR,
+        DATABASE_URL: "",
+        ONRAMP_SECRET_KEY: "",
+        PLATFORM_ADDR: `127.0.0.1:${PLATFORM_PORT}`,
       },
     },
   ],

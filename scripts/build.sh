@@ -40,8 +40,8 @@ WASM_IN=$FRONT_TARGET/wasm32-unknown-unknown/wasm-release/frontend.wasm
 log() { printf '[build] %s\n' "$*" >&2; }
 
 build_server() {
-  log "server and fake GitLab (cargo build --release)"
-  cargo build --release -p server -p fake-gitlab --bins
+  log "server, fake GitLab and example platform (cargo build --release)"
+  cargo build --release -p server -p fake-gitlab -p example-platform --bins
 }
 
 build_wasm() {

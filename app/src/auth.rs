@@ -286,16 +286,9 @@ pub mod ssr {
             return next.run(req).await;
         };
 
-        let (workspaces, workspace) = match workspaces::memberships(&app.db, &user.id).await {
+        let (workspaces, mut workspace) = match workspaces::memberships(&app.db, &user.id).await {
             Ok(w) => w,
             Err(e) => return internal(e),
-        };
-        let integrations = match &workspace {
-            Some(w) => match integrations::list(&app.db, &w.id).await {
-                Ok(i) => i,
-                Err(e) => return internal(e),
-            },
-            None => Vec::new(),
         };
         let embed = match connect_session {
             Some(id) => match crate::store::connect_sessions::embed(&app.db, &id).await {
@@ -303,6 +296,19 @@ pub mod ssr {
                 Err(e) => return internal(e),
             },
             None => None,
+        };
+        // A browser session a connect session opened works in that session's workspace, whatever
+        // the account chose elsewhere (the same end user may be in the wizard for two of the
+        // platform's workspaces at once, in two browsers).
+        if let Some(pinned) = embed.as_ref().and_then(|e| workspaces.iter().find(|w| w.id == e.workspace_id)) {
+            workspace = Some(pinned.clone());
+        }
+        let integrations = match &workspace {
+            Some(w) => match integrations::list(&app.db, &w.id).await {
+                Ok(i) => i,
+                Err(e) => return internal(e),
+            },
+            None => Vec::new(),
         };
         let viewer = Viewer {
             embed,

@@ -16,7 +16,8 @@ use {
 };
 
 /// `POST /api/platform_keys/create`: `name`, one checkbox per scope (`connections_read`,
-/// `credentials_read`, `connect_sessions_write`, `webhooks_write`: any value turns it on), for the
+/// `credentials_read`, `connect_sessions_write`, `webhooks_write`: any value turns it on),
+/// optionally `return_origin` (where connect sessions may send people back to), for the
 /// current workspace (or `workspace`). Owners only. The key is answered (or shown on the page)
 /// once; Onramp keeps its hash.
 #[server(prefix = "/api", endpoint = "platform_keys/create")]
@@ -27,6 +28,7 @@ pub async fn create_platform_key(
     credentials_read: Option<String>,
     connect_sessions_write: Option<String>,
     webhooks_write: Option<String>,
+    return_origin: Option<String>,
 ) -> Result<String, ApiError> {
     let state = state()?;
     let viewer = viewer()?;
@@ -53,10 +55,20 @@ pub async fn create_platform_key(
             return Err(ApiError::bad_request("Tick at least one thing the key may do."));
         }
     };
+    let return_origins = match return_origin.as_deref().map(str::trim).filter(|o| !o.is_empty()) {
+        None => Vec::new(),
+        Some(typed) => match crate::platform::ReturnOrigin::parse(typed) {
+            Ok(origin) => vec![origin],
+            Err(why) => {
+                to_page(format!("{SETTINGS_PLATFORM}?error=origin"));
+                return Err(ApiError::bad_request(why));
+            }
+        },
+    };
     let new = platform::NewKey {
         name: name.as_deref().unwrap_or_default(),
         scopes,
-        return_origins: Vec::new(),
+        return_origins,
         workspace_id: Some(&ws.id),
     };
     let (key, secret) = match platform::create_key(&state.db, new).await? {

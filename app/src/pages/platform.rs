@@ -16,6 +16,8 @@ pub struct PlatformKeyView {
     pub id: String,
     pub name: String,
     pub scopes: Vec<&'static str>,
+    /// Where its connect sessions may send people back to.
+    pub return_origins: Vec<String>,
     /// `YYYY-MM-DD`.
     pub created_on: String,
     pub last_used_on: Option<String>,
@@ -50,6 +52,7 @@ impl PlatformKeys {
                 id: k.id,
                 name: k.name,
                 scopes: k.scopes.iter().map(KeyScope::as_str).collect(),
+                return_origins: k.return_origins.iter().map(|o| o.as_str().to_owned()).collect(),
                 created_on: day(k.created_at),
                 last_used_on: k.last_used_at.map(day),
                 revoked: k.revoked_at.is_some(),
@@ -72,7 +75,19 @@ fn error_text(code: &str) -> String {
     }
     match code {
         "scopes" => "Tick at least one thing the key may do".to_owned(),
+        "origin" => "Write the return origin as https://platform.example.com: scheme, host and port only (http only \
+                     on localhost)"
+            .to_owned(),
         _ => "Give the key a name: one line of visible text, at most 100 characters".to_owned(),
+    }
+}
+
+/// " · returns to https://…" when a key has return origins.
+fn origins(list: &[String]) -> String {
+    if list.is_empty() {
+        String::new()
+    } else {
+        format!(" · returns to {}", list.join(", "))
     }
 }
 
@@ -91,8 +106,12 @@ pub fn PlatformKeysPage() -> impl IntoView {
     let page = loaded::<PlatformKeys>();
     let error = query("error").map(|c| error_text(&c));
     let title = if error.is_some() { "Error: Platform keys · Onramp" } else { "Platform keys · Onramp" };
-    let target =
-        if error.as_deref().is_some_and(|e| e.starts_with("Tick")) { "#scope-connections_read" } else { "#key-name" };
+    let target = match query("error").as_deref() {
+        Some("scopes") => "#scope-connections_read",
+        Some("origin") => "#return-origin",
+        _ => "#key-name",
+    };
+    let origin_error = query("error").as_deref() == Some("origin");
     let keys = page.keys.clone();
     view! {
         <Title text=title/>
@@ -117,7 +136,7 @@ pub fn PlatformKeysPage() -> impl IntoView {
             {if page.may_manage {
                 view! {
                     <form method="post" action=api::CreatePlatformKey::PATH data-enhance="" novalidate>
-                        <div class="field" class:field-error=error.is_some()>
+                        <div class="field" class:field-error=error.is_some() && !origin_error && target != "#scope-connections_read">
                             <label for="key-name">"Key name"</label>
                             <p class="hint" id="key-name-hint">"What will use it, for example \"nightly collector\": one line, at most 100 characters."</p>
                             <input id="key-name" name="name" type="text" maxlength="100" aria-describedby="key-name-hint"/>
@@ -134,6 +153,11 @@ pub fn PlatformKeysPage() -> impl IntoView {
                                 }
                             }).collect_view()}
                         </fieldset>
+                        <div class="field" class:field-error=origin_error>
+                            <label for="return-origin">"Return origin (optional)"</label>
+                            <p class="hint" id="return-origin-hint">"Only for connect sessions: the address your platform's pages are at, where people go back to from the wizard, for example https://analytics.example.com."</p>
+                            <input id="return-origin" name="return_origin" type="url" inputmode="url" spellcheck="false" aria-describedby="return-origin-hint"/>
+                        </div>
                         <button type="submit" class="button">"Create key"</button>
                     </form>
                 }.into_any()
@@ -156,7 +180,7 @@ pub fn PlatformKeysPage() -> impl IntoView {
                             view! {
                                 <li>
                                     <strong>{k.name.clone()}</strong>
-                                    <span class="hint">{format!(" {} · made {}{used}", k.scopes.join(", "), k.created_on)}</span>
+                                    <span class="hint">{format!(" {}{} · made {}{used}", k.scopes.join(", "), origins(&k.return_origins), k.created_on)}</span>
                                     {(may_manage && !k.revoked).then(|| view! {
                                         <form method="post" action=api::RevokePlatformKey::PATH class="inline">
                                             <input type="hidden" name="id" value=k.id.clone()/>

@@ -646,3 +646,23 @@ async fn the_openapi_document_is_openapi_3_1_served_without_a_key_and_covers_eve
     let (status, body) = api(&onramp, "onp_wrong", "GET", "/api/v1/workspaces", None).await;
     assert_eq!((status, body["error"].as_str()), (401, Some("unauthorized")));
 }
+
+#[tokio::test]
+async fn one_end_user_in_two_workspaces_at_once_saves_each_connection_where_its_link_said() {
+    let fake = spawn_fake(FakeGitlab::default()).await;
+    let onramp = spawn_onramp().await;
+    let platform = key(&onramp, "DevDynamics", ALL, None).await;
+    let (_, first) =
+        api(&onramp, &platform, "POST", "/api/v1/connect_sessions", Some(session_request("w1", "lee"))).await;
+    let (_, second) =
+        api(&onramp, &platform, "POST", "/api/v1/connect_sessions", Some(session_request("w2", "lee"))).await;
+    let (one, two) = (browser_client(&onramp.server), browser_client(&onramp.server));
+    one.get(first["url"].as_str().unwrap()).send().await.unwrap();
+    // Opening the second link makes w2 the account's current workspace...
+    two.get(second["url"].as_str().unwrap()).send().await.unwrap();
+    // ...yet the first browser still works in w1, and saves there.
+    let step_13 = connect_at(&one, &onramp.server, &fake, "glpat-good").await;
+    assert!(step_13.contains("Back to DevDynamics"), "{step_13}");
+    let (workspace, _) = only_connection(&onramp).await;
+    assert_eq!(workspace, first["workspace_id"].as_str().unwrap());
+}

@@ -341,8 +341,32 @@ async fn an_owner_makes_and_revokes_a_workspace_key_at_settings_platform_and_an_
         .await
         .unwrap();
     assert!(page.contains("Tick at least one thing the key may do"), "{page}");
+    // A return origin that is not one: said so, nothing stored.
+    let bad = [("name", "embed"), ("connect_sessions_write", "on"), ("return_origin", "http://platform.example/x")];
+    let r = post(&onramp.client, &onramp, "/api/platform_keys/create", "text/html", &bad).await;
+    assert_eq!(location(&r), "/settings/platform?error=origin");
     let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM platform_keys").fetch_one(pool).await.unwrap();
     assert_eq!(count, 1);
+    // With one, the key's connect sessions may send people back there.
+    let good = [("name", "embed"), ("connect_sessions_write", "on"), ("return_origin", "https://platform.example")];
+    let r = post(&onramp.client, &onramp, "/api/platform_keys/create", "application/json", &good).await;
+    let embed_key: String = r.json().await.unwrap();
+    let session = onramp
+        .anon
+        .post(onramp.server.url("/api/v1/connect_sessions"))
+        .bearer_auth(&embed_key)
+        .json(&serde_json::json!({
+            "end_user": {"external_id": "u1", "email": "u1@example.com"},
+            "role": "viewer",
+            "return_url": "https://platform.example/done",
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(session.status(), 201);
+    let listed = onramp.client.get(onramp.server.url("/settings/platform")).send().await.unwrap().text().await.unwrap();
+    assert!(listed.contains("returns to https://platform.example"), "{listed}");
+    sqlx::query("DELETE FROM platform_keys WHERE name = 'embed'").execute(pool).await.unwrap();
 
     // An admin of the workspace may not make or revoke its keys.
     let (status, invitation) = {
