@@ -1,11 +1,12 @@
 import { expect, test, type Browser, type Page } from "@playwright/test";
 import { STEP, confirmedStep12, signUpNew } from "../helpers";
-import { FAKE_GITLAB } from "../playwright.config";
+import { FAKE_GITLAB, PLATFORM } from "../playwright.config";
 
 // Drives Chromium through the wizard and writes what a newcomer sees to docs/screenshots/:
 // steps 1-13, a failed check with its report, a saved connection, the picker of groups and
 // projects and its preview, the workspace page with an invitation, the invitation as its
-// recipient sees it, the API tokens and the audit log; light and dark; 1280 and 360 px.
+// recipient sees it, the API tokens and the audit log, a platform's user arriving on step 5 and
+// an ended connect link; light and dark; 1280 and 360 px.
 // The README shows a few of them (docs/screenshots/.gitignore keeps those and drops the rest).
 
 const OUT = "../docs/screenshots";
@@ -72,6 +73,14 @@ for (const colorScheme of ["light", "dark"] as const) {
       await shoot(page, `platform-keys-${suffix}`);
       await page.goto("/settings/audit");
       await shoot(page, `audit-${suffix}`);
+      // Sent by a platform: its button, Onramp's step 5 with the banner, an ended link.
+      const sent = await context(browser, colorScheme, width);
+      await sent.goto(`${PLATFORM}/?customer=shots-${suffix}&user=lee-${suffix}`);
+      await sent.getByRole("button", { name: "Integrate GitLab" }).click();
+      await expect(sent.locator(".embed-banner")).toBeVisible();
+      await shoot(sent, `embed-step-05-${suffix}`);
+      await sent.goto("/connect/ended");
+      await shoot(sent, `connect-ended-${suffix}`);
     });
   }
 }

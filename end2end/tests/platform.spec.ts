@@ -32,6 +32,9 @@ for (const javaScriptEnabled of [true, false]) {
     }
     await page.getByLabel("GitLab base URL").fill(FAKE_GITLAB);
     await page.getByLabel("Personal access token").fill("glpat-good");
+    // What was typed is what is sent (a page swapped in after typing would have lost it).
+    await expect(page.getByLabel("GitLab base URL")).toHaveValue(FAKE_GITLAB);
+    await expect(page.getByLabel("Personal access token")).toHaveValue("glpat-good");
     await page.getByRole("button", { name: "Integrate GitLab" }).click();
     await page.getByRole("button", { name: "Integrate anyway" }).click();
     await expect(page).toHaveTitle(/^Step 13 of 13/);

@@ -129,14 +129,8 @@ impl From<Tenant> for WorkspaceOut {
     }
 }
 
-/// Unix seconds as RFC 3339 (`2026-12-04T00:45:31Z`), as `/api/v1` and `onramp platform-key list`
-/// write times.
-pub fn rfc3339(unix: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(unix)
-        .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
-        .unwrap_or_default()
-}
+/// Unix seconds as RFC 3339, as `/api/v1` writes times.
+pub use crate::store::rfc3339;
 
 pub(crate) fn json<T: Serialize>(body: &T) -> Response {
     // Nothing of it belongs in a cache between Onramp and the platform.

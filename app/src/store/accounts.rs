@@ -167,7 +167,7 @@ pub async fn session(db: &Db, secret: &str) -> Result<Option<(User, Option<Strin
     let row = sqlx::query(&format!(
         "SELECT u.id, {} AS email, s.connect_session_id FROM sessions s JOIN users u ON u.id = s.user_id \
          WHERE s.id_hash = $1 AND s.expires_at > $2",
-        super::connect_sessions::EMAIL_OF_U
+        super::EMAIL_OF_U
     ))
     .bind(hash_secret(secret))
     .bind(now())

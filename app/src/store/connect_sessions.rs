@@ -7,16 +7,12 @@
 //! An end user is an account of their own: no password (its hash is `!`, which never verifies)
 //! and an address under the reserved `.invalid` domain, so a platform can neither sign in as, take
 //! over, nor block an Onramp account by naming its address. The address the platform gave is
-//! kept in `platform_end_users` and is what pages show and mail goes to ([`EMAIL_OF_U`]).
+//! kept in `platform_end_users` and is what pages show and mail goes to ([`super::EMAIL_OF_U`]).
 
 use super::{get, hash_secret, new_id, now, random_secret, Db, StoreError};
 use crate::embed::{return_href, ConnectSpec, Embed, SessionStatus};
 use crate::store::platform::PlatformKey;
 use sqlx::any::AnyRow;
-
-/// The address of the account `u` as shown and mailed: the one its platform gave for an end user.
-pub(crate) const EMAIL_OF_U: &str =
-    "COALESCE((SELECT pe.email FROM platform_end_users pe WHERE pe.user_id = u.id), u.email)";
 
 /// What [`create`] made.
 #[derive(Clone, Debug)]

@@ -137,7 +137,7 @@ pub async fn outbox(db: &Db, limit: i64) -> Result<Vec<Outgoing>, StoreError> {
         let to = sqlx::query(&format!(
             "SELECT {} AS email FROM memberships m JOIN users u ON u.id = m.user_id \
              WHERE m.workspace_id = $1 AND m.role IN ('owner', 'admin') ORDER BY email",
-            super::connect_sessions::EMAIL_OF_U
+            super::EMAIL_OF_U
         ))
         .bind(&workspace_id)
         .fetch_all(db.pool())

@@ -271,6 +271,20 @@ pub fn now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
 
+/// Unix seconds as RFC 3339 (`2026-12-04T00:45:31Z`), as `/api/v1`, its webhooks and `onramp
+/// platform-key list` write times.
+pub fn rfc3339(unix: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_default()
+}
+
+/// The address of the account `u` as shown and mailed: for a platform's end user, the one its
+/// platform gave (see `connect_sessions`).
+pub(crate) const EMAIL_OF_U: &str =
+    "COALESCE((SELECT pe.email FROM platform_end_users pe WHERE pe.user_id = u.id), u.email)";
+
 /// A new random id (UUID v4, simple form).
 pub fn new_id() -> String {
     uuid::Uuid::new_v4().simple().to_string()

@@ -239,7 +239,7 @@ pub async fn owners_of_key(db: &Db, key_id: &str) -> Result<Vec<String>, StoreEr
     let rows = sqlx::query(&format!(
         "SELECT {} AS email FROM platform_keys k JOIN memberships m ON m.workspace_id = k.workspace_id \
          JOIN users u ON u.id = m.user_id WHERE k.id = $1 AND m.role = 'owner' ORDER BY email",
-        super::connect_sessions::EMAIL_OF_U
+        super::EMAIL_OF_U
     ))
     .bind(key_id)
     .fetch_all(db.pool())

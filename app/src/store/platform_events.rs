@@ -48,12 +48,6 @@ pub enum Audience<'a> {
     Key(&'a str),
 }
 
-/// The body of a webhook delivery of an event: Standard Webhooks' `{"type", "timestamp", "data"}`.
-pub fn body(kind: &str, created_at: i64, data: &serde_json::Value) -> String {
-    serde_json::json!({ "type": kind, "timestamp": crate::api::platform::rfc3339(created_at), "data": data })
-        .to_string()
-}
-
 /// Records an event and a delivery for each live endpoint that hears it (its key is live, reaches
 /// the audience and subscribes to the type), in one write transaction. `data` gets the event's
 /// id, workspace and connection added. The event's id.
@@ -107,7 +101,7 @@ pub async fn emit(
     .bind(key_id)
     .fetch_all(&mut *tx)
     .await?;
-    let body = body(kind.as_str(), now, &data);
+    let body = super::webhooks::body(kind.as_str(), now, &data);
     for endpoint in &endpoints {
         let events: String = get(endpoint, "events")?;
         if !events.split(' ').any(|e| e == kind.as_str()) {

@@ -150,6 +150,11 @@ pub async fn delete(db: &Db, key: &PlatformKey, id: &str) -> Result<bool, StoreE
     Ok(done.rows_affected() == 1)
 }
 
+/// The body of a webhook delivery of an event: Standard Webhooks' `{"type", "timestamp", "data"}`.
+pub fn body(kind: &str, created_at: i64, data: &serde_json::Value) -> String {
+    serde_json::json!({ "type": kind, "timestamp": super::rfc3339(created_at), "data": data }).to_string()
+}
+
 /// Puts a delivery of an event to an endpoint in the outbox, due now.
 pub(crate) async fn enqueue(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
@@ -184,7 +189,7 @@ pub async fn ping(db: &Db, key: &PlatformKey, endpoint_id: &str) -> Result<Optio
     let now = now();
     let event_id = format!("evt_{}", new_id());
     let data = serde_json::json!({ "event_id": event_id, "endpoint_id": endpoint_id });
-    let body = super::platform_events::body("ping", now, &data);
+    let body = body("ping", now, &data);
     let mut tx = db.begin_write().await?;
     let id = enqueue(&mut tx, endpoint_id, &event_id, "ping", &body, now).await?;
     tx.commit().await?;

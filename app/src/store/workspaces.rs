@@ -5,7 +5,7 @@
 //! the row lock) and the workspace keeps an owner.
 
 use super::accounts::{Email, User};
-use super::connect_sessions::EMAIL_OF_U;
+use super::EMAIL_OF_U;
 use super::{get, hash_secret, new_id, now, random_secret, Db, StoreError};
 use crate::workspace::{
     leaves_an_owner, AuditEvent, Invitation, InvitationInfo, InvitationState, Member, MemberError, Membership, Role,

@@ -54,7 +54,7 @@ fn esc(text: &str) -> String {
 fn page(title: &str, body: &str) -> Html<String> {
     Html(format!(
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" \
-         content=\"width=device-width, initial-scale=1\"><title>{t} · Acme Analytics</title><style>body{{font:16px/1.5 \
+         content=\"width=device-width, initial-scale=1\"><link rel=\"icon\" href=\"data:,\"><title>{t} · Acme Analytics</title><style>body{{font:16px/1.5 \
          system-ui,sans-serif;max-width:44rem;margin:2rem auto;padding:0 1rem}}button{{font:inherit;padding:.5rem \
          1rem}}</style></head><body><header><p><strong>Acme Analytics</strong></p></header><main><h1>{t}</h1>{body}\
          </main></body></html>",
