@@ -98,6 +98,9 @@ impl RouteLabels {
         if path.starts_with("/invite/") {
             return "/invite/:secret".to_owned();
         }
+        if path.starts_with("/connect/") && path != app::routes::CONNECT_ENDED {
+            return "/connect/:secret".to_owned();
+        }
         if let Some(rest) = path.strip_prefix("/integrations/gitlab/connections/") {
             return match rest.split_once('/') {
                 None => "/integrations/gitlab/connections/:id".to_owned(),
@@ -113,11 +116,14 @@ impl RouteLabels {
     }
 }
 
-/// A request's path as logs show it: an invitation link's secret is left out (it lets someone
-/// into a workspace, so it is handled like a password).
+/// A request's path as logs show it: the secret of an invitation link (it lets someone into a
+/// workspace) or of a connect session's link (it signs a platform's user in) is left out: each
+/// is handled like a password.
 pub fn loggable_path(path: &str) -> &str {
     if path.starts_with("/invite/") {
         "/invite/…"
+    } else if path.starts_with("/connect/") && path != app::routes::CONNECT_ENDED {
+        "/connect/…"
     } else {
         path
     }
@@ -166,6 +172,7 @@ mod tests {
         assert_eq!(labels.label("/pkg/onramp.wasm"), "/pkg/*");
         assert_eq!(labels.label("/api/made-up-by-a-client-123"), "other");
         assert_eq!(labels.label("/invite/SECRETsecret"), "/invite/:secret");
+        assert_eq!(labels.label("/connect/SECRETsecret"), "/connect/:secret");
         assert_eq!(labels.label("/integrations/gitlab/connections/abc"), "/integrations/gitlab/connections/:id");
         assert_eq!(labels.label("/integrations/gitlab/connections/abc/x/y"), "other");
     }
@@ -173,6 +180,8 @@ mod tests {
     #[test]
     fn invitation_secrets_stay_out_of_logs() {
         assert_eq!(loggable_path("/invite/SECRETsecret"), "/invite/…");
+        assert_eq!(loggable_path("/connect/SECRETsecret"), "/connect/…");
+        assert_eq!(loggable_path("/connect/ended"), "/connect/ended");
         assert_eq!(loggable_path("/integrations/gitlab/step/8"), "/integrations/gitlab/step/8");
     }
 }

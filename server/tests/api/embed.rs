@@ -267,6 +267,12 @@ async fn a_platform_sends_its_user_through_the_wizard_hears_the_events_and_reads
     )
     .await;
     assert!(!r.status().is_success(), "no password signs a platform's user in");
+
+    // No secret of the embed reached a log line: the link's, the key, the webhook secret, the token.
+    let log = captured_log();
+    for secret in [secret_part, platform.as_str(), endpoint["secret"].as_str().unwrap(), "glpat-good"] {
+        assert!(!log.contains(secret), "a secret was logged: {secret}");
+    }
 }
 
 #[tokio::test]
