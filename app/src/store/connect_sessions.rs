@@ -309,3 +309,13 @@ pub async fn embed(db: &Db, id: &str) -> Result<Option<Embed>, StoreError> {
         back_href,
     }))
 }
+
+/// Forgets connect sessions made more than `days` ago (their links ran out long before; the
+/// connections they made stay).
+pub async fn purge(db: &Db, days: i64) -> Result<u64, StoreError> {
+    let done = sqlx::query("DELETE FROM connect_sessions WHERE created_at < $1")
+        .bind(now() - days * 24 * 3600)
+        .execute(db.pool())
+        .await?;
+    Ok(done.rows_affected())
+}

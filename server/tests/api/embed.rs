@@ -672,3 +672,70 @@ async fn one_end_user_in_two_workspaces_at_once_saves_each_connection_where_its_
     let (workspace, _) = only_connection(&onramp).await;
     assert_eq!(workspace, first["workspace_id"].as_str().unwrap());
 }
+
+#[tokio::test]
+async fn events_ended_deliveries_and_sessions_are_forgotten_after_30_days_and_no_sooner() {
+    let fake = spawn_fake(FakeGitlab::default()).await;
+    let onramp = spawn_onramp().await;
+    connect(&onramp, &onramp.client, &fake, "glpat-good").await;
+    let (_, hooks) = Receiver::spawn().await;
+    let (key, endpoint, _) = endpoint_at(&onramp, &hooks.url("/hook")).await;
+    let platform = key_with_origin(&onramp).await;
+    api(&onramp, &platform, "POST", "/api/v1/connect_sessions", Some(session_request("old", "u"))).await;
+    for _ in 0..2 {
+        api(&onramp, &key, "POST", &format!("/api/v1/webhooks/{endpoint}/test"), None).await;
+    }
+    assert_eq!(deliver(&onramp, now()).await.delivered, 2);
+    // Two more events for the pull list (they queue deliveries too, pending).
+    let (ws, id) = only_connection(&onramp).await;
+    app::store::platform_events::emit_logged(
+        &onramp.state.db,
+        &ws,
+        Some(&id),
+        app::platform::EventType::ScopeUpdated,
+        json!({}),
+    )
+    .await;
+    app::store::platform_events::emit_logged(
+        &onramp.state.db,
+        &ws,
+        Some(&id),
+        app::platform::EventType::ScopeUpdated,
+        json!({}),
+    )
+    .await;
+    let pool = onramp.state.db.pool();
+    let month = 31 * 24 * 3600;
+    // One of each is old, one is not.
+    sqlx::query(
+        "UPDATE webhook_deliveries SET ended_at = ended_at - $1 WHERE id = (SELECT MIN(id) FROM webhook_deliveries WHERE state = 'delivered')",
+    )
+    .bind(month)
+    .execute(pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "UPDATE platform_events SET created_at = created_at - $1 WHERE seq = (SELECT MIN(seq) FROM platform_events)",
+    )
+    .bind(month)
+    .execute(pool)
+    .await
+    .unwrap();
+    sqlx::query("UPDATE connect_sessions SET created_at = created_at - $1").bind(month).execute(pool).await.unwrap();
+    let count = |table: &'static str| async move {
+        sqlx::query_scalar::<_, i64>(&format!("SELECT COUNT(*) FROM {table}")).fetch_one(pool).await.unwrap()
+    };
+    let (events, deliveries, attempts) =
+        (count("platform_events").await, count("webhook_deliveries").await, count("webhook_attempts").await);
+    let done = app::jobs::purge::run(&onramp.state).await.unwrap();
+    assert_eq!(done.events_and_deliveries, 3, "{done:?}");
+    assert_eq!(count("platform_events").await, events - 1);
+    assert_eq!(count("webhook_deliveries").await, deliveries - 1, "pending ones and recent ones stay");
+    assert_eq!(count("webhook_attempts").await, attempts - 1, "an old delivery's attempts go with it");
+    assert_eq!(count("connect_sessions").await, 0);
+}
+
+/// An instance-level key with every scope (and the tests' return origin).
+async fn key_with_origin(onramp: &Onramp) -> String {
+    key(onramp, "Platform", ALL, None).await
+}
