@@ -323,15 +323,16 @@ pub struct Due {
     pub secret: WebhookSecret,
 }
 
-/// Claims at most `limit` due deliveries of enabled endpoints for [`LEASE_SECONDS`]: one
+/// Claims at most `limit` due deliveries of enabled endpoints of live keys for [`LEASE_SECONDS`]: one
 /// statement, so of several senders each row goes to one (PostgreSQL re-checks the `WHERE` on a
 /// row another claim just took; SQLite writes one at a time).
 pub async fn claim(db: &Db, keys: &Keyring, now: i64, limit: i64) -> Result<Vec<Due>, StoreError> {
     let claim = new_id();
     sqlx::query(
         "UPDATE webhook_deliveries SET lease_holder = $1, lease_until = $2 WHERE id IN (SELECT d.id FROM \
-         webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id WHERE d.state = 'pending' \
-         AND d.next_attempt_at <= $3 AND d.lease_until <= $3 AND e.disabled_at IS NULL \
+         webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id JOIN platform_keys k \
+         ON k.id = e.key_id WHERE d.state = 'pending' AND d.next_attempt_at <= $3 AND d.lease_until <= $3 \
+         AND e.disabled_at IS NULL AND k.revoked_at IS NULL \
          ORDER BY d.next_attempt_at, d.id LIMIT $4) AND state = 'pending' AND lease_until <= $3",
     )
     .bind(&claim)

@@ -518,6 +518,13 @@ async fn a_delivery_is_retried_through_failures_and_a_timeout_with_one_id_and_fr
     assert_eq!(deliver(&onramp, now() + 3600).await.sent, 0, "nothing goes to a disabled endpoint");
     let (_, events) = api(&onramp, &key, "GET", "/api/v1/events", None).await;
     assert!(events["data"].as_array().unwrap().iter().any(|e| e["type"] == "webhook_endpoint.disabled"), "{events}");
+    // A revoked key's deliveries are not sent.
+    sqlx::query("UPDATE webhook_endpoints SET disabled_at = NULL").execute(onramp.state.db.pool()).await.unwrap();
+    let key_id: String =
+        sqlx::query_scalar("SELECT key_id FROM webhook_endpoints").fetch_one(onramp.state.db.pool()).await.unwrap();
+    let workspace = jane_workspace(&onramp).await;
+    assert!(app::store::platform::revoke_key(&onramp.state.db, Some(&workspace), &key_id).await.unwrap());
+    assert_eq!(deliver(&onramp, now() + 3600).await.sent, 0, "nothing goes out for a revoked key");
     let mails = sink.mails();
     assert!(
         mails.iter().any(|m| m.to.iter().any(|t| t.contains("jane@example.com")) && m.data.contains("disabled")),
