@@ -1,7 +1,7 @@
 import AxeBuilder from "@axe-core/playwright";
 import { expect, test, type Browser, type Page } from "@playwright/test";
 import { PASSWORD, STEP, confirmedStep12, signUpNew, tabTo } from "../helpers";
-import { FAKE_GITLAB } from "../playwright.config";
+import { FAKE_GITLAB, PLATFORM } from "../playwright.config";
 
 // An accessibility audit of every page Onramp has, with axe-core in Chromium: WCAG 2.0, 2.1 and
 // 2.2 A and AA, in the light and the dark colour scheme, 1280 and 360 CSS px wide. A violation
@@ -22,6 +22,8 @@ const PUBLIC_PAGES = [
   `${STEP(14)}`,
   "/login",
   "/signup",
+  // A connect-session link that was used or ran out (410).
+  "/connect/ended",
 ];
 
 /** Pages of a signed-in account with a saved connection (`{id}`: the connection). */
@@ -78,7 +80,8 @@ const NOT_FOUND = new Set(["/no-such-page", STEP(14)]);
 async function visit(page: Page, path: string) {
   const response = await page.goto(path);
   const template = path.replace(/\/connections\/[^/]+/, "/connections/{id}");
-  expect(response?.status(), `status of ${path}`).toBe(NOT_FOUND.has(path) ? 404 : 200);
+  const expected = NOT_FOUND.has(path) ? 404 : path === "/connect/ended" ? 410 : 200;
+  expect(response?.status(), `status of ${path}`).toBe(expected);
   await expect(page.getByRole("heading", { level: 1 }), `the heading of ${path}`).toHaveCount(1);
   if (/\/scope(\?|$)/.test(template)) {
     await expect(page.locator("#discovery")).toContainText("Listed", { timeout: 15_000 });
@@ -128,6 +131,12 @@ for (const colorScheme of ["light", "dark"] as const) {
           expect(overflow, `${path} at 360 px`).toBeLessThanOrEqual(0);
         }
       }
+      // Sent by a platform: step 5 with the banner that names it.
+      const sent = await (await browser.newContext({ colorScheme, viewport: { width, height: 900 } })).newPage();
+      await sent.goto(`${PLATFORM}/?customer=a11y-${colorScheme}-${width}&user=a11y`);
+      await sent.getByRole("button", { name: "Integrate GitLab" }).click();
+      await expect(sent.locator(".embed-banner")).toBeVisible();
+      await audit(sent, "step 5 sent by a platform");
     });
   }
 }
