@@ -461,14 +461,7 @@ async fn endpoint_at(onramp: &Onramp, url: &str) -> (String, String, WebhookSecr
 async fn a_delivery_is_retried_through_failures_and_a_timeout_with_one_id_and_fresh_signatures() {
     let fake = spawn_fake(FakeGitlab::default()).await;
     let sink = spawn_smtp_sink().await;
-    let onramp = spawn_onramp_with(|config| {
-        config.mail = Some(app::mail::MailSettings {
-            smtp_url: format!("smtp://{}", sink.addr),
-            from: "Onramp <onramp@example.com>".into(),
-            origin: "https://onramp.example.com".into(),
-        });
-    })
-    .await;
+    let onramp = spawn_onramp_with(|config| config.mail = Some(sink.settings())).await;
     connect(&onramp, &onramp.client, &fake, "glpat-good").await;
     let (receiver, hooks) = Receiver::spawn().await;
     let (key, endpoint, secret) = endpoint_at(&onramp, &hooks.url("/hook")).await;
@@ -695,22 +688,10 @@ async fn events_ended_deliveries_and_sessions_are_forgotten_after_30_days_and_no
     assert_eq!(deliver(&onramp, now()).await.delivered, 2);
     // Two more events for the pull list (they queue deliveries too, pending).
     let (ws, id) = only_connection(&onramp).await;
-    app::store::platform_events::emit_logged(
-        &onramp.state.db,
-        &ws,
-        Some(&id),
-        app::platform::EventType::ScopeUpdated,
-        json!({}),
-    )
-    .await;
-    app::store::platform_events::emit_logged(
-        &onramp.state.db,
-        &ws,
-        Some(&id),
-        app::platform::EventType::ScopeUpdated,
-        json!({}),
-    )
-    .await;
+    for _ in 0..2 {
+        let kind = app::platform::EventType::ScopeUpdated;
+        app::store::platform_events::emit_logged(&onramp.state.db, &ws, Some(&id), kind, json!({})).await;
+    }
     let pool = onramp.state.db.pool();
     let month = 31 * 24 * 3600;
     // One of each is old, one is not.

@@ -218,14 +218,7 @@ async fn tokens_that_cannot_rotate_get_one_reminder_per_threshold() {
 #[tokio::test]
 async fn events_are_mailed_once_to_owners_and_admins_and_never_hold_the_token() {
     let sink = spawn_smtp_sink().await;
-    let onramp = spawn_onramp_with(|config| {
-        config.mail = Some(app::mail::MailSettings {
-            smtp_url: format!("smtp://{}", sink.addr),
-            from: "Onramp <onramp@example.com>".into(),
-            origin: "https://onramp.example.com".into(),
-        });
-    })
-    .await;
+    let onramp = spawn_onramp_with(|config| config.mail = Some(sink.settings())).await;
     let fake = FakeGitlab::default();
     let gitlab = spawn_fake(fake.clone()).await;
     connect(&onramp, &onramp.client, &gitlab, "glpat-soon").await;

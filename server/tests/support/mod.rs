@@ -448,6 +448,15 @@ impl SmtpSink {
     pub fn mails(&self) -> Vec<Mail> {
         self.mails.lock().unwrap().clone()
     }
+
+    /// Mail settings that send to this sink (links in mails on https://onramp.example.com).
+    pub fn settings(&self) -> app::mail::MailSettings {
+        app::mail::MailSettings {
+            smtp_url: format!("smtp://{}", self.addr),
+            from: "Onramp <onramp@example.com>".into(),
+            origin: "https://onramp.example.com".into(),
+        }
+    }
 }
 
 pub async fn spawn_smtp_sink() -> SmtpSink {
