@@ -16,7 +16,7 @@ setup:
 setup-test:
 	scripts/setup.sh --test
 
-# Release build: the server and the fake GitLab the end-to-end tests and benchmarks talk to
+# Release build: the server, and the fake GitLab and example platform the end-to-end tests and benchmarks talk to
 # (release profile, one cargo invocation), the WASM (wasm-release profile), JS and CSS. No
 # cargo-leptos needed; `cargo leptos watch` works too for those who have it.
 build:
