@@ -394,11 +394,19 @@ async fn a_crash_between_request_and_commit_ends_in_a_state_that_says_what_happe
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     assert_eq!(state, "lost");
+    // The pass records the rotation's end, then the failed check, then the event (three writes,
+    // while the re-check pass writes too): wait for the last before reading them.
+    let kinds = loop {
+        let kinds: Vec<String> =
+            sqlx::query_scalar("SELECT kind FROM connection_events").fetch_all(db.pool()).await.unwrap();
+        if kinds.iter().any(|k| k == "rotation_lost") || tokio::time::Instant::now() >= deadline {
+            break kinds;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(kinds.contains(&"rotation_lost".to_owned()), "{kinds:?}");
     let ok: i64 = sqlx::query_scalar("SELECT last_check_ok FROM integrations").fetch_one(db.pool()).await.unwrap();
     assert_eq!(ok, 0, "the connection says it needs a new token");
-    let kinds: Vec<String> =
-        sqlx::query_scalar("SELECT kind FROM connection_events").fetch_all(db.pool()).await.unwrap();
-    assert!(kinds.contains(&"rotation_lost".to_owned()), "{kinds:?}");
     assert_eq!(fake.rotations(), 1);
     assert_eq!(fake.hits().iter().filter(|h| h.path.ends_with("/rotate")).count(), 1, "sent once, ever");
     assert_eq!(fake.tokens.lock().unwrap().families_revoked, 0);
