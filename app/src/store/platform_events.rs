@@ -169,3 +169,39 @@ pub async fn purge(db: &Db) -> Result<u64, StoreError> {
         .await?;
     Ok(done.rows_affected())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::test_db::sqlite;
+
+    /// Events written at once get distinct, gapless `seq`s, and each is visible with every smaller
+    /// one already there (what a reader paging by `seq` relies on).
+    #[tokio::test]
+    async fn events_written_at_once_are_numbered_in_order_without_gaps() {
+        let (db, _dir) = sqlite().await;
+        let writes = (0..16).map(|i| {
+            let db = db.clone();
+            tokio::spawn(async move {
+                let data = serde_json::json!({ "n": i });
+                emit(&db, Audience::Workspace("w1"), Some("c1"), EventType::ScopeUpdated, data).await.unwrap()
+            })
+        });
+        let mut ids = Vec::new();
+        for write in writes {
+            ids.push(write.await.unwrap());
+        }
+        let seqs: Vec<i64> =
+            sqlx::query_scalar("SELECT seq FROM platform_events ORDER BY seq").fetch_all(db.pool()).await.unwrap();
+        assert_eq!(seqs, (1..=16).collect::<Vec<i64>>());
+        // Each event's data names itself, its workspace and connection.
+        let one: String = sqlx::query_scalar("SELECT data FROM platform_events WHERE id = $1")
+            .bind(&ids[3])
+            .fetch_one(db.pool())
+            .await
+            .unwrap();
+        let one: serde_json::Value = serde_json::from_str(&one).unwrap();
+        assert_eq!((one["event_id"].as_str(), one["workspace_id"].as_str()), (Some(ids[3].as_str()), Some("w1")));
+        assert_eq!(one["connection_id"], "c1");
+    }
+}
