@@ -19,7 +19,6 @@ use {
     crate::gitlab::check::{self, CheckInput},
     crate::gitlab::report::StoredCheck,
     crate::gitlab::token::GitlabToken,
-    crate::platform::EventType,
     crate::state::AppState,
     crate::store::{integrations, StoreError},
     crate::wizard::step_href,
@@ -107,7 +106,6 @@ async fn after_save(
     match saved {
         integrations::Saved::Saved(saved) => {
             audit(state, workspace_id, viewer, audit::CONNECTION_SAVED, &named(&saved)).await;
-            super::embed::connection_event(state, &saved, EventType::ConnectionCreated).await;
             super::embed::completed(state, viewer.embed.as_ref(), workspace_id, &saved.id).await;
             // Its groups and projects are listed meanwhile, for the picker after step 13.
             if let Err(e) = crate::discovery::start(state, workspace_id, &saved.id).await {
@@ -167,7 +165,6 @@ pub async fn accept_warnings(check: String, replace: Option<String>) -> Result<I
         };
         integrations::delete_check(&state.db, &viewer.user.id, &check_id).await?;
         audit(&state, &saved.workspace_id, &viewer, audit::TOKEN_REPLACED, &named(&saved)).await;
-        super::embed::connection_event(&state, &saved, EventType::ConnectionTokenReplaced).await;
         super::embed::completed(&state, viewer.embed.as_ref(), &saved.workspace_id, &saved.id).await;
         to_page(with_query(&crate::routes::connection(&saved.id), "replaced", "1"));
         return Ok(saved);
@@ -253,7 +250,6 @@ pub async fn replace_token(id: Option<String>, token: Option<String>) -> Result<
             match saved {
                 integrations::Saved::Saved(saved) => {
                     audit(&state, &saved.workspace_id, &viewer, audit::TOKEN_REPLACED, &named(&saved)).await;
-                    super::embed::connection_event(&state, &saved, EventType::ConnectionTokenReplaced).await;
                     super::embed::completed(&state, viewer.embed.as_ref(), &saved.workspace_id, &saved.id).await;
                     to_page(with_query(&page, "replaced", "1"));
                 }

@@ -87,7 +87,6 @@ pub async fn disconnect(id: Option<String>) -> Result<bool, ApiError> {
     let deleted = integrations::delete(&state.db, &target.workspace_id, &target.id).await?;
     if deleted {
         audit(&state, &target.workspace_id, &viewer, audit::CONNECTION_DISCONNECTED, &named(&target)).await;
-        super::embed::connection_event(&state, &target, crate::platform::EventType::ConnectionDeleted).await;
     }
     to_page("/integrations/gitlab?disconnected=1");
     Ok(deleted)

@@ -7,10 +7,9 @@ use super::error::ApiError;
 use super::platform::{allowed, json, rfc3339, PlatformCaller};
 use crate::client::ClientInfo;
 use crate::embed::{ConnectRequest, ConnectSpec, SessionStatus};
-use crate::platform::{EventType, KeyScope};
+use crate::platform::KeyScope;
 use crate::state::AppState;
 use crate::store::connect_sessions::{self, Opened};
-use crate::store::platform_events;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -141,35 +140,11 @@ pub async fn open(
 }
 
 /// A connection was saved, or its token replaced, by a browser that a connect session opened
-/// for this workspace: the session is completed (once) and its platform hears
-/// `connect_session.completed`. Failures are logged: the connection is saved either way.
+/// for this workspace: the session is completed (once; its platform hears
+/// `connect_session.completed`). A failure is logged: the connection is saved either way.
 pub async fn completed(state: &AppState, embed: Option<&crate::embed::Embed>, workspace_id: &str, connection_id: &str) {
     let Some(embed) = embed.filter(|e| e.workspace_id == workspace_id) else { return };
-    match connect_sessions::complete(&state.db, &embed.session_id, workspace_id, connection_id).await {
-        Ok(true) => {
-            let data = serde_json::json!({ "connect_session_id": embed.session_id });
-            platform_events::emit_logged(
-                &state.db,
-                workspace_id,
-                Some(connection_id),
-                EventType::ConnectSessionCompleted,
-                data,
-            )
-            .await;
-        }
-        Ok(false) => {}
-        Err(e) => tracing::error!(error = %e, "cannot complete a connect session"),
+    if let Err(e) = connect_sessions::complete(&state.db, &embed.session_id, workspace_id, connection_id).await {
+        tracing::error!(error = %e, "cannot complete a connect session");
     }
-}
-
-/// A change of a connection its workspace's platforms hear of (`connection.created`,
-/// `connection.token_replaced`, `connection.deleted`, `scope.updated`): what a collector needs to
-/// decide whether to read it again, never a secret. Logged on failure (the change is made).
-pub async fn connection_event(state: &AppState, integration: &crate::integration::Integration, kind: EventType) {
-    let data = serde_json::json!({
-        "base_url": integration.base_url,
-        "gitlab_username": integration.username,
-        "token_expires_at": integration.expires_at,
-    });
-    platform_events::emit_logged(&state.db, &integration.workspace_id, Some(&integration.id), kind, data).await;
 }

@@ -166,7 +166,6 @@ async fn record(state: &AppState, viewer: &Viewer, client: Option<Extension<Clie
     let ip = client.map(|Extension(c)| c.ip.to_string()).unwrap_or_default();
     let actor = workspaces::Actor { email: viewer.user.email.clone(), ip };
     caller::record(state, &integration.workspace_id, &actor, audit::SCOPE_SAVED, &caller::named(integration)).await;
-    super::embed::connection_event(state, integration, crate::platform::EventType::ScopeUpdated).await;
 }
 
 /// `POST /api/gitlab/connections/{id}/scope/refresh`: starts discovery again (202; 200 with

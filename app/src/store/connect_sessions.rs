@@ -263,9 +263,10 @@ pub async fn open(db: &Db, secret: &str) -> Result<Opened, StoreError> {
 }
 
 /// A connection was saved (or its token replaced) in the workspace by the browser session of
-/// connect session `id`: the session is completed with it, once. True when this call completed it
-/// (the caller records `connect_session.completed`).
+/// connect session `id`: the session is completed with it, once, and its platform hears
+/// `connect_session.completed` in the same transaction. True when this call completed it.
 pub async fn complete(db: &Db, id: &str, workspace_id: &str, connection_id: &str) -> Result<bool, StoreError> {
+    let mut tx = db.begin_write().await?;
     let done = sqlx::query(
         "UPDATE connect_sessions SET status = 'completed', connection_id = $1, completed_at = $2 \
          WHERE id = $3 AND workspace_id = $4 AND status = 'opened'",
@@ -274,9 +275,18 @@ pub async fn complete(db: &Db, id: &str, workspace_id: &str, connection_id: &str
     .bind(now())
     .bind(id)
     .bind(workspace_id)
-    .execute(db.pool())
+    .execute(&mut *tx)
     .await?;
-    Ok(done.rows_affected() == 1)
+    if done.rows_affected() != 1 {
+        return Ok(false);
+    }
+    let data = serde_json::json!({ "connect_session_id": id });
+    let audience = super::platform_events::Audience::Workspace(workspace_id);
+    let kind = crate::platform::EventType::ConnectSessionCompleted;
+    let emitted = super::platform_events::emit_in(&mut tx, audience, Some(connection_id), kind, data).await?;
+    tx.commit().await?;
+    emitted.sent(db);
+    Ok(true)
 }
 
 /// What the pages of a browser session opened by connect session `id` say: the platform, the

@@ -6,11 +6,13 @@
 
 use super::crypto::{Cipher, CryptoError, Keyring, Sealed};
 use super::keys::{check_aad, flash_aad, integration_aad, saved_aad, sealed};
+use super::platform_events::{self, Audience};
 use super::workspaces::role;
 use super::{get, new_id, now, Db, StoreError};
 use crate::gitlab::report::{Report, StoredCheck};
 use crate::gitlab::token::GitlabToken;
 use crate::integration::Integration;
+use crate::platform::EventType;
 use crate::workspace::Role;
 use sqlx::any::AnyRow;
 
@@ -133,6 +135,7 @@ pub async fn save(
     let id = new_id();
     let sealed = keys.current.seal(token, &integration_aad(&id, workspace_id, &report.base_url, extra_ca_pem));
     let now = now();
+    let mut tx = db.begin_write().await?;
     let done = sqlx::query(
         "INSERT INTO integrations (id, workspace_id, created_by, base_url, gitlab_version, username, token_name, \
          token_last4, scopes, expires_at, extra_ca_pem, key_id, token_nonce, token_ciphertext, last_check_at, \
@@ -163,8 +166,31 @@ pub async fn save(
     .bind(&f.token_created_at)
     .bind(workspace_id)
     .bind(MAX_PER_WORKSPACE)
-    .execute(db.pool())
+    .execute(&mut *tx)
     .await;
+    // Its platforms hear of it in the same transaction (`connection.created`).
+    let emitted = match &done {
+        Ok(d) if d.rows_affected() == 1 => {
+            let data = platform_events::connection_data(&report.base_url, &f.username, f.expires_at.as_deref());
+            let emitted = platform_events::emit_in(
+                &mut tx,
+                Audience::Workspace(workspace_id),
+                Some(&id),
+                EventType::ConnectionCreated,
+                data,
+            )
+            .await?;
+            tx.commit().await?;
+            Some(emitted)
+        }
+        _ => {
+            drop(tx); // nothing written: rolled back
+            None
+        }
+    };
+    if let Some(emitted) = emitted {
+        emitted.sent(db);
+    }
     match done {
         Ok(done) if done.rows_affected() == 0 => {
             Ok(match existing(db, workspace_id, &report.base_url, &f.username).await? {
@@ -204,6 +230,7 @@ pub async fn replace(
     let f = facts(report);
     let sealed = keys.current.seal(token, &integration_aad(id, workspace_id, &base_url, &ca));
     let now = now();
+    let mut tx = db.begin_write().await?;
     let done = sqlx::query(
         "UPDATE integrations SET gitlab_version = $1, username = $2, token_name = $3, token_last4 = $4, scopes = $5, \
          expires_at = $6, key_id = $7, token_nonce = $8, token_ciphertext = $9, last_check_at = $10, \
@@ -230,8 +257,18 @@ pub async fn replace(
     .bind(&ca)
     .bind(f.token_id)
     .bind(&f.token_created_at)
-    .execute(db.pool())
+    .execute(&mut *tx)
     .await;
+    if matches!(&done, Ok(d) if d.rows_affected() == 1) {
+        let data = platform_events::connection_data(&base_url, &f.username, f.expires_at.as_deref());
+        let kind = EventType::ConnectionTokenReplaced;
+        let emitted =
+            platform_events::emit_in(&mut tx, Audience::Workspace(workspace_id), Some(id), kind, data).await?;
+        tx.commit().await?;
+        emitted.sent(db);
+    } else {
+        drop(tx); // nothing written: rolled back
+    }
     match done {
         Ok(done) if done.rows_affected() == 1 => {
             Ok(find(db, workspace_id, id).await?.map(Saved::Saved).unwrap_or(Saved::Gone))
@@ -351,12 +388,30 @@ pub async fn record_check(db: &Db, workspace_id: &str, id: &str, report: &Report
 
 /// Deletes a connection of the workspace (and with it the token). False when there was none.
 pub async fn delete(db: &Db, workspace_id: &str, id: &str) -> Result<bool, StoreError> {
-    let done = sqlx::query("DELETE FROM integrations WHERE id = $1 AND workspace_id = $2")
+    let mut tx = db.begin_write().await?;
+    let row =
+        sqlx::query("SELECT base_url, username, expires_at FROM integrations WHERE id = $1 AND workspace_id = $2")
+            .bind(id)
+            .bind(workspace_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let Some(row) = row else { return Ok(false) };
+    sqlx::query("DELETE FROM integrations WHERE id = $1 AND workspace_id = $2")
         .bind(id)
         .bind(workspace_id)
-        .execute(db.pool())
+        .execute(&mut *tx)
         .await?;
-    Ok(done.rows_affected() > 0)
+    // Its platforms hear of it in the same transaction (`connection.deleted`).
+    let data = platform_events::connection_data(
+        &get::<String>(&row, "base_url")?,
+        &get::<String>(&row, "username")?,
+        get::<Option<String>>(&row, "expires_at")?.as_deref(),
+    );
+    let kind = EventType::ConnectionDeleted;
+    let emitted = platform_events::emit_in(&mut tx, Audience::Workspace(workspace_id), Some(id), kind, data).await?;
+    tx.commit().await?;
+    emitted.sent(db);
+    Ok(true)
 }
 
 /// Connections last checked before `before` (Unix seconds), oldest first, as (workspace, id):

@@ -56,8 +56,40 @@ pub async fn emit(
     audience: Audience<'_>,
     connection_id: Option<&str>,
     kind: EventType,
-    mut data: serde_json::Value,
+    data: serde_json::Value,
 ) -> Result<String, StoreError> {
+    let mut tx = db.begin_write().await?;
+    let emitted = emit_in(&mut tx, audience, connection_id, kind, data).await?;
+    tx.commit().await?;
+    Ok(emitted.sent(db))
+}
+
+/// An event written in a transaction; [`Emitted::sent`] after the commit wakes the sender.
+#[must_use = "call `sent` after the commit"]
+pub struct Emitted {
+    pub id: String,
+    deliveries: usize,
+}
+
+impl Emitted {
+    /// Wakes this process's webhook sender when the event has deliveries; the event's id.
+    pub fn sent(self, db: &Db) -> String {
+        if self.deliveries > 0 {
+            db.outbox().notify_one();
+        }
+        self.id
+    }
+}
+
+/// [`emit`] inside the caller's write transaction (begun with `Db::begin_write`), so the event
+/// and its deliveries exist exactly when the change they report does.
+pub(crate) async fn emit_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    audience: Audience<'_>,
+    connection_id: Option<&str>,
+    kind: EventType,
+    mut data: serde_json::Value,
+) -> Result<Emitted, StoreError> {
     let id = format!("evt_{}", new_id());
     let now = now();
     let (workspace_id, key_id) = match audience {
@@ -73,9 +105,8 @@ pub async fn emit(
             map.insert("connection_id".into(), c.into());
         }
     }
-    let mut tx = db.begin_write().await?;
     let seq: i64 = sqlx::query_scalar("UPDATE platform_event_seq SET last = last + 1 WHERE id = 1 RETURNING last")
-        .fetch_one(&mut *tx)
+        .fetch_one(&mut **tx)
         .await?;
     sqlx::query(
         "INSERT INTO platform_events (seq, id, workspace_id, key_id, connection_id, type, data, created_at) \
@@ -89,7 +120,7 @@ pub async fn emit(
     .bind(kind.as_str())
     .bind(data.to_string())
     .bind(now)
-    .execute(&mut *tx)
+    .execute(&mut **tx)
     .await?;
     let endpoints = sqlx::query(
         "SELECT e.id, e.events FROM webhook_endpoints e JOIN platform_keys k ON k.id = e.key_id \
@@ -99,22 +130,30 @@ pub async fn emit(
     )
     .bind(workspace_id)
     .bind(key_id)
-    .fetch_all(&mut *tx)
+    .fetch_all(&mut **tx)
     .await?;
     let body = super::webhooks::body(kind.as_str(), now, &data);
+    let mut deliveries = 0;
     for endpoint in &endpoints {
         let events: String = get(endpoint, "events")?;
         if !events.split(' ').any(|e| e == kind.as_str()) {
             continue;
         }
         let endpoint_id: String = get(endpoint, "id")?;
-        super::webhooks::enqueue(&mut tx, &endpoint_id, &id, kind.as_str(), &body, now).await?;
+        super::webhooks::enqueue(tx, &endpoint_id, &id, kind.as_str(), &body, now).await?;
+        deliveries += 1;
     }
-    tx.commit().await?;
-    if !endpoints.is_empty() {
-        db.outbox().notify_one();
-    }
-    Ok(id)
+    Ok(Emitted { id, deliveries })
+}
+
+/// What a connection's events say of it (never a secret): what a collector needs to decide
+/// whether to read it again.
+pub fn connection_data(base_url: &str, gitlab_username: &str, token_expires_at: Option<&str>) -> serde_json::Value {
+    serde_json::json!({
+        "base_url": base_url,
+        "gitlab_username": gitlab_username,
+        "token_expires_at": token_expires_at,
+    })
 }
 
 /// [`emit`] for a workspace's event, logging instead of failing: the change it reports is made

@@ -339,6 +339,7 @@ pub async fn save_selection(
     counts: Option<&Counts>,
 ) -> Result<bool, StoreError> {
     ensure(db, workspace_id, id).await?;
+    let mut tx = db.begin_write().await?;
     let done = sqlx::query(
         "UPDATE connection_scopes SET selection = $1, saved_at = $2, draft = NULL, \
          counts = CASE WHEN snapshot_version = $6 THEN $5 ELSE NULL END \
@@ -350,9 +351,29 @@ pub async fn save_selection(
     .bind(workspace_id)
     .bind(counts.map(to_json))
     .bind(counts.map_or(-1, |c| c.version))
-    .execute(db.pool())
+    .execute(&mut *tx)
     .await?;
-    Ok(done.rows_affected() == 1)
+    if done.rows_affected() != 1 {
+        return Ok(false);
+    }
+    // Its platforms hear of it in the same transaction (`scope.updated`).
+    let row =
+        sqlx::query("SELECT base_url, username, expires_at FROM integrations WHERE id = $1 AND workspace_id = $2")
+            .bind(id)
+            .bind(workspace_id)
+            .fetch_one(&mut *tx)
+            .await?;
+    let data = super::platform_events::connection_data(
+        &get::<String>(&row, "base_url")?,
+        &get::<String>(&row, "username")?,
+        get::<Option<String>>(&row, "expires_at")?.as_deref(),
+    );
+    let audience = super::platform_events::Audience::Workspace(workspace_id);
+    let kind = crate::platform::EventType::ScopeUpdated;
+    let emitted = super::platform_events::emit_in(&mut tx, audience, Some(id), kind, data).await?;
+    tx.commit().await?;
+    emitted.sent(db);
+    Ok(true)
 }
 
 /// Keeps the picker's unsaved selection; `None` drops it.

@@ -727,3 +727,31 @@ async fn events_ended_deliveries_and_sessions_are_forgotten_after_30_days_and_no
 async fn key_with_origin(onramp: &Onramp) -> String {
     key(onramp, "Platform", ALL, None).await
 }
+
+#[tokio::test]
+async fn a_change_and_the_event_that_reports_it_are_written_together_or_not_at_all() {
+    let fake = spawn_fake(FakeGitlab::default()).await;
+    let onramp = spawn_onramp().await;
+    let platform = key(&onramp, "DevDynamics", ALL, None).await;
+    let (_, session) =
+        api(&onramp, &platform, "POST", "/api/v1/connect_sessions", Some(session_request("c", "u"))).await;
+    let browser = browser_client(&onramp.server);
+    browser.get(session["url"].as_str().unwrap()).send().await.unwrap();
+    connect_at(&browser, &onramp.server, &fake, "glpat-good").await;
+    let (_, connection) = only_connection(&onramp).await;
+    let pool = onramp.state.db.pool();
+    // The event store cannot take an event (its counter row is gone): the disconnect fails whole.
+    sqlx::query("DELETE FROM platform_event_seq").execute(pool).await.unwrap();
+    let r = post(&browser, &onramp, "/api/gitlab/disconnect", "application/json", &[("id", connection.as_str())]).await;
+    assert!(r.status().is_server_error(), "{}", r.status());
+    let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM integrations").fetch_one(pool).await.unwrap();
+    assert_eq!(left, 1, "no connection.deleted event, no deletion");
+    // With the store whole again, both happen.
+    let last: i64 = sqlx::query_scalar("SELECT MAX(seq) FROM platform_events").fetch_one(pool).await.unwrap();
+    sqlx::query("INSERT INTO platform_event_seq (id, last) VALUES (1, $1)").bind(last).execute(pool).await.unwrap();
+    let r = post(&browser, &onramp, "/api/gitlab/disconnect", "application/json", &[("id", connection.as_str())]).await;
+    assert!(r.status().is_success(), "{}", r.status());
+    let (_, events) = api(&onramp, &platform, "GET", "/api/v1/events", None).await;
+    let types: Vec<&str> = events["data"].as_array().unwrap().iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(types, ["connection.created", "connect_session.completed", "connection.deleted"]);
+}
