@@ -68,16 +68,14 @@ pub async fn note(
 ) -> Result<bool, StoreError> {
     let once = format!("{}:{once_key}", integration.id);
     let event = events::NewEvent { kind, detail, fix_step, once_key: &once };
-    let new =
-        events::record(&state.db, &integration.workspace_id, &integration.id, &event, state.mailer.is_some()).await?;
-    // The connection's platforms hear of it too, once like the event.
+    // The connection's platforms hear of it too, once like the event, in the same transaction.
     let heard = match kind {
         event::ROTATED => Some(EventType::ConnectionTokenRotated),
         event::CHECK_FAILED | event::ROTATION_LOST => Some(EventType::ConnectionCheckFailed),
         event::EXPIRES_SOON => Some(EventType::ConnectionExpiring),
         _ => None,
-    };
-    if let Some(heard) = heard.filter(|_| new) {
+    }
+    .map(|heard| {
         let data = serde_json::json!({
             "base_url": integration.base_url,
             "detail": detail,
@@ -85,9 +83,9 @@ pub async fn note(
             "fix_path": fix_step.map(|s| crate::wizard::step_href(s, None)),
             "token_expires_at": integration.expires_at,
         });
-        platform_events::emit_logged(&state.db, &integration.workspace_id, Some(&integration.id), heard, data).await;
-    }
-    Ok(new)
+        (heard, data)
+    });
+    events::record(&state.db, &integration.workspace_id, &integration.id, &event, state.mailer.is_some(), heard).await
 }
 
 /// The connection's GitLab, resolved and admitted by the guard, with its CA.

@@ -202,7 +202,9 @@ pub async fn rotate(
                         }
                         None => "Onramp rotated the token. Nothing to do.".to_owned(),
                     };
-                    note(state, &integration, event::ROTATED, &detail, None, &format!("rotated:{rotation_id}")).await?;
+                    // Its platforms hear the new expiry, not the one the rotation replaced.
+                    let now_known = Integration { expires_at: expires_at.clone(), ..integration.clone() };
+                    note(state, &now_known, event::ROTATED, &detail, None, &format!("rotated:{rotation_id}")).await?;
                     connections::recheck(state, workspace_id, id).await?;
                 }
                 return Ok(Outcome::Rotated(expires_at));

@@ -2,8 +2,9 @@
 //! outbox. An event happens once per `once_key`: the same expiry warning is not recorded (or
 //! mailed) again every day.
 
-use super::{get, new_id, now, Db, StoreError};
+use super::{get, new_id, now, platform_events, Db, StoreError};
 use crate::integration::ConnectionEvent;
+use crate::platform::EventType;
 use sqlx::any::AnyRow;
 
 /// A mail is given up on after this many failed attempts.
@@ -33,15 +34,19 @@ pub struct NewEvent<'a> {
 }
 
 /// Records an event of a connection unless one with its `once_key` exists. `mail`: whether it
-/// waits for the mailer (false without a mail server). True when it is new.
+/// waits for the mailer (false without a mail server). `heard`: what the connection's platforms
+/// hear of it (`store::platform_events`), written in the same transaction when the event is new.
+/// True when it is new.
 pub async fn record(
     db: &Db,
     workspace_id: &str,
     integration_id: &str,
     new: &NewEvent<'_>,
     mail: bool,
+    heard: Option<(EventType, serde_json::Value)>,
 ) -> Result<bool, StoreError> {
     let NewEvent { kind, detail, fix_step, once_key } = *new;
+    let mut tx = db.begin_write().await?;
     let done = sqlx::query(
         "INSERT INTO connection_events (id, integration_id, workspace_id, kind, detail, fix_step, once_key, created_at, \
          mail_state) SELECT $1, id, workspace_id, $2, $3, $4, $5, $6, $7 FROM integrations \
@@ -56,15 +61,31 @@ pub async fn record(
     .bind(if mail { "pending" } else { "none" })
     .bind(integration_id)
     .bind(workspace_id)
-    .execute(db.pool())
+    .execute(&mut *tx)
     .await;
     match done {
-        Ok(done) => {
-            if done.rows_affected() == 1 {
-                trim(db, integration_id).await?;
+        Ok(done) if done.rows_affected() == 1 => {
+            let emitted = match heard {
+                Some((kind, data)) => Some(
+                    platform_events::emit_in(
+                        &mut tx,
+                        platform_events::Audience::Workspace(workspace_id),
+                        Some(integration_id),
+                        kind,
+                        data,
+                    )
+                    .await?,
+                ),
+                None => None,
+            };
+            tx.commit().await?;
+            if let Some(emitted) = emitted {
+                emitted.sent(db);
             }
-            Ok(done.rows_affected() == 1)
+            trim(db, integration_id).await?;
+            Ok(true)
         }
+        Ok(_) => Ok(false),
         Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(false),
         Err(e) => Err(e.into()),
     }

@@ -755,3 +755,27 @@ async fn a_change_and_the_event_that_reports_it_are_written_together_or_not_at_a
     let types: Vec<&str> = events["data"].as_array().unwrap().iter().map(|e| e["type"].as_str().unwrap()).collect();
     assert_eq!(types, ["connection.created", "connect_session.completed", "connection.deleted"]);
 }
+
+#[tokio::test]
+async fn a_rotation_is_heard_by_the_workspaces_platforms_with_its_new_expiry() {
+    let fake = spawn_fake(FakeGitlab::default()).await;
+    let onramp = spawn_onramp().await;
+    connect(&onramp, &onramp.client, &fake, "glpat-soon").await;
+    let (receiver, hooks) = Receiver::spawn().await;
+    let (key, _, secret) = endpoint_at(&onramp, &hooks.url("/hook")).await;
+    let first_expiry: Option<String> =
+        sqlx::query_scalar("SELECT expires_at FROM integrations").fetch_one(onramp.state.db.pool()).await.unwrap();
+    let today = time::OffsetDateTime::now_utc().date();
+    let rotated = app::jobs::rotate::run(&onramp.state, today.midnight().assume_utc()).await.unwrap().rotated;
+    assert_eq!(rotated, 1);
+    let (_, events) = api(&onramp, &key, "GET", "/api/v1/events", None).await;
+    let event = events["data"].as_array().unwrap().iter().find(|e| e["type"] == "connection.token_rotated").cloned();
+    let event = event.unwrap_or_else(|| panic!("no connection.token_rotated in {events}"));
+    let stored: Option<String> =
+        sqlx::query_scalar("SELECT expires_at FROM integrations").fetch_one(onramp.state.db.pool()).await.unwrap();
+    assert_eq!(event["data"]["token_expires_at"].as_str(), stored.as_deref(), "the new expiry: {event}");
+    assert_ne!(event["data"]["token_expires_at"].as_str(), first_expiry.as_deref(), "not the old one");
+    assert_eq!(deliver(&onramp, now()).await.delivered, 1);
+    assert_eq!(receiver.verified_types(&secret), ["connection.token_rotated"]);
+    assert!(!receiver.got()[0].body.contains("glpat"), "no token in a webhook");
+}
