@@ -25,6 +25,10 @@ async fn the_recheck_pass_checks_what_was_last_checked_an_interval_ago_and_nothi
     let onramp = spawn_onramp().await;
     connect(&onramp, &onramp.client, &gitlab, "glpat-good").await;
     let checked = last_checked(&onramp).await;
+    // A save starts listing the connection's groups and projects in the background: let that
+    // finish, or its requests land among the ones counted below.
+    let (_, id) = only_connection(&onramp).await;
+    crate::scope::ready(&onramp.client, &onramp, &id).await;
     let hits = fake.hits().len();
 
     // Checked an hour before "now": not due.
