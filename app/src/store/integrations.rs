@@ -389,24 +389,13 @@ pub async fn record_check(db: &Db, workspace_id: &str, id: &str, report: &Report
 /// Deletes a connection of the workspace (and with it the token). False when there was none.
 pub async fn delete(db: &Db, workspace_id: &str, id: &str) -> Result<bool, StoreError> {
     let mut tx = db.begin_write().await?;
-    let row =
-        sqlx::query("SELECT base_url, username, expires_at FROM integrations WHERE id = $1 AND workspace_id = $2")
-            .bind(id)
-            .bind(workspace_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-    let Some(row) = row else { return Ok(false) };
+    let Some(data) = platform_events::connection_data_of(&mut tx, workspace_id, id).await? else { return Ok(false) };
     sqlx::query("DELETE FROM integrations WHERE id = $1 AND workspace_id = $2")
         .bind(id)
         .bind(workspace_id)
         .execute(&mut *tx)
         .await?;
     // Its platforms hear of it in the same transaction (`connection.deleted`).
-    let data = platform_events::connection_data(
-        &get::<String>(&row, "base_url")?,
-        &get::<String>(&row, "username")?,
-        get::<Option<String>>(&row, "expires_at")?.as_deref(),
-    );
     let kind = EventType::ConnectionDeleted;
     let emitted = platform_events::emit_in(&mut tx, Audience::Workspace(workspace_id), Some(id), kind, data).await?;
     tx.commit().await?;

@@ -146,6 +146,23 @@ pub(crate) async fn emit_in(
     Ok(Emitted { id, deliveries })
 }
 
+/// [`connection_data`] of a stored connection, read in the caller's transaction.
+pub(crate) async fn connection_data_of(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    workspace_id: &str,
+    id: &str,
+) -> Result<Option<serde_json::Value>, StoreError> {
+    let row =
+        sqlx::query("SELECT base_url, username, expires_at FROM integrations WHERE id = $1 AND workspace_id = $2")
+            .bind(id)
+            .bind(workspace_id)
+            .fetch_optional(&mut **tx)
+            .await?;
+    let Some(row) = row else { return Ok(None) };
+    let (base_url, username): (String, String) = (get(&row, "base_url")?, get(&row, "username")?);
+    Ok(Some(connection_data(&base_url, &username, get::<Option<String>>(&row, "expires_at")?.as_deref())))
+}
+
 /// What a connection's events say of it (never a secret): what a collector needs to decide
 /// whether to read it again.
 pub fn connection_data(base_url: &str, gitlab_username: &str, token_expires_at: Option<&str>) -> serde_json::Value {

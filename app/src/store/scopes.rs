@@ -357,17 +357,8 @@ pub async fn save_selection(
         return Ok(false);
     }
     // Its platforms hear of it in the same transaction (`scope.updated`).
-    let row =
-        sqlx::query("SELECT base_url, username, expires_at FROM integrations WHERE id = $1 AND workspace_id = $2")
-            .bind(id)
-            .bind(workspace_id)
-            .fetch_one(&mut *tx)
-            .await?;
-    let data = super::platform_events::connection_data(
-        &get::<String>(&row, "base_url")?,
-        &get::<String>(&row, "username")?,
-        get::<Option<String>>(&row, "expires_at")?.as_deref(),
-    );
+    let data =
+        super::platform_events::connection_data_of(&mut tx, workspace_id, id).await?.ok_or(sqlx::Error::RowNotFound)?;
     let audience = super::platform_events::Audience::Workspace(workspace_id);
     let kind = crate::platform::EventType::ScopeUpdated;
     let emitted = super::platform_events::emit_in(&mut tx, audience, Some(id), kind, data).await?;
