@@ -151,18 +151,6 @@ async fn the_preview_counts_exactly_the_last_90_days() {
     assert_eq!(counts_asked(&handle), 12, "four per readable project");
 }
 
-/// A viewer of jane's workspace, signed in on their own client.
-async fn viewer_of(onramp: &Onramp) -> reqwest::Client {
-    let r = post(&onramp.client, onramp, "/api/invitations/create", "application/json", &[("role", "viewer")]).await;
-    let link: Value = r.json().await.unwrap();
-    let secret = link["link"].as_str().unwrap().rsplit_once("/invite/").unwrap().1.to_owned();
-    let viewer = browser_client(&onramp.server);
-    onramp.sign_up(&viewer, "viewer@example.com").await;
-    let r = post(&viewer, onramp, "/api/invitations/accept", "application/json", &[("invite", &secret)]).await;
-    assert_eq!(r.status(), 200);
-    viewer
-}
-
 #[tokio::test]
 async fn a_viewer_reads_the_kept_preview_and_never_makes_gitlab_count() {
     let fake = FakeGitlab::default();
@@ -170,7 +158,7 @@ async fn a_viewer_reads_the_kept_preview_and_never_makes_gitlab_count() {
     let (onramp, _running, id) = connected_with(fake, |_| {}).await;
     ready(&onramp.client, &onramp, &id).await;
     put_selection(&onramp.client, &onramp, &id, r#"{"groups": ["acme/platform"]}"#).await;
-    let viewer = viewer_of(&onramp).await;
+    let viewer = member_of(&onramp, "viewer", "viewer@example.com").await;
     let preview = format!("{}/preview", scope_path(&id));
     let (status, refused) = get_json(&viewer, &onramp, &preview).await;
     assert_eq!(status, 409, "nothing kept yet: {refused}");

@@ -369,23 +369,7 @@ async fn an_owner_makes_and_revokes_a_workspace_key_at_settings_platform_and_an_
     sqlx::query("DELETE FROM platform_keys WHERE name = 'embed'").execute(pool).await.unwrap();
 
     // An admin of the workspace may not make or revoke its keys.
-    let (status, invitation) = {
-        let r =
-            post(&onramp.client, &onramp, "/api/invitations/create", "application/json", &[("role", "admin")]).await;
-        (r.status().as_u16(), r.json::<Value>().await.unwrap())
-    };
-    assert_eq!(status, 200, "{invitation}");
-    let secret = invitation["link"].as_str().unwrap().rsplit_once("/invite/").unwrap().1.to_owned();
-    let admin = browser_client(&onramp.server);
-    onramp.sign_up(&admin, "ada@example.com").await;
-    let r = admin
-        .post(onramp.server.url("/api/invitations/accept"))
-        .header("accept", "application/json")
-        .form(&[("invite", secret.as_str())])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    let admin = member_of(&onramp, "admin", "ada@example.com").await;
     let key_id: String = sqlx::query_scalar("SELECT id FROM platform_keys").fetch_one(pool).await.unwrap();
     for (path, form) in [
         (

@@ -404,6 +404,20 @@ pub async fn only_connection(onramp: &Onramp) -> (String, String) {
     (sqlx::Row::get(&row, "workspace_id"), sqlx::Row::get(&row, "id"))
 }
 
+/// A new member of jane's workspace with `role`, signed up as `email` on a client of their own
+/// (invited by jane, the invitation accepted).
+pub async fn member_of(onramp: &Onramp, role: &str, email: &str) -> reqwest::Client {
+    let r = post(&onramp.client, onramp, "/api/invitations/create", "application/json", &[("role", role)]).await;
+    assert_eq!(r.status(), 200);
+    let link: serde_json::Value = r.json().await.unwrap();
+    let secret = link["link"].as_str().unwrap().rsplit_once("/invite/").unwrap().1.to_owned();
+    let member = browser_client(&onramp.server);
+    onramp.sign_up(&member, email).await;
+    let r = post(&member, onramp, "/api/invitations/accept", "application/json", &[("invite", &secret)]).await;
+    assert_eq!(r.status(), 200);
+    member
+}
+
 /// POSTs a form as a browser (`accept: text/html`) or a script (`application/json`) would.
 pub async fn post(
     client: &reqwest::Client,
