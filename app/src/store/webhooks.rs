@@ -238,46 +238,42 @@ pub async fn deliveries(
     if find(db, key, endpoint_id).await?.is_none() {
         return Ok(None);
     }
-    let rows = sqlx::query(
-        "SELECT id, event_id, type, state, next_attempt_at, created_at FROM webhook_deliveries \
+    // The page, and in one more query the attempts of every delivery on it.
+    const PAGE: &str = "SELECT id, event_id, type, state, next_attempt_at, created_at FROM webhook_deliveries \
          WHERE endpoint_id = $1 AND ($2 = '' OR (created_at, id) < \
          (SELECT created_at, id FROM webhook_deliveries WHERE id = $2 AND endpoint_id = $1)) \
-         ORDER BY created_at DESC, id DESC LIMIT $3",
-    )
+         ORDER BY created_at DESC, id DESC LIMIT $3";
+    let rows = sqlx::query(PAGE).bind(endpoint_id).bind(before).bind(limit).fetch_all(db.pool()).await?;
+    let tried = sqlx::query(&format!(
+        "SELECT delivery_id, started_at, duration_ms, status, error FROM webhook_attempts \
+         WHERE delivery_id IN (SELECT id FROM ({PAGE}) page) ORDER BY delivery_id, number"
+    ))
     .bind(endpoint_id)
     .bind(before)
     .bind(limit)
     .fetch_all(db.pool())
     .await?;
+    let mut attempts: std::collections::HashMap<String, Vec<Attempt>> = std::collections::HashMap::new();
+    for a in &tried {
+        attempts.entry(get(a, "delivery_id")?).or_default().push(Attempt {
+            started_at: get(a, "started_at")?,
+            duration_ms: get(a, "duration_ms")?,
+            status: get::<Option<i64>>(a, "status")?.and_then(|s| u16::try_from(s).ok()),
+            error: get(a, "error")?,
+        });
+    }
     let mut out = Vec::with_capacity(rows.len());
     for row in &rows {
         let id: String = get(row, "id")?;
-        let attempts = sqlx::query(
-            "SELECT started_at, duration_ms, status, error FROM webhook_attempts WHERE delivery_id = $1 \
-             ORDER BY number",
-        )
-        .bind(&id)
-        .fetch_all(db.pool())
-        .await?
-        .iter()
-        .map(|a| {
-            Ok(Attempt {
-                started_at: get(a, "started_at")?,
-                duration_ms: get(a, "duration_ms")?,
-                status: get::<Option<i64>>(a, "status")?.and_then(|s| u16::try_from(s).ok()),
-                error: get(a, "error")?,
-            })
-        })
-        .collect::<Result<Vec<_>, StoreError>>()?;
         let state: String = get(row, "state")?;
         out.push(Delivery {
             next_attempt_at: (state == "pending").then(|| get(row, "next_attempt_at")).transpose()?,
+            attempts: attempts.remove(&id).unwrap_or_default(),
             id,
             endpoint_id: endpoint_id.to_owned(),
             event_id: get(row, "event_id")?,
             kind: get(row, "type")?,
             state,
-            attempts,
             created_at: get(row, "created_at")?,
         });
     }
