@@ -80,9 +80,7 @@ pub async fn create(
         workspace_id: created.workspace_id,
         expires_at: rfc3339(created.expires_at),
     };
-    let mut response = json(&out);
-    *response.status_mut() = StatusCode::CREATED;
-    Ok(response)
+    Ok((StatusCode::CREATED, json(&out)).into_response())
 }
 
 /// `GET /api/v1/connect_sessions/{id}` (`connect_sessions:write`): pending, opened, completed

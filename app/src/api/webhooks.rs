@@ -13,7 +13,7 @@ use crate::store::webhooks::{self, Delivery, Endpoint};
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 
@@ -156,9 +156,7 @@ pub async fn create_endpoint(
     let (endpoint, secret) =
         webhooks::create(&state.db, &state.keys, &key, url.as_str(), &events).await?.map_err(ApiError::conflict)?;
     let out = CreatedEndpointOut { endpoint: endpoint.into(), secret: secret.expose().to_string() };
-    let mut response = json(&out);
-    *response.status_mut() = StatusCode::CREATED;
-    Ok(response)
+    Ok((StatusCode::CREATED, json(&out)).into_response())
 }
 
 /// `GET /api/v1/webhooks` (`webhooks:write`): the key's endpoints.
@@ -210,9 +208,7 @@ pub async fn test_endpoint(
     let key = allowed(&state, caller, KeyScope::WebhooksWrite)?;
     let delivery_id = webhooks::ping(&state.db, &key, &id).await?.ok_or_else(no_endpoint)?;
     state.db.outbox().notify_one();
-    let mut response = json(&QueuedOut { delivery_id });
-    *response.status_mut() = StatusCode::ACCEPTED;
-    Ok(response)
+    Ok((StatusCode::ACCEPTED, json(&QueuedOut { delivery_id })).into_response())
 }
 
 /// One try of a delivery.
@@ -292,7 +288,5 @@ pub async fn retry_delivery(
         return Err(ApiError::not_found("This endpoint has no delivery with this id."));
     }
     state.db.outbox().notify_one();
-    let mut response = json(&QueuedOut { delivery_id });
-    *response.status_mut() = StatusCode::ACCEPTED;
-    Ok(response)
+    Ok((StatusCode::ACCEPTED, json(&QueuedOut { delivery_id })).into_response())
 }
